@@ -1,0 +1,2 @@
+// Placeholder: replaced by the keyring implementation.
+#include "gst-plugins/bcastprotect/keyring.h"
