@@ -1,0 +1,56 @@
+// Session description of a protected service (shared/spec/sdp.md): SDP with the BCAST attributes.
+// One parser (on GStreamer's GstSDPMessage) and one writer.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spc/libspc/result.h"
+
+namespace channels {
+
+// The m=application line carrying STKMs (`vnd.oma.bcast.stkm`).
+struct KeyStream {
+  std::string id;  // a=stkmstream
+  std::string address;  // c= (unicast or multicast, without /ttl)
+  std::uint16_t port = 0;
+  std::string base_cid;  // a=bcast-basecid
+  std::uint32_t key_domain_id = 0;  // a=bcast-keydomain (hex)
+};
+
+// One media m= line.
+struct MediaStream {
+  std::string media;  // "video" / "audio"
+  std::string address;
+  std::uint16_t port = 0;
+  std::string protocol;  // "RTP/SAVP" (SRTP) or "RTP/AVP" (clear or ISMACryp)
+  int payload_type = 0;
+  std::string encoding_name;  // from a=rtpmap, e.g. "H264", "MPEG4-GENERIC", "enc-mpeg4-generic"
+  int clock_rate = 0;
+  int channels = 0;  // audio channels from a=rtpmap, 0 when absent
+  std::map<std::string, std::string> fmtp;  // a=fmtp parameters (name → value), as written
+  std::string key_stream_id;  // a=stkmstream ("" for a clear stream)
+  int mki_length = 0;  // a=bcast-mki-length
+  std::string srtp_authentication;  // a=SRTPAuthentication value ("" when absent)
+  int roc_tx_rate = 0;  // a=SRTPROCTxRate, 0 when absent
+  bool srtp() const { return protocol == "RTP/SAVP"; }
+};
+
+struct SessionDescription {
+  std::string session_name;  // s=
+  std::string bcast_version;  // a=bcastversion
+  std::string roap_url;  // a=bcast-roap-url
+  std::string stkm_url;  // a=bcast-stkm-url
+  std::vector<KeyStream> key_streams;
+  std::vector<MediaStream> media;
+};
+
+// Errors name the SDP line/attribute as `field`; offset is the 1-based line number where known.
+spc::Result<SessionDescription> ParseSessionDescription(std::string_view text);
+spc::Result<SessionDescription> LoadSessionDescription(const std::string& path);
+std::string WriteSessionDescription(const SessionDescription& sd);
+
+}  // namespace channels
