@@ -1,0 +1,1 @@
+#include "gst-plugins/bcastprotect/ismacryp/ismacryp.h"
