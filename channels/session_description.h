@@ -14,11 +14,13 @@ namespace channels {
 
 // The m=application line carrying STKMs (`vnd.oma.bcast.stkm`).
 struct KeyStream {
-  std::string id;  // a=stkmstream
+  std::string id;       // a=stkmstream
   std::string address;  // c= (unicast or multicast, without /ttl)
   std::uint16_t port = 0;
-  std::string base_cid;  // a=bcast-basecid
+  std::string base_cid;             // a=bcast-basecid
   std::uint32_t key_domain_id = 0;  // a=bcast-keydomain (hex)
+  int ttl = 0;                      // c= TTL of an IPv4 multicast address, 0 when absent
+  bool operator==(const KeyStream&) const = default;
 };
 
 // One media m= line.
@@ -30,22 +32,28 @@ struct MediaStream {
   int payload_type = 0;
   std::string encoding_name;  // from a=rtpmap, e.g. "H264", "MPEG4-GENERIC", "enc-mpeg4-generic"
   int clock_rate = 0;
-  int channels = 0;  // audio channels from a=rtpmap, 0 when absent
+  int channels = 0;                         // audio channels from a=rtpmap, 0 when absent
   std::map<std::string, std::string> fmtp;  // a=fmtp parameters (name → value), as written
-  std::string key_stream_id;  // a=stkmstream ("" for a clear stream)
-  int mki_length = 0;  // a=bcast-mki-length
-  std::string srtp_authentication;  // a=SRTPAuthentication value ("" when absent)
-  int roc_tx_rate = 0;  // a=SRTPROCTxRate, 0 when absent
+  std::string key_stream_id;                // a=stkmstream ("" for a clear stream)
+  int mki_length = 0;                       // a=bcast-mki-length
+  std::string srtp_authentication;          // a=SRTPAuthentication value ("" when absent)
+  int roc_tx_rate = 0;                      // a=SRTPROCTxRate, 0 when absent
+  int ttl = 0;                              // c= TTL of an IPv4 multicast address, 0 when absent
   bool srtp() const { return protocol == "RTP/SAVP"; }
+  bool operator==(const MediaStream&) const = default;
 };
 
 struct SessionDescription {
-  std::string session_name;  // s=
+  std::string session_name;   // s=
   std::string bcast_version;  // a=bcastversion
-  std::string roap_url;  // a=bcast-roap-url
-  std::string stkm_url;  // a=bcast-stkm-url
+  std::string roap_url;       // a=bcast-roap-url
+  std::string stkm_url;       // a=bcast-stkm-url
   std::vector<KeyStream> key_streams;
   std::vector<MediaStream> media;
+  bool operator==(const SessionDescription&) const = default;
+
+  // The key stream with this a=stkmstream id, nullptr when there is none.
+  const KeyStream* FindKeyStream(std::string_view id) const;
 };
 
 // Errors name the SDP line/attribute as `field`; offset is the 1-based line number where known.
