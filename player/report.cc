@@ -1,0 +1,109 @@
+#include "player/report.h"
+
+#include <cstdio>
+#include <string>
+
+namespace player {
+namespace {
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string Number(gint64 v) { return v < 0 ? "null" : std::to_string(v); }
+
+}  // namespace
+
+std::string ReportToJson(const Report& r) {
+  std::string j = "{\n";
+  j += "  \"service\": " + Quote(r.service) + ",\n";
+  j += "  \"sdp\": " + Quote(r.sdp) + ",\n";
+  j += "  \"duration_ms\": " + std::to_string(r.duration_ms) + ",\n";
+  j += "  \"frames_decoded\": {";
+  for (std::size_t i = 0; i < r.streams.size(); ++i) {
+    j += (i ? ", " : "") + Quote(r.streams[i].name) + ": " + std::to_string(r.streams[i].frames);
+  }
+  j += "},\n";
+  j += "  \"first_frame_ms\": {";
+  for (std::size_t i = 0; i < r.streams.size(); ++i) {
+    j += (i ? ", " : "") + Quote(r.streams[i].name) + ": " + Number(r.streams[i].first_frame_ms);
+  }
+  j += "},\n";
+  j += "  \"decrypt_failures\": " + std::to_string(r.decrypt_failures) + ",\n";
+  j += "  \"tek_changes\": " + std::to_string(r.tek_changes) + ",\n";
+  j += "  \"tek_ids_in_use\": [";
+  for (std::size_t i = 0; i < r.tek_ids_in_use.size(); ++i) {
+    j += (i ? ", " : "") + std::to_string(r.tek_ids_in_use[i]);
+  }
+  j += "],\n";
+  j += "  \"teks_received\": " + std::to_string(r.teks_received) + ",\n";
+  j += "  \"time_to_first_frame_ms\": " + Number(r.time_to_first_frame_ms) + ",\n";
+  j += "  \"time_to_first_key_ms\": " + Number(r.time_to_first_key_ms) + ",\n";
+  j += "  \"stkm_accepted\": " + std::to_string(r.stkm_accepted) + ",\n";
+  j += "  \"stkm_repeats\": " + std::to_string(r.stkm_repeats) + ",\n";
+  j += "  \"stkm_rejected\": {";
+  bool first = true;
+  for (const auto& [reason, n] : r.stkm_rejected) {
+    j += (first ? "" : ", ") + Quote(reason) + ": " + std::to_string(n);
+    first = false;
+  }
+  j += "},\n";
+  j += "  \"srtp_stats\": {";
+  first = true;
+  for (const auto& s : r.streams) {
+    if (!s.srtp) continue;
+    j += std::string(first ? "\n" : ",\n") + "    " + Quote(s.name) + ": {";
+    for (std::size_t i = 0; i < s.srtp_stats.size(); ++i) {
+      j += (i ? ", " : "") + Quote(s.srtp_stats[i].first) + ": " +
+           std::to_string(s.srtp_stats[i].second);
+    }
+    j += "}";
+    first = false;
+  }
+  j += first ? "},\n" : "\n  },\n";
+  j += "  \"errors\": [";
+  for (std::size_t i = 0; i < r.errors.size(); ++i) j += (i ? ", " : "") + Quote(r.errors[i]);
+  j += "]\n}\n";
+  return j;
+}
+
+bool WriteReport(const Report& report, const std::string& path, std::string* error) {
+  const std::string json = ReportToJson(report);
+  g_autoptr(GError) err = nullptr;
+  // Written whole and renamed into place, so a reader never sees half a report.
+  if (!g_file_set_contents(path.c_str(), json.data(), static_cast<gssize>(json.size()), &err)) {
+    if (error) *error = err ? err->message : "cannot write report";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace player

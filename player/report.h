@@ -1,0 +1,41 @@
+// The JSON report of a bcast-player run (--report), for conformance runs and the end-to-end tests.
+#pragma once
+
+#include <glib.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace player {
+
+struct StreamReport {
+  std::string name;
+  guint64 frames = 0;
+  gint64 first_frame_ms = -1;
+  bool srtp = false;
+  std::vector<std::pair<std::string, guint64>> srtp_stats;  // in bcastsrtpdec's order
+};
+
+struct Report {
+  std::string service;
+  std::string sdp;
+  gint64 duration_ms = 0;
+  std::vector<StreamReport> streams;
+  guint64 decrypt_failures = 0;  // auth-failures + replays + unknown-mki + dropped-held
+  guint64 tek_changes = 0;       // changes of the TEK in use after the first one
+  std::vector<guint> tek_ids_in_use;
+  guint64 teks_received = 0;
+  gint64 time_to_first_frame_ms = -1;  // first decoded video frame (-1: none)
+  gint64 time_to_first_key_ms = -1;
+  std::map<std::string, guint64> stkm_rejected;  // bad-mac, no-rights, malformed
+  guint64 stkm_accepted = 0;
+  guint64 stkm_repeats = 0;
+  std::vector<std::string> errors;
+};
+
+std::string ReportToJson(const Report& report);
+bool WriteReport(const Report& report, const std::string& path, std::string* error);
+
+}  // namespace player
