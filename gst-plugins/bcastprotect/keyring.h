@@ -14,11 +14,11 @@ G_DECLARE_FINAL_TYPE(BcastKeyring, bcast_keyring, BCAST, KEYRING, GObject)
 
 // One TEK as the media decryptors need it.
 typedef struct {
-  guint16 id;            // traffic_key_id
-  guint8 key[16];        // TEK = SRTP master key / ISMACryp key
-  guint8 salt[14];       // SRTP master salt (zeros when the STKM had none)
-  guint16 lifetime_s;    // traffic_key_lifetime: valid this long after first use
-  guint8 protocol;       // traffic_protection_protocol (1 SRTP, 2 ISMACryp)
+  guint16 id;              // traffic_key_id
+  guint8 key[16];          // TEK = SRTP master key / ISMACryp key
+  guint8 salt[14];         // SRTP master salt (zeros when the STKM had none)
+  guint16 lifetime_s;      // traffic_key_lifetime: valid this long after first use
+  guint8 protocol;         // traffic_protection_protocol (1 SRTP, 2 ISMACryp)
   gboolean authenticated;  // traffic_authentication_flag
 } BcastTek;
 
@@ -43,6 +43,13 @@ BcastKeyring* bcast_keyring_from_context(GstContext* context);
 // pipeline: one already set on the element (via set_context), one found by a context query
 // up/downstream or the NEED_CONTEXT bus message, or a new one announced with HAVE_CONTEXT so every
 // other element of the pipeline gets the same keyring.
+// Elements that hold a keyring must implement GstElement::set_context, take the keyring from an
+// "openbcast.keyring" context there and chain up (the parent stores the context, which is how
+// bcast_keyring_obtain() and the query handler below find it).
 BcastKeyring* bcast_keyring_obtain(GstElement* element);
+
+// For elements' pad/element query handlers: answers a GST_QUERY_CONTEXT for "openbcast.keyring"
+// with the context set on `element`. TRUE when answered; FALSE for any other query.
+gboolean bcast_keyring_handle_context_query(GstElement* element, GstQuery* query);
 
 G_END_DECLS
