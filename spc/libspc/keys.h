@@ -18,10 +18,11 @@ namespace spc {
 using Key128 = std::array<std::uint8_t, 16>;
 using MasterSalt = std::array<std::uint8_t, 14>;
 
-// The long-term key pair that an STKM's TEK is encrypted (SEK/PEK) and authenticated (SAK/PAK) with.
+// The long-term key pair that an STKM's TEK is encrypted (SEK/PEK) and authenticated (SAK/PAK)
+// with.
 struct LongTermKey {
   std::uint32_t key_domain_id = 0;
-  bool programme = false;  // true: PEK/PAK, false: SEK/SAK
+  bool programme = false;       // true: PEK/PAK, false: SEK/SAK
   Key128 encryption_key{};      // SEK or PEK
   Key128 authentication_key{};  // SAK or PAK
 };
@@ -40,7 +41,8 @@ std::string ContentId(std::string_view base_cid, std::uint32_t cid_extension);
 std::string StkmContentId(const Stkm& stkm, std::string_view base_cid);
 
 // AES-128-ECB encryption of one TEK under a SEK/PEK (head-end side) and its inverse.
-Key128 EncryptTrafficKey(std::span<const std::uint8_t, 16> sek, std::span<const std::uint8_t, 16> tek);
+Key128 EncryptTrafficKey(std::span<const std::uint8_t, 16> sek,
+                         std::span<const std::uint8_t, 16> tek);
 Key128 DecryptTrafficKey(std::span<const std::uint8_t, 16> sek,
                          std::span<const std::uint8_t, 16> encrypted_tek);
 
@@ -80,7 +82,8 @@ Result<StkmKeys, StkmFailure> OpenStkm(std::span<const std::uint8_t> message,
     return StkmFailure{StkmError::kMalformed,
                        parsed.error().message + " (field " + parsed.error().field + ", offset " +
                            std::to_string(parsed.error().offset) + ")",
-                       parsed.error(), {}};
+                       parsed.error(),
+                       {}};
   }
   std::string cid = StkmContentId(*parsed, base_cid);
   const LongTermKey* key = lookup(cid);

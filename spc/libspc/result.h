@@ -1,5 +1,5 @@
-// Result type for parsers and loaders: a value or an error that names the field and the byte offset.
-// (std::expected is C++23; this is the small subset the project needs.)
+// Result type for parsers and loaders: a value or an error that names the field and the byte
+// offset. (std::expected is C++23; this is the small subset the project needs.)
 #pragma once
 
 #include <cstddef>

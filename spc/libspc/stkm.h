@@ -61,7 +61,9 @@ inline constexpr std::size_t kStkmMacLength = 12;
 Result<Stkm> ParseStkm(std::span<const std::uint8_t> message);
 
 // Serialises `stkm` and appends HMAC-SHA1-96 keyed with `authentication_key` (SAK or PAK) over
-// every preceding byte. stkm.MAC is ignored.
+// every preceding byte. stkm.MAC is ignored. The flags are written as given (so tests can make
+// malformed messages); a value the layout cannot hold (a field wider than its bits, more than 255
+// descriptors or descriptor data) gives an empty vector.
 std::vector<std::uint8_t> WriteStkm(const Stkm& stkm,
                                     std::span<const std::uint8_t, 16> authentication_key);
 
