@@ -1,0 +1,362 @@
+// spcd: the SP-C daemon. Owns org.openbcast.SPC1 on the system bus (or the session bus / a given
+// bus address for tests), keeps the long-term keys in the key store and answers STKMs with TEKs.
+// Key bytes never reach a log line, and the process is not dumpable.
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <openssl/crypto.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "spc/daemon/dbus_api.h"
+#include "spc/daemon/spc-dbus-generated.h"
+#include "spc/daemon/stkm_processor.h"
+#include "spc/store/key_import.h"
+#include "spc/store/key_store.h"
+
+namespace spc::daemon {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+constexpr char kSystemStorePath[] = "/var/lib/openbcast/spc.db";
+constexpr std::int64_t kRightsMissingInterval = 60;  // s between two signals for one content ID
+
+struct Daemon {
+  GMainLoop* loop = nullptr;
+  std::unique_ptr<store::KeyStore> store;
+  std::unique_ptr<StkmProcessor> processor;
+  SpcSPC1* skeleton = nullptr;
+  int exit_code = 0;
+  std::int64_t started = 0;
+  std::map<std::string, std::int64_t> missing_signalled;
+};
+
+std::int64_t Now() { return g_get_real_time() / G_USEC_PER_SEC; }
+
+// A byte-array variant whose buffer is wiped when GLib frees it.
+GVariant* SecretBytes(const std::uint8_t* data, std::size_t n) {
+  // Every buffer is 16 bytes so that the free function, which is not told the size, wipes it all.
+  constexpr std::size_t kBuffer = 16;
+  g_assert(n <= kBuffer);
+  void* copy = g_malloc0(kBuffer);
+  if (n) std::memcpy(copy, data, n);
+  GBytes* bytes = g_bytes_new_with_free_func(
+      copy, n,
+      [](gpointer p) {
+        OPENSSL_cleanse(p, 16);
+        g_free(p);
+      },
+      copy);
+  GVariant* v = g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, bytes, TRUE);
+  g_bytes_unref(bytes);
+  return v;
+}
+
+GVariant* SaltBytes(const std::optional<TrafficKey>& k) {
+  MasterSalt zero{};
+  return SecretBytes(k ? k->salt.data() : zero.data(), zero.size());
+}
+
+void ReturnError(GDBusMethodInvocation* inv, Code code, const std::string& message) {
+  g_dbus_method_invocation_return_error_literal(inv, SpcDaemonError(), static_cast<gint>(code),
+                                                message.c_str());
+}
+
+gboolean HandleProcess(Daemon* d, SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* stkm,
+                       const gchar* base_cid, const gchar* purpose_name, bool with_purpose) {
+  Purpose purpose;
+  if (g_strcmp0(purpose_name, "play") == 0) {
+    purpose = Purpose::kPlay;
+  } else if (g_strcmp0(purpose_name, "record") == 0) {
+    purpose = Purpose::kRecord;
+  } else {
+    ReturnError(
+        inv, Code::kInvalidArgs,
+        std::string("purpose must be \"play\" or \"record\", not \"") + purpose_name + "\"");
+    return TRUE;
+  }
+  gsize n = 0;
+  const auto* bytes = static_cast<const std::uint8_t*>(g_variant_get_fixed_array(stkm, &n, 1));
+  auto result = d->processor->Process({bytes, n}, base_cid, purpose, Now());
+  if (!result) {
+    const Refusal& r = result.error();
+    g_debug("STKM (%zu bytes, base CID %s, %s) refused: %s: %s", static_cast<std::size_t>(n),
+            base_cid, purpose_name, ErrorName(r.code), r.message.c_str());
+    if (r.code == Code::kNoRights && !r.content_id.empty()) {
+      std::int64_t now = Now();
+      auto& last = d->missing_signalled[r.content_id];
+      if (last == 0 || now - last >= kRightsMissingInterval) {
+        last = now;
+        g_message("no rights for %s", r.content_id.c_str());
+        spc_spc1_emit_rights_missing(object, r.content_id.c_str());
+      }
+    }
+    ReturnError(inv, r.code, r.message);
+    return TRUE;
+  }
+  const Answer& a = *result;
+  g_debug("STKM for %s (%s): TEK ID %u, lifetime %u s, protocol %u%s", a.content_id.c_str(),
+          purpose_name, a.current.id, a.lifetime, a.protocol, a.next ? ", next TEK announced" : "");
+  Key128 zero{};
+  auto complete =
+      with_purpose ? spc_spc1_complete_process_stkm_for : spc_spc1_complete_process_stkm;
+  complete(object, inv, a.current.id, SecretBytes(a.current.key.data(), a.current.key.size()),
+           SecretBytes(a.current.salt.data(), a.current.salt.size()), a.lifetime, a.protocol,
+           a.authenticated, a.next.has_value(), a.next ? a.next->id : 0,
+           SecretBytes(a.next ? a.next->key.data() : zero.data(), zero.size()), SaltBytes(a.next),
+           a.content_id.c_str());
+  return TRUE;
+}
+
+gboolean OnProcessStkm(SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* stkm,
+                       const gchar* base_cid, gpointer user_data) {
+  return HandleProcess(static_cast<Daemon*>(user_data), object, inv, stkm, base_cid, "play", false);
+}
+
+gboolean OnProcessStkmFor(SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* stkm,
+                          const gchar* base_cid, const gchar* purpose, gpointer user_data) {
+  return HandleProcess(static_cast<Daemon*>(user_data), object, inv, stkm, base_cid, purpose, true);
+}
+
+gboolean OnImportKeys(SpcSPC1* object, GDBusMethodInvocation* inv, const gchar* key_file,
+                      gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  auto rights = store::ParseRightsFile(key_file);
+  if (!rights) {
+    const ParseError& e = rights.error();
+    std::string msg = "key file: " + e.message;
+    if (!e.field.empty()) msg += " (group [" + e.field + "]";
+    if (!e.field.empty() && e.offset) msg += ", line " + std::to_string(e.offset);
+    if (!e.field.empty()) msg += ")";
+    g_message("ImportKeys refused: %s", msg.c_str());
+    ReturnError(inv, Code::kInvalidKeyFile, msg);
+    return TRUE;
+  }
+  store::StoreError err;
+  if (!d->store->ImportRights(*rights, &err)) {
+    g_warning("ImportKeys failed: %s", err.message.c_str());
+    ReturnError(inv, Code::kFailed, "key store: " + err.message);
+    return TRUE;
+  }
+  d->processor->InvalidateCache();
+  g_autoptr(GPtrArray) ids = g_ptr_array_new();
+  for (const auto& r : *rights) {
+    g_message("imported rights for %s (key domain %06x, %s)", r.content_id.c_str(),
+              r.key.key_domain_id, r.key.programme ? "programme" : "service");
+    g_ptr_array_add(ids, const_cast<char*>(r.content_id.c_str()));
+    d->missing_signalled.erase(r.content_id);
+  }
+  g_ptr_array_add(ids, nullptr);
+  spc_spc1_complete_import_keys(object, inv, static_cast<guint>(rights->size()));
+  spc_spc1_emit_rights_changed(object, reinterpret_cast<const gchar* const*>(ids->pdata));
+  return TRUE;
+}
+
+gboolean OnStatus(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  store::StoreError err;
+  const Counters& c = d->processor->counters();
+  GVariantBuilder b;
+  g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add(&b, "{sv}", "version", g_variant_new_string(kVersion));
+  g_variant_builder_add(&b, "{sv}", "key-store", g_variant_new_string(d->store->path().c_str()));
+  g_variant_builder_add(&b, "{sv}", "schema-version",
+                        g_variant_new_uint32(d->store->schema_version()));
+  g_variant_builder_add(&b, "{sv}", "rights",
+                        g_variant_new_uint32(static_cast<guint32>(d->store->CountRights(&err))));
+  g_variant_builder_add(&b, "{sv}", "parental-rating",
+                        g_variant_new_byte(d->processor->settings().parental_max_age));
+  g_variant_builder_add(
+      &b, "{sv}", "replay-tolerance",
+      g_variant_new_uint32(static_cast<guint32>(d->processor->settings().replay_tolerance)));
+  g_variant_builder_add(&b, "{sv}", "stkms-processed", g_variant_new_uint64(c.processed));
+  g_variant_builder_add(&b, "{sv}", "stkms-cached", g_variant_new_uint64(c.cached));
+  g_variant_builder_add(&b, "{sv}", "stkms-rejected", g_variant_new_uint64(c.rejected));
+  g_variant_builder_add(&b, "{sv}", "stkms-bad-mac", g_variant_new_uint64(c.bad_mac));
+  g_variant_builder_add(&b, "{sv}", "uptime",
+                        g_variant_new_uint64(static_cast<guint64>(Now() - d->started)));
+  spc_spc1_complete_status(object, inv, g_variant_builder_end(&b));
+  return TRUE;
+}
+
+gboolean OnListRights(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  store::StoreError err;
+  std::vector<store::Rights> rows = d->store->List(&err);
+  if (!err.message.empty()) {
+    ReturnError(inv, Code::kFailed, "key store: " + err.message);
+    return TRUE;
+  }
+  GVariantBuilder b;
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a(susxxbbs)"));
+  for (const auto& r : rows) {
+    g_variant_builder_add(&b, "(susxxbbs)", r.content_id.c_str(), r.key.key_domain_id,
+                          r.key.programme ? "programme" : "service",
+                          static_cast<gint64>(r.not_before), static_cast<gint64>(r.not_after),
+                          r.play, r.record, r.source.c_str());
+  }
+  spc_spc1_complete_list_rights(object, inv, g_variant_builder_end(&b));
+  return TRUE;
+}
+
+gboolean OnSetParentalRating(SpcSPC1* object, GDBusMethodInvocation* inv, guchar max_age,
+                             gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  d->processor->set_parental_max_age(max_age);
+  g_message("parental rating setting: %u", max_age);
+  spc_spc1_complete_set_parental_rating(object, inv);
+  return TRUE;
+}
+
+void OnNameAcquired(GDBusConnection*, const gchar* name, gpointer) {
+  g_message("owns %s; ready", name);
+}
+
+void OnNameLost(GDBusConnection* conn, const gchar* name, gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  g_warning("%s %s", conn ? "lost or could not own" : "no bus connection for", name);
+  d->exit_code = 1;
+  g_main_loop_quit(d->loop);
+}
+
+void OnClosed(GDBusConnection*, gboolean, GError* error, gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  g_message("bus connection closed%s%s", error ? ": " : "", error ? error->message : "");
+  g_main_loop_quit(d->loop);
+}
+
+gboolean OnSignal(gpointer user_data) {
+  g_main_loop_quit(static_cast<Daemon*>(user_data)->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+int Run(int argc, char** argv) {
+  // Key material lives in this process: no core dumps, no ptrace by other users.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  gboolean session = FALSE;
+  gboolean replace = FALSE;
+  gboolean version = FALSE;
+  g_autofree gchar* bus_address = nullptr;
+  g_autofree gchar* store_path = nullptr;
+  gint parental = 255;
+  gint tolerance = 60;
+  GOptionEntry entries[] = {
+      {"session", 0, 0, G_OPTION_ARG_NONE, &session, "Use the session bus", nullptr},
+      {"bus-address", 0, 0, G_OPTION_ARG_STRING, &bus_address, "Use the bus at ADDR", "ADDR"},
+      {"store", 0, 0, G_OPTION_ARG_FILENAME, &store_path,
+       "Key store file (default /var/lib/openbcast/spc.db; with --session "
+       "$XDG_DATA_HOME/openbcast/spc.db)",
+       "PATH"},
+      {"parental-rating", 0, 0, G_OPTION_ARG_INT, &parental,
+       "Highest minimum age allowed (0-255, 255 = no limit)", "AGE"},
+      {"replay-tolerance", 0, 0, G_OPTION_ARG_INT, &tolerance,
+       "Seconds an STKM may be older than the newest accepted (default 60)", "S"},
+      {"replace", 0, 0, G_OPTION_ARG_NONE, &replace, "Replace a running spcd", nullptr},
+      {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", nullptr},
+      {},
+  };
+  g_autoptr(GOptionContext) octx = g_option_context_new("- OMA BCAST SP-C daemon");
+  g_option_context_add_main_entries(octx, entries, nullptr);
+  g_autoptr(GError) error = nullptr;
+  if (!g_option_context_parse(octx, &argc, &argv, &error)) {
+    std::fprintf(stderr, "spcd: %s\n", error->message);
+    return 2;
+  }
+  if (version) {
+    std::printf("spcd %s\n", kVersion);
+    return 0;
+  }
+  if (parental < 0 || parental > 255 || tolerance < 0) {
+    std::fprintf(stderr, "spcd: --parental-rating must be 0-255, --replay-tolerance >= 0\n");
+    return 2;
+  }
+
+  std::string path;
+  if (store_path) {
+    path = store_path;
+  } else if (session || bus_address) {
+    g_autofree gchar* dir = g_build_filename(g_get_user_data_dir(), "openbcast", nullptr);
+    g_mkdir_with_parents(dir, 0700);
+    g_autofree gchar* p = g_build_filename(dir, "spc.db", nullptr);
+    path = p;
+  } else {
+    g_mkdir_with_parents("/var/lib/openbcast", 0700);
+    path = kSystemStorePath;
+  }
+
+  Daemon d;
+  d.started = Now();
+  store::StoreError serr;
+  d.store = store::KeyStore::Open(path, &serr);
+  if (!d.store) {
+    std::fprintf(stderr, "spcd: key store %s: %s\n", path.c_str(), serr.message.c_str());
+    return 1;
+  }
+  Settings settings;
+  settings.parental_max_age = static_cast<std::uint8_t>(parental);
+  settings.replay_tolerance = tolerance;
+  d.processor = std::make_unique<StkmProcessor>(*d.store, settings);
+  SpcDaemonError();  // register the D-Bus error names before the first call
+
+  g_autoptr(GDBusConnection) conn = nullptr;
+  if (bus_address) {
+    conn = g_dbus_connection_new_for_address_sync(
+        bus_address,
+        static_cast<GDBusConnectionFlags>(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                          G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION),
+        nullptr, nullptr, &error);
+  } else {
+    conn = g_bus_get_sync(session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, nullptr, &error);
+  }
+  if (!conn) {
+    std::fprintf(stderr, "spcd: cannot connect to the bus: %s\n", error->message);
+    return 1;
+  }
+  g_dbus_connection_set_exit_on_close(conn, FALSE);
+
+  d.loop = g_main_loop_new(nullptr, FALSE);
+  g_autoptr(SpcSPC1) skeleton = spc_spc1_skeleton_new();
+  d.skeleton = skeleton;
+  g_signal_connect(skeleton, "handle-process-stkm", G_CALLBACK(OnProcessStkm), &d);
+  g_signal_connect(skeleton, "handle-process-stkm-for", G_CALLBACK(OnProcessStkmFor), &d);
+  g_signal_connect(skeleton, "handle-import-keys", G_CALLBACK(OnImportKeys), &d);
+  g_signal_connect(skeleton, "handle-status", G_CALLBACK(OnStatus), &d);
+  g_signal_connect(skeleton, "handle-list-rights", G_CALLBACK(OnListRights), &d);
+  g_signal_connect(skeleton, "handle-set-parental-rating", G_CALLBACK(OnSetParentalRating), &d);
+  if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(skeleton), conn, kObjectPath,
+                                        &error)) {
+    std::fprintf(stderr, "spcd: cannot export %s: %s\n", kObjectPath, error->message);
+    return 1;
+  }
+  g_signal_connect(conn, "closed", G_CALLBACK(OnClosed), &d);
+  guint owner = g_bus_own_name_on_connection(
+      conn, kBusName, replace ? G_BUS_NAME_OWNER_FLAGS_REPLACE : G_BUS_NAME_OWNER_FLAGS_NONE,
+      OnNameAcquired, OnNameLost, &d, nullptr);
+  g_unix_signal_add(SIGTERM, OnSignal, &d);
+  g_unix_signal_add(SIGINT, OnSignal, &d);
+  g_message("spcd %s: key store %s (schema %d), parental rating %d, replay tolerance %d s",
+            kVersion, path.c_str(), d.store->schema_version(), parental, tolerance);
+
+  g_main_loop_run(d.loop);
+
+  g_bus_unown_name(owner);
+  g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(skeleton));
+  g_dbus_connection_flush_sync(conn, nullptr, nullptr);
+  g_main_loop_unref(d.loop);
+  d.processor.reset();
+  d.store.reset();
+  return d.exit_code;
+}
+
+}  // namespace
+}  // namespace spc::daemon
+
+int main(int argc, char** argv) { return spc::daemon::Run(argc, argv); }
