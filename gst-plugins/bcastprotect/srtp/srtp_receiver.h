@@ -1,0 +1,96 @@
+// SRTP receiver keyed by BCAST TEKs: picks the TEK by MKI (TEK ID), keeps the packet index (ROC)
+// and the replay window per SSRC itself so that neither is lost when the TEK changes, reads the
+// ROC from RFC 4771 ROC-carrying packets, and decrypts with libsrtp2 (one session per SSRC and TEK)
+// in place. No GStreamer; not thread-safe (the element serialises calls).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <utility>
+
+#include "gst-plugins/bcastprotect/srtp/srtp_types.h"
+
+namespace bcast::srtp {
+
+class LibsrtpSession;
+class ReplayWindow;
+
+enum class Decision : std::uint8_t {
+  kDecrypted,
+  kAuthFailure,  // tag (or RFC 4771 MAC) does not verify
+  kReplay,       // index already received or older than the replay window
+  kUnknownMki,   // the MKI names a TEK the receiver does not have (packet untouched)
+  kMalformed,    // not an RTP/SRTP packet of the configured layout (packet untouched)
+  kRocUnknown,   // RFC 4771 signalled but no ROC-carrying packet seen yet for this SSRC
+};
+std::string_view DecisionName(Decision decision);
+
+struct ReceiverConfig {
+  SrtpAuth auth = SrtpAuth::kHmacSha1_80;
+  std::size_t mki_length = 2;  // 0..4; 0: every packet uses the default TEK (SetDefaultKey)
+  RccMode rcc_mode = RccMode::kNone;
+  std::uint16_t roc_tx_rate = 1;             // R, ≥ 1
+  std::optional<std::uint32_t> initial_roc;  // ROC of a stream's first packet (else 0, or RCC)
+  std::size_t replay_window = 128;           // 64..32768 packets
+};
+
+struct UnprotectResult {
+  Decision decision = Decision::kMalformed;
+  std::uint32_t ssrc = 0;
+  std::optional<std::uint16_t> tek_id;  // MKI read from the packet (or the default TEK)
+  std::uint64_t index = 0;              // 48-bit packet index used (ROC · 2^16 + SEQ)
+  bool roc_from_packet = false;         // RFC 4771 ROC taken from this packet
+  std::size_t length = 0;               // RTP length after a kDecrypted
+};
+
+class SrtpReceiver {
+ public:
+  explicit SrtpReceiver(const ReceiverConfig& config);
+  ~SrtpReceiver();
+  SrtpReceiver(const SrtpReceiver&) = delete;
+  SrtpReceiver& operator=(const SrtpReceiver&) = delete;
+
+  const ReceiverConfig& config() const { return config_; }
+
+  // Adds or replaces a TEK (replacing with other key material drops its libsrtp sessions; the
+  // per-SSRC index and replay state are kept). At most kMaxKeys are held; the oldest go first.
+  void AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
+              std::span<const std::uint8_t, kMasterSaltLength> salt, bool authenticated = true);
+  void RemoveKey(std::uint16_t tek_id);
+  bool HasKey(std::uint16_t tek_id) const;
+  // TEK used when mki_length is 0.
+  void SetDefaultKey(std::uint16_t tek_id) { default_key_ = tek_id; }
+  std::optional<std::uint16_t> default_key() const { return default_key_; }
+
+  // Verifies, replay-checks and decrypts one SRTP packet in place. On kDecrypted the RTP packet is
+  // packet[0, result.length). kUnknownMki and kMalformed leave the packet and all state untouched,
+  // so the caller can retry it once the TEK is known.
+  UnprotectResult Unprotect(std::span<std::uint8_t> packet);
+
+  // ROC of the highest index accepted on `ssrc`.
+  std::optional<std::uint32_t> Roc(std::uint32_t ssrc) const;
+
+  static constexpr std::size_t kMaxKeys = 32;
+  static constexpr std::size_t kMaxStreams = 64;
+
+ private:
+  struct Key;
+  struct Stream;
+  struct Layout;
+  std::optional<Layout> ResolveLayout(std::span<const std::uint8_t> packet,
+                                      const RtpHeaderInfo& rtp, UnprotectResult& result) const;
+  Stream& StreamFor(std::uint32_t ssrc);
+
+  ReceiverConfig config_;
+  std::map<std::uint16_t, std::unique_ptr<Key>> keys_;
+  std::uint64_t key_serial_ = 0;
+  std::optional<std::uint16_t> default_key_;
+  std::map<std::uint32_t, std::unique_ptr<Stream>> streams_;
+  std::uint64_t stream_serial_ = 0;
+};
+
+}  // namespace bcast::srtp
