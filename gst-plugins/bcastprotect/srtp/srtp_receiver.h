@@ -42,9 +42,12 @@ struct UnprotectResult {
   Decision decision = Decision::kMalformed;
   std::uint32_t ssrc = 0;
   std::optional<std::uint16_t> tek_id;  // MKI read from the packet (or the default TEK)
-  std::uint64_t index = 0;              // 48-bit packet index used (ROC · 2^16 + SEQ)
-  bool roc_from_packet = false;         // RFC 4771 ROC taken from this packet
-  std::size_t length = 0;               // RTP length after a kDecrypted
+  // kUnknownMki with an authenticated suite: the MKI read as if the packet had no tag (a TEK
+  // whose STKM says "no authentication"); either ID can be the one the packet names.
+  std::optional<std::uint16_t> alt_tek_id;
+  std::uint64_t index = 0;       // 48-bit packet index used (ROC · 2^16 + SEQ)
+  bool roc_from_packet = false;  // RFC 4771 ROC taken from this packet
+  std::size_t length = 0;        // RTP length after a kDecrypted
 };
 
 class SrtpReceiver {

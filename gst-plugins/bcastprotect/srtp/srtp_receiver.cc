@@ -1,0 +1,320 @@
+#include "gst-plugins/bcastprotect/srtp/srtp_receiver.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+#include "gst-plugins/bcastprotect/srtp/libsrtp_session.h"
+#include "gst-plugins/bcastprotect/srtp/srtp_keys.h"
+
+namespace bcast::srtp {
+
+// Replay window over 48-bit indices relative to the highest accepted index, kept per SSRC (not per
+// libsrtp session) so that it spans key changes. Ring of bits addressed by index modulo size.
+class ReplayWindow {
+ public:
+  explicit ReplayWindow(std::size_t size) : size_(size), bits_((size + 63) / 64, 0) {}
+
+  // True when `index` may be accepted given the highest accepted index.
+  bool IsNew(std::uint64_t index, std::uint64_t highest) const {
+    if (index > highest) return true;
+    if (highest - index >= size_) return false;  // older than the window
+    return !Get(index);
+  }
+  void Add(std::uint64_t index, std::uint64_t highest_before, bool had_highest) {
+    if (!had_highest) {
+      std::fill(bits_.begin(), bits_.end(), 0);
+    } else if (index > highest_before) {
+      const std::uint64_t advance = index - highest_before;
+      if (advance >= size_) {
+        std::fill(bits_.begin(), bits_.end(), 0);
+      } else {
+        for (std::uint64_t i = highest_before + 1; i < index; ++i) Clear(i);
+      }
+    }
+    Set(index);
+  }
+
+ private:
+  std::size_t Slot(std::uint64_t index) const { return static_cast<std::size_t>(index % size_); }
+  bool Get(std::uint64_t i) const { return (bits_[Slot(i) / 64] >> (Slot(i) % 64)) & 1; }
+  void Set(std::uint64_t i) { bits_[Slot(i) / 64] |= std::uint64_t{1} << (Slot(i) % 64); }
+  void Clear(std::uint64_t i) { bits_[Slot(i) / 64] &= ~(std::uint64_t{1} << (Slot(i) % 64)); }
+
+  std::size_t size_;
+  std::vector<std::uint64_t> bits_;
+};
+
+struct SrtpReceiver::Key {
+  std::uint16_t id = 0;
+  std::array<std::uint8_t, kMasterKeyLength> key{};
+  std::array<std::uint8_t, kMasterSaltLength> salt{};
+  bool authenticated = true;
+  SrtpSessionKeys session;  // for RFC 4771 MACs checked outside libsrtp
+  std::uint64_t serial = 0;
+  ~Key() {
+    OPENSSL_cleanse(key.data(), key.size());
+    OPENSSL_cleanse(salt.data(), salt.size());
+  }
+};
+
+struct SrtpReceiver::Stream {
+  explicit Stream(std::size_t window) : replay(window) {}
+  bool have_index = false;
+  std::uint64_t highest = 0;
+  ReplayWindow replay;
+  std::uint64_t serial = 0;
+  // (TEK ID, AES-CM-only session) → libsrtp session
+  std::map<std::pair<std::uint16_t, bool>, std::unique_ptr<LibsrtpSession>> sessions;
+};
+
+struct SrtpReceiver::Layout {
+  const Key* key = nullptr;
+  TagField tag;
+  std::size_t srtp_length = 0;  // bytes of header ‖ payload ‖ MKI ‖ tag field
+};
+
+std::string_view DecisionName(Decision d) {
+  switch (d) {
+    case Decision::kDecrypted:
+      return "decrypted";
+    case Decision::kAuthFailure:
+      return "auth-failure";
+    case Decision::kReplay:
+      return "replay";
+    case Decision::kUnknownMki:
+      return "unknown-mki";
+    case Decision::kMalformed:
+      return "malformed";
+    case Decision::kRocUnknown:
+      return "roc-unknown";
+  }
+  return "malformed";
+}
+
+SrtpReceiver::SrtpReceiver(const ReceiverConfig& config) : config_(config) {
+  config_.mki_length = std::min(config_.mki_length, kMaxMkiLength);
+  config_.replay_window = std::clamp<std::size_t>(config_.replay_window, 64, 0x7fff);
+  if (config_.roc_tx_rate == 0) config_.roc_tx_rate = 1;
+  EnsureLibsrtpInitialised();
+}
+
+SrtpReceiver::~SrtpReceiver() = default;
+
+void SrtpReceiver::AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
+                          std::span<const std::uint8_t, kMasterSaltLength> salt,
+                          bool authenticated) {
+  auto it = keys_.find(tek_id);
+  if (it != keys_.end()) {
+    const Key& k = *it->second;
+    if (CRYPTO_memcmp(k.key.data(), key.data(), key.size()) == 0 &&
+        CRYPTO_memcmp(k.salt.data(), salt.data(), salt.size()) == 0 &&
+        k.authenticated == authenticated) {
+      return;  // STKMs repeat: same TEK again
+    }
+    RemoveKey(tek_id);
+  }
+  while (keys_.size() >= kMaxKeys) {
+    auto oldest = std::min_element(keys_.begin(), keys_.end(), [](const auto& a, const auto& b) {
+      return a.second->serial < b.second->serial;
+    });
+    RemoveKey(oldest->first);
+  }
+  auto k = std::make_unique<Key>();
+  k->id = tek_id;
+  std::copy(key.begin(), key.end(), k->key.begin());
+  std::copy(salt.begin(), salt.end(), k->salt.begin());
+  k->authenticated = authenticated && config_.auth != SrtpAuth::kNull;
+  k->session = DeriveSessionKeys(key, salt);
+  k->serial = ++key_serial_;
+  keys_[tek_id] = std::move(k);
+}
+
+void SrtpReceiver::RemoveKey(std::uint16_t tek_id) {
+  keys_.erase(tek_id);
+  for (auto& [ssrc, stream] : streams_) {
+    stream->sessions.erase({tek_id, false});
+    stream->sessions.erase({tek_id, true});
+  }
+}
+
+bool SrtpReceiver::HasKey(std::uint16_t tek_id) const { return keys_.count(tek_id) != 0; }
+
+std::optional<std::uint32_t> SrtpReceiver::Roc(std::uint32_t ssrc) const {
+  auto it = streams_.find(ssrc);
+  if (it == streams_.end() || !it->second->have_index) return std::nullopt;
+  return static_cast<std::uint32_t>(it->second->highest >> 16);
+}
+
+SrtpReceiver::Stream& SrtpReceiver::StreamFor(std::uint32_t ssrc) {
+  auto it = streams_.find(ssrc);
+  if (it == streams_.end()) {
+    if (streams_.size() >= kMaxStreams) {
+      auto oldest = std::min_element(
+          streams_.begin(), streams_.end(),
+          [](const auto& a, const auto& b) { return a.second->serial < b.second->serial; });
+      streams_.erase(oldest);
+    }
+    it = streams_.emplace(ssrc, std::make_unique<Stream>(config_.replay_window)).first;
+  }
+  it->second->serial = ++stream_serial_;
+  return *it->second;
+}
+
+// Where the MKI sits depends on the tag field, which depends on whether the TEK authenticates —
+// known only once the MKI is read. The configured suite's layout is tried first; a TEK whose STKM
+// says "no authentication" is then looked for at the no-tag position.
+std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const std::uint8_t> p,
+                                                                const RtpHeaderInfo& rtp,
+                                                                UnprotectResult& result) const {
+  const std::size_t mki_len = config_.mki_length;
+  auto read_mki = [&](std::size_t tag_len) -> std::optional<std::uint32_t> {
+    if (p.size() < rtp.header_length + mki_len + tag_len) return std::nullopt;
+    std::uint32_t v = 0;
+    const std::size_t at = p.size() - tag_len - mki_len;
+    for (std::size_t i = 0; i < mki_len; ++i) v = (v << 8) | p[at + i];
+    return v;
+  };
+  auto find = [&](std::uint32_t id) -> const Key* {
+    if (id > 0xffff) return nullptr;
+    auto it = keys_.find(static_cast<std::uint16_t>(id));
+    return it == keys_.end() ? nullptr : it->second.get();
+  };
+
+  if (mki_len == 0) {
+    result.tek_id = default_key_;
+    const Key* key = default_key_ ? find(*default_key_) : nullptr;
+    if (key == nullptr) return std::nullopt;
+    const TagField tag = TagFieldFor(config_.auth, key->authenticated, config_.rcc_mode,
+                                     config_.roc_tx_rate, rtp.seq);
+    if (p.size() < rtp.header_length + tag.length) return std::nullopt;
+    return Layout{key, tag, p.size()};
+  }
+
+  const TagField auth_tag =
+      TagFieldFor(config_.auth, true, config_.rcc_mode, config_.roc_tx_rate, rtp.seq);
+  std::optional<std::uint32_t> id_auth = read_mki(auth_tag.length);
+  if (id_auth) {
+    const Key* key = find(*id_auth);
+    if (key != nullptr && key->authenticated) return Layout{key, auth_tag, p.size()};
+  }
+  if (auth_tag.length != 0) {
+    std::optional<std::uint32_t> id_null = read_mki(0);
+    if (id_null) {
+      const Key* key = find(*id_null);
+      if (key != nullptr && !key->authenticated) return Layout{key, TagField{}, p.size()};
+    }
+  }
+  if (id_auth && *id_auth <= 0xffff) result.tek_id = static_cast<std::uint16_t>(*id_auth);
+  if (auth_tag.length != 0) {
+    std::optional<std::uint32_t> id_null = read_mki(0);
+    if (id_null && *id_null <= 0xffff) {
+      result.alt_tek_id = static_cast<std::uint16_t>(*id_null);
+      if (!result.tek_id) std::swap(result.tek_id, result.alt_tek_id);
+    }
+  }
+  return std::nullopt;
+}
+
+UnprotectResult SrtpReceiver::Unprotect(std::span<std::uint8_t> packet) {
+  UnprotectResult result;
+  const auto rtp = ParseRtpHeader(packet);
+  if (!rtp) return result;  // kMalformed
+  result.ssrc = rtp->ssrc;
+
+  const auto layout = ResolveLayout(packet, *rtp, result);
+  if (!layout) {
+    if (config_.mki_length == 0) {
+      const bool have_default = default_key_ && HasKey(*default_key_);
+      result.decision = have_default ? Decision::kMalformed : Decision::kUnknownMki;
+    } else {
+      result.decision = result.tek_id ? Decision::kUnknownMki : Decision::kMalformed;
+    }
+    return result;
+  }
+  const Key& key = *layout->key;
+  result.tek_id = key.id;
+  const TagField& tag = layout->tag;
+  const std::size_t tag_start = packet.size() - tag.length;
+  const std::size_t portion_len = tag_start - config_.mki_length;
+
+  Stream& stream = StreamFor(rtp->ssrc);
+
+  std::uint64_t index = 0;
+  std::uint32_t carried_roc = 0;
+  if (tag.carries_roc) {
+    carried_roc = (static_cast<std::uint32_t>(packet[tag_start]) << 24) |
+                  (static_cast<std::uint32_t>(packet[tag_start + 1]) << 16) |
+                  (static_cast<std::uint32_t>(packet[tag_start + 2]) << 8) | packet[tag_start + 3];
+    index = (static_cast<std::uint64_t>(carried_roc) << 16) | rtp->seq;
+    result.roc_from_packet = true;
+  } else if (stream.have_index) {
+    index = EstimatePacketIndex(stream.highest, rtp->seq);
+  } else if (config_.rcc_mode != RccMode::kNone && !config_.initial_roc &&
+             TagLength(config_.auth) != 0 && key.authenticated) {
+    result.decision = Decision::kRocUnknown;
+    return result;
+  } else {
+    index = (static_cast<std::uint64_t>(config_.initial_roc.value_or(0)) << 16) | rtp->seq;
+  }
+  result.index = index;
+
+  if (stream.have_index && !stream.replay.IsNew(index, stream.highest)) {
+    result.decision = Decision::kReplay;
+    return result;
+  }
+
+  // RFC 4771 ROC-carrying packet: the MAC covers header ‖ payload ‖ carried ROC (not the MKI);
+  // checked here, then libsrtp only decrypts (AES-CM-only session).
+  if (tag.carries_roc && tag.mac_length > 0 &&
+      !SrtpAuthTagMatches(key.session, packet.first(portion_len), carried_roc,
+                          packet.subspan(tag_start + kRocLength, tag.mac_length))) {
+    result.decision = Decision::kAuthFailure;
+    return result;
+  }
+
+  const bool cm_only = tag.carries_roc || tag.length == 0;
+  auto& session = stream.sessions[{key.id, cm_only}];
+  if (!session) {
+    std::array<std::uint8_t, kMaxMkiLength> mki{};
+    for (std::size_t i = 0; i < config_.mki_length; ++i) {
+      mki[i] = static_cast<std::uint8_t>(key.id >> (8 * (config_.mki_length - 1 - i)));
+    }
+    session = std::make_unique<LibsrtpSession>(
+        false, cm_only ? SrtpAuth::kNull : config_.auth, key.key, key.salt, rtp->ssrc,
+        std::span<const std::uint8_t>(mki.data(), config_.mki_length), config_.replay_window);
+  }
+  if (!session->ok() || !session->PrepareIndex(index)) {
+    stream.sessions.erase({key.id, cm_only});
+    result.decision = Decision::kMalformed;
+    return result;
+  }
+  // The AES-CM-only session sees header ‖ payload ‖ MKI: the tag field is cut off.
+  int len = static_cast<int>(cm_only ? tag_start : packet.size());
+  const srtp_err_status_t status = session->Unprotect(packet.data(), &len);
+  switch (status) {
+    case srtp_err_status_ok:
+      break;
+    case srtp_err_status_auth_fail:
+      result.decision = Decision::kAuthFailure;
+      return result;
+    case srtp_err_status_replay_fail:
+    case srtp_err_status_replay_old:
+      result.decision = Decision::kReplay;
+      return result;
+    default:
+      result.decision = Decision::kMalformed;
+      return result;
+  }
+  session->Accepted(index);
+  stream.replay.Add(index, stream.highest, stream.have_index);
+  if (!stream.have_index || index > stream.highest) stream.highest = index;
+  stream.have_index = true;
+  result.decision = Decision::kDecrypted;
+  result.length = static_cast<std::size_t>(len);
+  return result;
+}
+
+}  // namespace bcast::srtp
