@@ -1,0 +1,97 @@
+// The sample head-end: media from MediaSource, SRTP with TEKs from KeySchedule, STKMs on the key
+// stream, all sent over UDP from one GLib main loop (packets from the streaming threads).
+#pragma once
+
+#include <gio/gio.h>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "channels/session_description.h"
+#include "gst-plugins/bcastprotect/srtp/srtp_sender.h"
+#include "samples/headend/key_schedule.h"
+#include "samples/headend/media_source.h"
+#include "samples/headend/options.h"
+
+namespace headend {
+
+struct GObjectUnref {
+  void operator()(gpointer p) const { g_object_unref(p); }
+};
+
+// One RTP stream on its way out: header rewriting, SRTP, faults, socket.
+struct OutStream {
+  StreamKind kind = StreamKind::kVideo;
+  std::string media;  // "video" / "audio"
+  std::uint16_t port = 0;
+  int payload_type = 0;
+  int clock_rate = 90000;
+  std::unique_ptr<GSocketAddress, GObjectUnref> address;
+
+  std::mutex mutex;  // the packet path runs in a streaming thread, TEK changes in the main loop
+  std::unique_ptr<bcast::srtp::SrtpSender> sender;  // null with --clear
+  std::uint16_t tek_id = 0;                         // TEK the next packet is protected with
+  std::uint32_t ssrc = 0;
+  std::uint16_t seq = 0;
+  std::uint32_t roc = 0;  // of the next packet, for the log only: libsrtp keeps its own
+  std::uint32_t timestamp_base = 0;
+  std::uint64_t packets = 0;
+  std::uint64_t send_errors = 0;
+  std::deque<std::vector<std::uint8_t>> recent;  // last protected packets, for --replay-srtp-every
+};
+
+class Headend {
+ public:
+  explicit Headend(Options options);
+  ~Headend();
+  Headend(const Headend&) = delete;
+  Headend& operator=(const Headend&) = delete;
+
+  // Runs until --duration, a signal or a fatal error. Returns the process exit code.
+  int Run();
+
+ private:
+  bool Setup(std::string* error);
+  bool LoadKeys(std::string* error);
+  bool OpenSocket(std::string* error);
+  channels::SessionDescription Describe() const;
+  bool WriteSdp(std::string* error);
+
+  void OnPacket(StreamKind kind, std::span<const std::uint8_t> rtp, GstClockTime media_time);
+  void Send(OutStream& stream, std::span<const std::uint8_t> packet);
+  void SendKeyDatagram(std::span<const std::uint8_t> datagram);
+  void SendStkm(bool tick);
+  void RotateTek();
+  void AnnounceTek();
+  void Quit(int code);
+
+  static gboolean OnStkmTimer(gpointer self);
+  static gboolean OnTekTimer(gpointer self);
+  static gboolean OnDurationTimer(gpointer self);
+  static gboolean OnSignal(gpointer self);
+
+  Options options_;
+  spc::LongTermKey service_key_{};
+  std::unique_ptr<KeySchedule> schedule_;
+  std::unique_ptr<MediaSource> media_;
+  std::array<OutStream, kStreamCount> streams_;
+  std::unique_ptr<GSocket, GObjectUnref> socket_;
+  std::unique_ptr<GSocketAddress, GObjectUnref> key_address_;
+  GMainLoop* loop_ = nullptr;
+  std::vector<guint> sources_;
+  int exit_code_ = 0;
+  std::uint64_t stkm_ticks_ = 0;
+  std::uint64_t stkms_sent_ = 0;
+  unsigned loops_reported_ = 0;
+};
+
+// --write-key-file: a fresh random key file. Returns the exit code.
+int WriteKeyFileAndExit(const Options& options);
+
+}  // namespace headend

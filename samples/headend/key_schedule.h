@@ -1,0 +1,66 @@
+// TEK schedule of the sample head-end and the STKMs that announce it (shared/spec/stkm.md).
+//
+// TEK k is in use during period k; every STKM carries the TEK in use and the next one, so a
+// terminal holds the next TEK one whole period before the media switches to it. No GLib, no
+// GStreamer: the head-end's timers drive it and tests call it directly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "spc/libspc/keys.h"
+#include "spc/libspc/stkm.h"
+
+namespace headend {
+
+// TEK IDs count up from the first ID and wrap from 0xffff to 1: ID 0 is never used (a zero MKI is
+// too easy to produce by accident).
+std::uint16_t NextTekId(std::uint16_t id);
+
+class KeySchedule {
+ public:
+  struct Config {
+    spc::LongTermKey service_key;  // SEK/SAK of the service
+    std::uint32_t cid_extension = 0;
+    std::uint16_t first_tek_id = 1;
+    unsigned tek_period_s = 10;
+    bool traffic_authentication = true;  // the STKM's traffic_authentication_flag
+  };
+
+  explicit KeySchedule(Config config);
+  ~KeySchedule();
+  KeySchedule(const KeySchedule&) = delete;
+  KeySchedule& operator=(const KeySchedule&) = delete;
+
+  const spc::TrafficKey& current() const { return current_; }
+  const spc::TrafficKey& next() const { return next_; }
+
+  // The next TEK comes into use and a fresh random one (key and salt) is announced after it.
+  void Rotate();
+
+  // traffic_key_lifetime: two periods (in use, and announced before) plus a margin for late STKMs.
+  std::uint16_t tek_lifetime_s() const;
+
+  // The STKM for the current and next TEK, MAC'd with the SAK. `unix_time` goes in the timestamp.
+  std::vector<std::uint8_t> MakeStkm(std::uint64_t unix_time) const;
+
+  // Fault injection. A copy of the genuine STKM announcing a random (wrong) TEK under the genuine
+  // TEK ID, whose MAC does not verify: a terminal must drop it and keep the genuine TEK.
+  std::vector<std::uint8_t> MakeForgedStkm(std::uint64_t unix_time) const;
+  // A well-formed STKM for another content ID (extension + 1), keyed with random keys nobody holds.
+  std::vector<std::uint8_t> MakeForeignStkm(std::uint64_t unix_time) const;
+
+ private:
+  spc::Stkm BaseStkm(std::uint64_t unix_time) const;
+  static spc::TrafficKey RandomTek(std::uint16_t id);
+
+  Config config_;
+  spc::TrafficKey current_;
+  spc::TrafficKey next_;
+};
+
+// A fresh random SEK/SAK for `content_id` in the key file format of stkm.md.
+std::string MakeRandomKeyFile(const std::string& content_id, std::uint32_t key_domain_id);
+
+}  // namespace headend

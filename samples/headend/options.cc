@@ -1,0 +1,271 @@
+#include "samples/headend/options.h"
+
+#include <glib.h>
+
+#include <cstdlib>
+#include <memory>
+#include <optional>
+
+#ifndef OPENBCAST_SAMPLE_MEDIA
+#define OPENBCAST_SAMPLE_MEDIA "samples/media/sample.mp4"
+#endif
+
+namespace headend {
+namespace {
+
+struct GFree {
+  void operator()(gchar* p) const { g_free(p); }
+};
+using GCharPtr = std::unique_ptr<gchar, GFree>;
+struct OptionContextFree {
+  void operator()(GOptionContext* c) const { g_option_context_free(c); }
+};
+
+// Accepts decimal and 0x-prefixed hex; the whole string must be a number within [min, max].
+std::optional<std::uint64_t> ParseUnsigned(const char* text, std::uint64_t min, std::uint64_t max) {
+  if (text == nullptr || *text == '\0' || *text == '-') return std::nullopt;
+  guint64 value = 0;
+  GError* err = nullptr;
+  const bool hex = text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+  const bool ok =
+      g_ascii_string_to_unsigned(hex ? text + 2 : text, hex ? 16 : 10, min, max, &value, &err);
+  g_clear_error(&err);
+  if (!ok) return std::nullopt;
+  return value;
+}
+
+constexpr const char* kDescription =
+    "Events on stdout (one per line, flushed):\n"
+    "  tek id=<n> next=<n>     the TEK with ID n is now used for the media; next is announced\n"
+    "  ready sdp=<path>        sending has started (path empty without --sdp-out)\n"
+    "  stkm-sent n=<count>     every 20 STKMs\n"
+    "  loop n=<count>          the media file started over\n"
+    "  stopped                 clean exit\n"
+    "\n"
+    "TEKs: a random TEK and master salt every --tek-period seconds, announced one period ahead as\n"
+    "the next TEK of every STKM; TEK IDs count up from --first-tek-id and wrap from 65535 to 1.\n"
+    "STKMs: service key (SEK/SAK) of group <base-cid><extension as 8 hex digits> in --key-file,\n"
+    "timestamp and master salt present, lifetime 2 x period + 5 s, one STKM per datagram.\n"
+    "SRTP: MKI = TEK ID (2 bytes), master key = TEK, master salt from the STKM. With an RFC 4771\n"
+    "mode every packet with SEQ mod R = 0 carries the ROC (R = --roc-tx-rate, default 1: every\n"
+    "packet, so a terminal joining at any packet learns the ROC at once and RCCm1 never leaves a\n"
+    "packet without integrity tag).\n"
+    "\n"
+    "Fault injection (every Nth, counted per stream; 0 = off). Except for --inject, the genuine\n"
+    "traffic is still sent, so a correct terminal plays as if nothing happened:\n"
+    "  --corrupt-stkm-every N          after every Nth STKM also send a forged copy: random TEKs\n"
+    "                                  under the genuine TEK IDs, MAC that does not verify\n"
+    "  --inject-random-key-datagrams N every Nth STKM interval also send 1..200 random bytes on\n"
+    "                                  the key stream\n"
+    "  --foreign-stkm-every N          every Nth interval also send an STKM for CID extension + "
+    "1,\n"
+    "                                  keyed with random keys (a terminal has no rights for it)\n"
+    "  --break-srtp-tag-every N        before every Nth SRTP packet send a copy with a bit of its\n"
+    "                                  last byte flipped (the auth tag; the payload with --auth "
+    "null)\n"
+    "  --replay-srtp-every N           after every Nth SRTP packet resend the packet sent 8\n"
+    "                                  packets earlier (exact copy: a replay)\n";
+
+}  // namespace
+
+const char* ToString(SrtpAuth auth) {
+  switch (auth) {
+    case SrtpAuth::kHmacSha1_80:
+      return "hmac-sha1-80";
+    case SrtpAuth::kHmacSha1_32:
+      return "hmac-sha1-32";
+    case SrtpAuth::kNull:
+      return "null";
+  }
+  return "?";
+}
+
+const char* ToString(RccMode mode) {
+  switch (mode) {
+    case RccMode::kNone:
+      return "none";
+    case RccMode::kRccm1:
+      return "RCCm1";
+    case RccMode::kRccm2:
+      return "RCCm2";
+    case RccMode::kRccm3:
+      return "RCCm3";
+  }
+  return "?";
+}
+
+bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
+  gchar *media = nullptr, *key_file = nullptr, *base_cid = nullptr, *cid_ext = nullptr,
+        *key_domain = nullptr, *write_key_file = nullptr, *auth = nullptr, *rcc = nullptr,
+        *dest = nullptr, *sdp_out = nullptr, *session_name = nullptr, *first_tek = nullptr,
+        *initial_seq = nullptr, *initial_roc = nullptr;
+  gint tek_period = static_cast<gint>(o->tek_period_s),
+       stkm_interval = static_cast<gint>(o->stkm_interval_ms), roc_rate = -1, ttl = o->ttl,
+       key_port = o->key_port, video_port = o->video_port, audio_port = o->audio_port, duration = 0,
+       corrupt = 0, inject = 0, foreign = 0, brk = 0, replay = 0;
+  gboolean clear = FALSE;
+  GOptionEntry entries[] = {
+      {"media", 0, 0, G_OPTION_ARG_FILENAME, &media, "MP4 with H.264 + AAC (default: sample)",
+       "FILE"},
+      {"key-file", 0, 0, G_OPTION_ARG_FILENAME, &key_file, "long-term keys (stkm.md key file)",
+       "FILE"},
+      {"base-cid", 0, 0, G_OPTION_ARG_STRING, &base_cid,
+       "base content ID (urn:openbcast:svc:sample:)", "CID"},
+      {"cid-extension", 0, 0, G_OPTION_ARG_STRING, &cid_ext, "service CID extension (0x2a)", "N"},
+      {"key-domain", 0, 0, G_OPTION_ARG_STRING, &key_domain,
+       "key domain ID for --write-key-file (0x0a0b0c)", "HEX"},
+      {"write-key-file", 0, 0, G_OPTION_ARG_FILENAME, &write_key_file,
+       "write a fresh random SEK/SAK for <base-cid><extension> to FILE and exit", "FILE"},
+      {"tek-period", 0, 0, G_OPTION_ARG_INT, &tek_period, "seconds per TEK (10)", "S"},
+      {"first-tek-id", 0, 0, G_OPTION_ARG_STRING, &first_tek, "ID of the first TEK, 1..65535 (1)",
+       "N"},
+      {"stkm-interval", 0, 0, G_OPTION_ARG_INT, &stkm_interval, "ms between STKMs (500)", "MS"},
+      {"clear", 0, 0, G_OPTION_ARG_NONE, &clear, "no encryption: RTP/AVP, no key stream", nullptr},
+      {"auth", 0, 0, G_OPTION_ARG_STRING, &auth, "hmac-sha1-80 | hmac-sha1-32 | null", "AUTH"},
+      {"rcc-mode", 0, 0, G_OPTION_ARG_STRING, &rcc,
+       "RFC 4771 ROC carrying: none | rccm1 | rccm2 | rccm3", "MODE"},
+      {"roc-tx-rate", 0, 0, G_OPTION_ARG_INT, &roc_rate, "ROC in packets with SEQ mod R = 0 (1)",
+       "R"},
+      {"initial-seq", 0, 0, G_OPTION_ARG_STRING, &initial_seq, "first RTP sequence number (random)",
+       "N"},
+      {"initial-roc", 0, 0, G_OPTION_ARG_STRING, &initial_roc, "initial SRTP roll-over counter (0)",
+       "N"},
+      {"dest", 0, 0, G_OPTION_ARG_STRING, &dest,
+       "destination address (127.0.0.1), may be multicast", "ADDR"},
+      {"ttl", 0, 0, G_OPTION_ARG_INT, &ttl, "multicast TTL (1)", "N"},
+      {"key-port", 0, 0, G_OPTION_ARG_INT, &key_port, "key stream UDP port (5000)", "PORT"},
+      {"video-port", 0, 0, G_OPTION_ARG_INT, &video_port, "video RTP port (5002)", "PORT"},
+      {"audio-port", 0, 0, G_OPTION_ARG_INT, &audio_port, "audio RTP port (5004)", "PORT"},
+      {"sdp-out", 0, 0, G_OPTION_ARG_FILENAME, &sdp_out, "write the session description here",
+       "FILE"},
+      {"session-name", 0, 0, G_OPTION_ARG_STRING, &session_name, "SDP s= line", "NAME"},
+      {"duration", 0, 0, G_OPTION_ARG_INT, &duration, "stop after S seconds (0: run forever)", "S"},
+      {"corrupt-stkm-every", 0, 0, G_OPTION_ARG_INT, &corrupt, "fault: forged STKM", "N"},
+      {"inject-random-key-datagrams", 0, 0, G_OPTION_ARG_INT, &inject,
+       "fault: random key datagrams", "N"},
+      {"foreign-stkm-every", 0, 0, G_OPTION_ARG_INT, &foreign, "fault: STKM for another content ID",
+       "N"},
+      {"break-srtp-tag-every", 0, 0, G_OPTION_ARG_INT, &brk, "fault: SRTP copy with broken tag",
+       "N"},
+      {"replay-srtp-every", 0, 0, G_OPTION_ARG_INT, &replay, "fault: replayed SRTP packet", "N"},
+      {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
+  };
+  std::unique_ptr<GOptionContext, OptionContextFree> context(
+      g_option_context_new("- OMA BCAST sample head-end: SRTP service with STKM key stream"));
+  g_option_context_add_main_entries(context.get(), entries, nullptr);
+  g_option_context_set_description(context.get(), kDescription);
+  GError* err = nullptr;
+  const bool parsed = g_option_context_parse(context.get(), &argc, &argv, &err);
+  GCharPtr owned[] = {GCharPtr(media),       GCharPtr(key_file),     GCharPtr(base_cid),
+                      GCharPtr(cid_ext),     GCharPtr(key_domain),   GCharPtr(write_key_file),
+                      GCharPtr(auth),        GCharPtr(rcc),          GCharPtr(dest),
+                      GCharPtr(sdp_out),     GCharPtr(session_name), GCharPtr(first_tek),
+                      GCharPtr(initial_seq), GCharPtr(initial_roc)};
+  if (!parsed) {
+    *error = err->message;
+    g_clear_error(&err);
+    return false;
+  }
+  if (argc > 1) {
+    *error = std::string("unexpected argument ") + argv[1];
+    return false;
+  }
+  auto fail = [&](const std::string& message) {
+    *error = message;
+    return false;
+  };
+
+  o->media = media != nullptr ? media : OPENBCAST_SAMPLE_MEDIA;
+  if (key_file != nullptr) o->key_file = key_file;
+  if (base_cid != nullptr) o->base_cid = base_cid;
+  if (cid_ext != nullptr) {
+    auto v = ParseUnsigned(cid_ext, 0, 0xffffffffu);
+    if (!v) return fail("--cid-extension: not a 32-bit number: " + std::string(cid_ext));
+    o->cid_extension = static_cast<std::uint32_t>(*v);
+  }
+  if (key_domain != nullptr) {
+    auto v = ParseUnsigned(key_domain, 0, 0xffffff);
+    if (!v) return fail("--key-domain: not a 24-bit number: " + std::string(key_domain));
+    o->key_domain_id = static_cast<std::uint32_t>(*v);
+  }
+  if (write_key_file != nullptr) o->write_key_file = write_key_file;
+  if (tek_period < 1 || tek_period > 30000) return fail("--tek-period: 1..30000 seconds");
+  o->tek_period_s = static_cast<unsigned>(tek_period);
+  if (first_tek != nullptr) {
+    auto v = ParseUnsigned(first_tek, 1, 0xffff);
+    if (!v) return fail("--first-tek-id: 1..65535");
+    o->first_tek_id = static_cast<std::uint16_t>(*v);
+  }
+  if (stkm_interval < 10 || stkm_interval > 600000) return fail("--stkm-interval: 10..600000 ms");
+  o->stkm_interval_ms = static_cast<unsigned>(stkm_interval);
+  o->clear = clear;
+  if (auth != nullptr) {
+    std::string a = auth;
+    if (a == "hmac-sha1-80") {
+      o->auth = SrtpAuth::kHmacSha1_80;
+    } else if (a == "hmac-sha1-32") {
+      o->auth = SrtpAuth::kHmacSha1_32;
+    } else if (a == "null") {
+      o->auth = SrtpAuth::kNull;
+    } else {
+      return fail("--auth: hmac-sha1-80, hmac-sha1-32 or null, not " + a);
+    }
+  }
+  if (rcc != nullptr) {
+    GCharPtr lower(g_ascii_strdown(rcc, -1));
+    std::string r = lower.get();
+    if (r == "none") {
+      o->rcc_mode = RccMode::kNone;
+    } else if (r == "rccm1") {
+      o->rcc_mode = RccMode::kRccm1;
+    } else if (r == "rccm2") {
+      o->rcc_mode = RccMode::kRccm2;
+    } else if (r == "rccm3") {
+      o->rcc_mode = RccMode::kRccm3;
+    } else {
+      return fail("--rcc-mode: none, rccm1, rccm2 or rccm3, not " + std::string(rcc));
+    }
+  }
+  if (roc_rate != -1) {
+    if (roc_rate < 1 || roc_rate > 65535) return fail("--roc-tx-rate: 1..65535");
+    o->roc_tx_rate = static_cast<unsigned>(roc_rate);
+  }
+  if (initial_seq != nullptr) {
+    auto v = ParseUnsigned(initial_seq, 0, 0xffff);
+    if (!v) return fail("--initial-seq: 0..65535");
+    o->initial_seq = static_cast<int>(*v);
+  }
+  if (initial_roc != nullptr) {
+    auto v = ParseUnsigned(initial_roc, 0, 0xffffffffu);
+    if (!v) return fail("--initial-roc: 32-bit number");
+    o->initial_roc = static_cast<std::uint32_t>(*v);
+  }
+  if (dest != nullptr) o->dest = dest;
+  if (ttl < 0 || ttl > 255) return fail("--ttl: 0..255");
+  o->ttl = ttl;
+  for (auto [name, value, out] : {std::tuple{"--key-port", key_port, &o->key_port},
+                                  std::tuple{"--video-port", video_port, &o->video_port},
+                                  std::tuple{"--audio-port", audio_port, &o->audio_port}}) {
+    if (value < 1 || value > 65535) return fail(std::string(name) + ": 1..65535");
+    *out = static_cast<std::uint16_t>(value);
+  }
+  if (sdp_out != nullptr) o->sdp_out = sdp_out;
+  if (session_name != nullptr) o->session_name = session_name;
+  if (duration < 0) return fail("--duration: seconds >= 0");
+  o->duration_s = static_cast<unsigned>(duration);
+  for (auto [name, value, out] :
+       {std::tuple{"--corrupt-stkm-every", corrupt, &o->corrupt_stkm_every},
+        std::tuple{"--inject-random-key-datagrams", inject, &o->inject_random_key_datagrams},
+        std::tuple{"--foreign-stkm-every", foreign, &o->foreign_stkm_every},
+        std::tuple{"--break-srtp-tag-every", brk, &o->break_srtp_tag_every},
+        std::tuple{"--replay-srtp-every", replay, &o->replay_srtp_every}}) {
+    if (value < 0) return fail(std::string(name) + ": N >= 0");
+    *out = static_cast<unsigned>(value);
+  }
+  if (!o->clear && o->key_file.empty() && o->write_key_file.empty()) {
+    return fail("--key-file is needed (or --clear, or --write-key-file to make one)");
+  }
+  return true;
+}
+
+}  // namespace headend
