@@ -10,17 +10,27 @@
 namespace spc {
 
 std::string JsonQuote(std::string_view s) {
-  g_autofree char* valid = nullptr;
-  if (!g_utf8_validate_len(s.data(), s.size(), nullptr)) {
-    valid = g_utf8_make_valid(s.data(), static_cast<gssize>(s.size()));
-    s = valid;
-  }
   std::string out;
   out.reserve(s.size() + 2);
   out.push_back('"');
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    switch (c) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto u = static_cast<unsigned char>(s[i]);
+    if (u >= 0x80) {
+      // Copy a valid UTF-8 sequence as is; anything else becomes U+FFFD so the output stays
+      // valid JSON whatever bytes a file name or message carried.
+      gunichar c = g_utf8_get_char_validated(s.data() + i, static_cast<gssize>(s.size() - i));
+      if (c == static_cast<gunichar>(-1) || c == static_cast<gunichar>(-2)) {
+        out += "\xef\xbf\xbd";
+        ++i;
+      } else {
+        std::size_t n = static_cast<std::size_t>(g_utf8_skip[u]);
+        out.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    switch (u) {
       case '"':
         out += "\\\"";
         break;
@@ -48,9 +58,10 @@ std::string JsonQuote(std::string_view s) {
           std::snprintf(buf, sizeof buf, "\\u%04x", u);
           out += buf;
         } else {
-          out.push_back(c);
+          out.push_back(static_cast<char>(u));
         }
     }
+    ++i;
   }
   out.push_back('"');
   return out;

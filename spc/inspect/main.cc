@@ -1,0 +1,80 @@
+// bcast-inspect: prints BCAST messages as JSON Lines, for people and for conformance scripts.
+#include <glib.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spc/inspect/inspect.h"
+
+namespace spc::inspect {
+namespace {
+
+struct Subcommand {
+  const char* name;
+  int (*run)(const std::vector<std::string>& args);
+  const char* synopsis;
+};
+
+// Later message types (bcro, drr) are added here.
+constexpr Subcommand kSubcommands[] = {
+    {"stkm", StkmCommand, "stkm [--base-cid CID [--keys FILE]] FILE...  (- reads standard input)"},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out, "usage:\n");
+  for (const auto& s : kSubcommands) std::fprintf(out, "  bcast-inspect %s\n", s.synopsis);
+  std::fprintf(out,
+               "\nOne JSON object per message per line. Exit status: 0 all messages read, 2 some\n"
+               "message malformed, 1 some file unreadable, 64 usage error.\n");
+}
+
+}  // namespace
+
+bool ReadInput(const std::string& path, std::string& contents, std::string& error) {
+  if (path != "-") {
+    g_autoptr(GError) gerror = nullptr;
+    gchar* data = nullptr;
+    gsize length = 0;
+    if (!g_file_get_contents(path.c_str(), &data, &length, &gerror)) {
+      error = gerror->message;
+      return false;
+    }
+    contents.assign(data, length);
+    g_free(data);
+    return true;
+  }
+  contents.clear();
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) contents.append(buf, n);
+  if (std::ferror(stdin)) {
+    error = std::string("standard input: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace spc::inspect
+
+int main(int argc, char** argv) {
+  using namespace spc::inspect;
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return kExitUsage;
+  }
+  std::string_view command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    PrintUsage(stdout);
+    return kExitOk;
+  }
+  for (const auto& s : kSubcommands) {
+    if (command == s.name) return s.run(std::vector<std::string>(argv + 2, argv + argc));
+  }
+  std::fprintf(stderr, "bcast-inspect: unknown subcommand '%s'\n", argv[1]);
+  PrintUsage(stderr);
+  return kExitUsage;
+}
