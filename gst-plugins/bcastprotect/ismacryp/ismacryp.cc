@@ -106,14 +106,13 @@ class BitWriter {
 };
 
 // Reads one AU header; `field` names the field that ran out.
-bool ReadHeader(const Fmtp& f, bool first, BitReader* r, AuHeader* h, std::string* field) {
+bool ReadHeader(const Fmtp& f, bool first, BitReader* r, AuHeader* h, std::string* field,
+                std::size_t* field_bit) {
   std::uint64_t v = 0;
   auto read = [&](unsigned bits, const char* name) {
-    if (!r->Read(bits, &v)) {
-      *field = name;
-      return false;
-    }
-    return true;
+    if (*field != name) *field_bit = r->pos();
+    *field = name;
+    return r->Read(bits, &v);
   };
   if (f.selective_encryption) {
     if (!read(8, "AU_is_encrypted")) return false;
@@ -325,15 +324,15 @@ spc::Result<ParsedPayload> ParsePayload(const Fmtp& f, std::span<const std::uint
     }
     BitReader r(payload, 16, 16 + section_bits);
     bool first = true;
-    while (first || (min_later > 0 && r.remaining() >= min_later)) {
+    // AU-headers-length excludes the padding: bits left over belong to a truncated header.
+    while (first || (min_later > 0 && r.remaining() > 0)) {
       AuHeader h;
       std::string field;
-      std::size_t at = r.pos();
-      if (!ReadHeader(f, first, &r, &h, &field)) {
+      std::size_t field_bit = r.pos();
+      if (!ReadHeader(f, first, &r, &h, &field, &field_bit)) {
         out.header_error = Err(
             "AU header " + std::to_string(out.headers.size()) + " runs past the AU-headers-length",
-            field, r.pos() / 8);
-        (void)at;
+            field, field_bit / 8);
         break;
       }
       out.headers.push_back(std::move(h));
