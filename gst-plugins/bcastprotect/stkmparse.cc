@@ -312,7 +312,8 @@ static void gst_stkm_parse_class_init(GstStkmParseClass* klass) {
   /**
    * GstStkmParse:accepted:
    *
-   * Well-formed STKMs passed on (repeats not included).
+   * Well-formed STKMs passed on: each distinct one once, plus a repeat let through again after
+   * #GstStkmParse:repeat-timeout.
    */
   g_object_class_install_property(
       gobject_class, PROP_ACCEPTED,

@@ -168,6 +168,9 @@ constexpr std::size_t kLearnedIds = 64;
 
 struct StreamState {
   std::unique_ptr<bcast::TekSource> source;
+  // GstBaseSink calls prepare a second time for the buffer it prerolls on; the reference keeps
+  // the address from being reused by a different buffer meanwhile.
+  GstBuffer* last_buffer = nullptr;
   std::array<guint16, kLearnedIds> learned{};
   std::size_t n_learned = 0;
   std::size_t next_learned = 0;
@@ -181,8 +184,14 @@ struct StreamState {
     next_learned = (next_learned + 1) % kLearnedIds;
     n_learned = std::min(n_learned + 1, kLearnedIds);
   }
+  StreamState() = default;
+  StreamState(const StreamState&) = delete;
+  StreamState& operator=(const StreamState&) = delete;
+  ~StreamState() { gst_clear_buffer(&last_buffer); }
+
   void Clear() {
     source.reset();
+    gst_clear_buffer(&last_buffer);
     n_learned = next_learned = 0;
   }
 };
@@ -437,6 +446,8 @@ static void handle_rejection(GstTekDec* self, const bcast::StkmRejection& reject
 
 static GstFlowReturn gst_tek_dec_process(GstTekDec* self, GstBuffer* buffer) {
   if (!self->state.source) return GST_FLOW_FLUSHING;
+  if (buffer == self->state.last_buffer) return GST_FLOW_OK;
+  gst_buffer_replace(&self->state.last_buffer, buffer);
 
   GstMapInfo map;
   if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) {
