@@ -516,7 +516,6 @@ spc::Result<std::vector<RtpPayload>> Packetizer::Push(const AccessUnit& au) {
   if (!FitsBits(bso + size, 8 * f.iv_length) && f.iv_length > 0) {
     return Err("BSO does not fit ISMACrypIVLength", "IV", 0);
   }
-  if (!FitsBits(index, f.index_length)) return Err("AU-Index does not fit", "AU-Index", 0);
   if (au.dts && f.dts_delta_length > 0 &&
       !FitsBits(static_cast<std::uint32_t>(au.rtp_timestamp - *au.dts), f.dts_delta_length)) {
     return Err("CTS - DTS does not fit DTSDeltaLength", "DTS-delta", 0);
@@ -594,7 +593,10 @@ spc::Result<std::vector<RtpPayload>> Packetizer::Push(const AccessUnit& au) {
 
   // First AU of a packet: alone, or fragmented.
   h.iv = bso;
-  h.index = index;
+  // AU-Index is the AU's sequence number modulo the field size.
+  h.index = f.index_length >= 32
+                ? index
+                : static_cast<std::uint32_t>(index & ((1ull << f.index_length) - 1));
   h.key_indicator = ki;
   h.has_key_indicator = f.key_indicator_length > 0;
   const AuHeader one[] = {h};

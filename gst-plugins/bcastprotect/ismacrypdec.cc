@@ -1,0 +1,736 @@
+/**
+ * SECTION:element-ismacrypdec
+ * @title: ismacrypdec
+ * @short_description: decrypts ISMACryp (enc-mpeg4-generic) RTP with TEKs from the keyring
+ *
+ * ismacrypdec takes RTP packets of payload format `enc-mpeg4-generic` (RFC 3640 framing with the
+ * ISMACryp 1.1 AU-header fields) and outputs the decrypted access units: AAC as
+ * `audio/mpeg, mpegversion=4, stream-format=raw` with `codec_data` from the SDP `config`, H.264 as
+ * `video/x-h264, stream-format=byte-stream, alignment=au` (ISMA E&A carries Annex B access units;
+ * the SDP `sprop-parameter-sets` are put in front of the first one).
+ *
+ * The sink caps carry the SDP fmtp parameters as GStreamer's SDP library puts them (lowercased
+ * names): ISMACrypIVLength, ISMACrypDeltaIVLength, ISMACrypKeyIndicatorLength,
+ * ISMACrypKeyIndicatorPerAU, ISMACrypSelectiveEncryption, ISMACrypSalt, and the RFC 3640 ones
+ * (mode, sizeLength, indexLength, indexDeltaLength, CTSDeltaLength, DTSDeltaLength,
+ * randomAccessIndication, streamStateIndication, auxiliaryDataSizeLength, constantSize,
+ * constantDuration, config, streamType).
+ *
+ * Each AU is decrypted with AES-128-CTR under the TEK whose ID is the AU's key indicator, looked up
+ * in the keyring that the pipeline shares as GstContext `openbcast.keyring` (filled by tekdec).
+ * Without a key indicator in the stream, #GstIsmacrypDec:key-id or else the TEK most recently
+ * added to the keyring is used.
+ *
+ * Losses: AUs fragmented over several packets are only output when every fragment arrived (the
+ * AU-size and the IV of each fragment are checked); the IV of the next packet gives the byte
+ * stream offset again, so a lost packet costs only the AUs it carried.
+ *
+ * Bad input never stops the stream: the affected AU is dropped, counted in
+ * #GstIsmacrypDec:stats under its reason and reported with a warning.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 udpsrc port=5004 caps=application/x-bcast-stkm ! stkmparse ! tekdec sek-file=k.ini
+ * \ udpsrc port=5008 caps="application/x-rtp, media=audio, clock-rate=44100,
+ *     encoding-name=ENC-MPEG4-GENERIC, mode=AAC-hbr, sizelength=13, indexlength=3,
+ *     indexdeltalength=3, config=1210, ismacrypivlength=4, ismacrypkeyindicatorlength=2" ! \
+ *   rtpjitterbuffer ! ismacrypdec ! aacparse ! avdec_aac ! autoaudiosink
+ * ]|
+ */
+#include "gst-plugins/bcastprotect/ismacrypdec.h"
+
+#include <gst/rtp/gstrtpbuffer.h>
+
+#include <array>
+#include <cstring>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gst-plugins/bcastprotect/ismacryp/ismacryp.h"
+#include "gst-plugins/bcastprotect/keyring.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_ismacryp_dec_debug);
+#define GST_CAT_DEFAULT gst_ismacryp_dec_debug
+
+namespace {
+
+namespace ism = bcast::ismacryp;
+
+// Why an AU was dropped; the names are the stats fields.
+enum DropReason {
+  kDropHeadersLength,    // AU-headers-length (or auxiliary section) runs past the packet
+  kDropHeaderTruncated,  // an AU header field (IV, key indicator, ...) runs past the section
+  kDropAuSize,           // AU-size larger than the data that is there
+  kDropUnknownKey,       // no TEK for the key indicator
+  kDropIncomplete,       // fragments missing
+  kDropCrypto,           // OpenSSL failed
+  kDropReasons,
+};
+
+constexpr const char* kDropNames[kDropReasons] = {
+    "dropped-headers-length", "dropped-header-truncated", "dropped-au-size",
+    "dropped-unknown-key",    "dropped-incomplete",       "dropped-crypto",
+};
+
+enum class Codec { kAac, kH264 };
+
+struct Stats {
+  guint64 decrypted = 0;
+  guint64 clear = 0;
+  guint64 dropped[kDropReasons] = {};
+  guint64 packets_lost = 0;
+};
+
+// An AU being put together from fragments.
+struct Assembly {
+  bool active = false;
+  ism::Bytes data;
+  std::uint64_t bso = 0;
+  std::uint32_t size = 0;
+  std::uint32_t rtp_ts = 0;
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+  bool encrypted = true;
+  std::optional<std::uint64_t> key;
+  bool rap = false;
+  bool after_gap = false;  // started right after a loss: may be the tail of an AU
+};
+
+// Streaming-thread state (constructed in init, destroyed in finalize).
+struct StreamState {
+  ism::Fmtp fmtp;
+  Codec codec = Codec::kAac;
+  gint clock_rate = 0;
+  ism::CtrCipher cipher;
+  Assembly assembly;
+  // An AU whose fragments a loss interrupted (already counted): its tail is not counted again.
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> interrupted;  // (rtp ts, AU-size)
+  std::optional<guint16> last_seq;
+  bool gap = false;  // a loss before the current packet
+  bool sent_parameter_sets = false;
+  ism::Bytes parameter_sets;  // Annex B SPS/PPS from sprop-parameter-sets
+};
+
+}  // namespace
+
+struct _GstIsmacrypDec {
+  GstRTPBaseDepayload parent;
+
+  // Object lock.
+  BcastKeyring* keyring;
+  gulong tek_added_id;
+  gint key_id;      // property
+  gint latest_tek;  // last "tek-added" id, -1 none
+  Stats stats;
+  bool warned[kDropReasons];  // a bus warning was posted since the last good AU
+
+  GstPadQueryFunction sink_query;
+  GstPadQueryFunction src_query;
+
+  StreamState state;
+};
+
+enum {
+  PROP_0,
+  PROP_KEY_ID,
+  PROP_STATS,
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("application/x-rtp, media=(string){audio,video}, clock-rate=(int)[1,MAX], "
+                    "encoding-name=(string)ENC-MPEG4-GENERIC"));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("audio/mpeg, mpegversion=(int)4, stream-format=(string)raw; "
+                    "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"));
+
+G_DEFINE_TYPE_WITH_CODE(GstIsmacrypDec, gst_ismacryp_dec, GST_TYPE_RTP_BASE_DEPAYLOAD,
+                        GST_DEBUG_CATEGORY_INIT(gst_ismacryp_dec_debug, "ismacrypdec", 0,
+                                                "ISMACryp RTP decryptor"))
+GST_ELEMENT_REGISTER_DEFINE(ismacrypdec, "ismacrypdec", GST_RANK_NONE, GST_TYPE_ISMACRYP_DEC)
+
+static GstStructure* make_stats(GstIsmacrypDec* self) {
+  // Object lock held.
+  const Stats& s = self->stats;
+  guint64 dropped = 0;
+  for (guint64 d : s.dropped) dropped += d;
+  GstStructure* st = gst_structure_new("application/x-ismacrypdec-stats", "aus-decrypted",
+                                       G_TYPE_UINT64, s.decrypted, "aus-clear", G_TYPE_UINT64,
+                                       s.clear, "aus-dropped", G_TYPE_UINT64, dropped,
+                                       "packets-lost", G_TYPE_UINT64, s.packets_lost, nullptr);
+  for (int i = 0; i < kDropReasons; ++i) {
+    gst_structure_set(st, kDropNames[i], G_TYPE_UINT64, s.dropped[i], nullptr);
+  }
+  return st;
+}
+
+static void gst_ismacryp_dec_set_property(GObject* object, guint prop_id, const GValue* value,
+                                          GParamSpec* pspec) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(object);
+  switch (prop_id) {
+    case PROP_KEY_ID:
+      GST_OBJECT_LOCK(self);
+      self->key_id = g_value_get_int(value);
+      GST_OBJECT_UNLOCK(self);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+}
+
+static void gst_ismacryp_dec_get_property(GObject* object, guint prop_id, GValue* value,
+                                          GParamSpec* pspec) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(object);
+  GST_OBJECT_LOCK(self);
+  switch (prop_id) {
+    case PROP_KEY_ID:
+      g_value_set_int(value, self->key_id);
+      break;
+    case PROP_STATS:
+      g_value_take_boxed(value, make_stats(self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static void on_tek_added(BcastKeyring* /*keyring*/, guint id, gpointer user_data) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(user_data);
+  GST_OBJECT_LOCK(self);
+  self->latest_tek = static_cast<gint>(id);
+  GST_OBJECT_UNLOCK(self);
+}
+
+// Takes ownership of `keyring` (may be null); drops the old one.
+static void replace_keyring(GstIsmacrypDec* self, BcastKeyring* keyring) {
+  GST_OBJECT_LOCK(self);
+  std::swap(self->keyring, keyring);
+  gulong old_id = self->tek_added_id;
+  self->tek_added_id = 0;
+  GST_OBJECT_UNLOCK(self);
+  if (keyring != nullptr) {
+    if (old_id != 0) g_signal_handler_disconnect(keyring, old_id);
+    g_object_unref(keyring);
+  }
+  GST_OBJECT_LOCK(self);
+  BcastKeyring* current = self->keyring ? BCAST_KEYRING(g_object_ref(self->keyring)) : nullptr;
+  GST_OBJECT_UNLOCK(self);
+  if (current != nullptr) {
+    gulong id = 0;
+    if (g_signal_lookup("tek-added", G_OBJECT_TYPE(current)) != 0) {
+      id = g_signal_connect(current, "tek-added", G_CALLBACK(on_tek_added), self);
+    }
+    GST_OBJECT_LOCK(self);
+    self->tek_added_id = id;
+    GST_OBJECT_UNLOCK(self);
+    g_object_unref(current);
+  }
+}
+
+static void gst_ismacryp_dec_set_context(GstElement* element, GstContext* context) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(element);
+  if (BcastKeyring* keyring = bcast_keyring_from_context(context)) {
+    GST_DEBUG_OBJECT(self, "keyring %p set", keyring);
+    replace_keyring(self, keyring);
+  }
+  GST_ELEMENT_CLASS(gst_ismacryp_dec_parent_class)->set_context(element, context);
+}
+
+static void reset_stream(GstIsmacrypDec* self) {
+  StreamState& st = self->state;
+  st.assembly = Assembly{};
+  st.interrupted.reset();
+  st.last_seq.reset();
+  st.gap = false;
+  st.sent_parameter_sets = false;
+}
+
+static GstStateChangeReturn gst_ismacryp_dec_change_state(GstElement* element,
+                                                          GstStateChange transition) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(element);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    replace_keyring(self, bcast_keyring_obtain(element));
+  }
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    reset_stream(self);
+    GST_OBJECT_LOCK(self);
+    self->stats = Stats{};
+    std::fill(std::begin(self->warned), std::end(self->warned), false);
+    GST_OBJECT_UNLOCK(self);
+  }
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_ismacryp_dec_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL) replace_keyring(self, nullptr);
+  return ret;
+}
+
+static gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(parent);
+  if (bcast_keyring_handle_context_query(GST_ELEMENT(self), query)) return TRUE;
+  return self->sink_query ? self->sink_query(pad, parent, query)
+                          : gst_pad_query_default(pad, parent, query);
+}
+
+static gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(parent);
+  if (bcast_keyring_handle_context_query(GST_ELEMENT(self), query)) return TRUE;
+  return self->src_query ? self->src_query(pad, parent, query)
+                         : gst_pad_query_default(pad, parent, query);
+}
+
+// ---- caps ----
+
+static std::string value_to_string(const GValue* v) {
+  if (G_VALUE_HOLDS_STRING(v)) return g_value_get_string(v) ? g_value_get_string(v) : "";
+  if (G_VALUE_HOLDS_INT(v)) return std::to_string(g_value_get_int(v));
+  if (G_VALUE_HOLDS_UINT(v)) return std::to_string(g_value_get_uint(v));
+  if (G_VALUE_HOLDS_BOOLEAN(v)) return g_value_get_boolean(v) ? "1" : "0";
+  g_autofree gchar* s = gst_value_serialize(v);
+  return s ? s : "";
+}
+
+// AudioSpecificConfig: object type, sampling frequency index (or explicit rate), channels.
+static bool parse_asc(const ism::Bytes& asc, gint* rate, gint* channels) {
+  static const gint kRates[] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
+                                22050, 16000, 12000, 11025, 8000,  7350};
+  std::size_t bit = 0;
+  auto read = [&](unsigned n, guint32* out) {
+    if (bit + n > asc.size() * 8) return false;
+    guint32 v = 0;
+    for (unsigned i = 0; i < n; ++i, ++bit) v = (v << 1) | ((asc[bit / 8] >> (7 - bit % 8)) & 1u);
+    *out = v;
+    return true;
+  };
+  guint32 ot = 0, fi = 0, ch = 0;
+  if (!read(5, &ot)) return false;
+  if (ot == 31 && !read(6, &ot)) return false;
+  if (!read(4, &fi)) return false;
+  if (fi == 15) {
+    guint32 r = 0;
+    if (!read(24, &r)) return false;
+    *rate = static_cast<gint>(r);
+  } else if (fi < G_N_ELEMENTS(kRates)) {
+    *rate = kRates[fi];
+  } else {
+    return false;
+  }
+  if (!read(4, &ch)) return false;
+  *channels = ch == 7 ? 8 : static_cast<gint>(ch);
+  return *channels > 0;
+}
+
+static gboolean gst_ismacryp_dec_set_caps(GstRTPBaseDepayload* depay, GstCaps* caps) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(depay);
+  StreamState& st = self->state;
+  const GstStructure* s = gst_caps_get_structure(caps, 0);
+  gint clock_rate = 0;
+  if (!gst_structure_get_int(s, "clock-rate", &clock_rate) || clock_rate <= 0) {
+    GST_ERROR_OBJECT(self, "no clock-rate in caps %" GST_PTR_FORMAT, caps);
+    return FALSE;
+  }
+  std::vector<std::pair<std::string, std::string>> params;
+  for (gint i = 0; i < gst_structure_n_fields(s); ++i) {
+    const gchar* name = gst_structure_nth_field_name(s, i);
+    params.emplace_back(name, value_to_string(gst_structure_get_value(s, name)));
+  }
+  auto fmtp = ism::ParseFmtp(params);
+  if (!fmtp) {
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("bad ISMACryp/RFC 3640 parameter in the caps"),
+                      ("%s: %s", fmtp.error().field.c_str(), fmtp.error().message.c_str()));
+    return FALSE;
+  }
+  const gchar* media = gst_structure_get_string(s, "media");
+  const std::string mode = g_ascii_strdown(fmtp->mode.c_str(), -1);
+  std::optional<Codec> codec;
+  if (mode == "aac-hbr" || mode == "aac-lbr") {
+    codec = Codec::kAac;
+  } else if (mode == "avc-video" || mode == "avc") {
+    codec = Codec::kH264;
+  } else if (fmtp->stream_type == 5 || (fmtp->stream_type < 0 && g_strcmp0(media, "audio") == 0)) {
+    codec = Codec::kAac;
+  } else if (g_strcmp0(media, "video") == 0 &&
+             (!fmtp->sprop_parameter_sets.empty() || fmtp->config.empty())) {
+    codec = Codec::kH264;
+  }
+  if (!codec) {
+    GST_ELEMENT_ERROR(
+        self, STREAM, CODEC_NOT_FOUND, ("unsupported ISMACryp stream"),
+        ("mode=%s streamType=%d: only AAC and H.264", fmtp->mode.c_str(), fmtp->stream_type));
+    return FALSE;
+  }
+  GstCaps* out = nullptr;
+  st.parameter_sets.clear();
+  if (*codec == Codec::kAac) {
+    if (fmtp->config.empty()) {
+      GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("AAC stream without config"),
+                        ("the SDP fmtp must carry config (AudioSpecificConfig)"));
+      return FALSE;
+    }
+    GstBuffer* cd = gst_buffer_new_memdup(fmtp->config.data(), fmtp->config.size());
+    out = gst_caps_new_simple("audio/mpeg", "mpegversion", G_TYPE_INT, 4, "stream-format",
+                              G_TYPE_STRING, "raw", "codec_data", GST_TYPE_BUFFER, cd, nullptr);
+    gst_buffer_unref(cd);
+    gint rate = 0, channels = 0;
+    if (parse_asc(fmtp->config, &rate, &channels)) {
+      gst_caps_set_simple(out, "rate", G_TYPE_INT, rate, "channels", G_TYPE_INT, channels, nullptr);
+    }
+  } else {
+    out = gst_caps_new_simple("video/x-h264", "stream-format", G_TYPE_STRING, "byte-stream",
+                              "alignment", G_TYPE_STRING, "au", nullptr);
+    g_auto(GStrv) sets = g_strsplit(fmtp->sprop_parameter_sets.c_str(), ",", -1);
+    for (gchar** p = sets; p && *p; ++p) {
+      if (**p == '\0') continue;
+      gsize len = 0;
+      g_autofree guchar* nal = g_base64_decode(*p, &len);
+      if (len == 0) continue;
+      static constexpr std::uint8_t kStart[] = {0, 0, 0, 1};
+      st.parameter_sets.insert(st.parameter_sets.end(), kStart, kStart + 4);
+      st.parameter_sets.insert(st.parameter_sets.end(), nal, nal + len);
+    }
+  }
+  st.fmtp = std::move(fmtp.value());
+  st.codec = *codec;
+  st.clock_rate = clock_rate;
+  depay->clock_rate = static_cast<guint>(clock_rate);
+  GST_INFO_OBJECT(self, "%s: %s", *codec == Codec::kAac ? "AAC" : "H.264",
+                  ism::FormatFmtp(st.fmtp).c_str());
+  gboolean ok = gst_pad_set_caps(GST_RTP_BASE_DEPAYLOAD_SRCPAD(depay), out);
+  gst_caps_unref(out);
+  return ok;
+}
+
+// ---- packets ----
+
+static void drop(GstIsmacrypDec* self, DropReason reason, const std::string& detail) {
+  GST_WARNING_OBJECT(self, "AU dropped (%s): %s", kDropNames[reason], detail.c_str());
+  GST_OBJECT_LOCK(self);
+  self->stats.dropped[reason]++;
+  const bool post = !self->warned[reason];
+  self->warned[reason] = true;
+  GST_OBJECT_UNLOCK(self);
+  if (post) {
+    GST_ELEMENT_WARNING(self, STREAM, DECRYPT, ("ISMACryp access unit dropped"),
+                        ("%s: %s", kDropNames[reason], detail.c_str()));
+  }
+}
+
+static std::optional<BcastTek> find_tek(GstIsmacrypDec* self, std::optional<std::uint64_t> ki) {
+  GST_OBJECT_LOCK(self);
+  BcastKeyring* keyring = self->keyring ? BCAST_KEYRING(g_object_ref(self->keyring)) : nullptr;
+  const gint fallback = self->key_id >= 0 ? self->key_id : self->latest_tek;
+  GST_OBJECT_UNLOCK(self);
+  std::optional<BcastTek> found;
+  std::int64_t id = ki ? static_cast<std::int64_t>(*ki) : fallback;
+  if (keyring != nullptr && id >= 0 && id <= 0xffff) {
+    BcastTek tek{};
+    if (bcast_keyring_lookup(keyring, static_cast<guint16>(id), &tek)) found = tek;
+  }
+  if (keyring != nullptr) g_object_unref(keyring);
+  return found;
+}
+
+static GstClockTime ticks_to_time(GstIsmacrypDec* self, std::int64_t ticks) {
+  const std::uint64_t abs = ticks < 0 ? static_cast<std::uint64_t>(-ticks) : ticks;
+  GstClockTime t = gst_util_uint64_scale_int(abs, GST_SECOND, self->state.clock_rate);
+  return t;
+}
+
+// Decrypts (when needed) and pushes one complete AU.
+static void output_au(GstIsmacrypDec* self, ism::Bytes data, std::uint64_t bso, bool encrypted,
+                      std::optional<std::uint64_t> ki, GstClockTime pts, GstClockTime dts,
+                      bool rap_known, bool rap) {
+  StreamState& st = self->state;
+  if (encrypted) {
+    auto tek = find_tek(self, ki);
+    if (!tek) {
+      drop(self, kDropUnknownKey,
+           ki ? "no TEK with ID " + std::to_string(*ki) : std::string("no TEK in the keyring"));
+      return;
+    }
+    ism::Tek key;
+    std::memcpy(key.data(), tek->key, key.size());
+    const bool ok = st.cipher.Apply(key, st.fmtp.salt, bso, data);
+    OPENSSL_cleanse(key.data(), key.size());
+    OPENSSL_cleanse(tek->key, sizeof(tek->key));
+    if (!ok) {
+      drop(self, kDropCrypto, "AES-128-CTR failed");
+      return;
+    }
+  }
+  GstBuffer* buf = nullptr;
+  if (st.codec == Codec::kH264 && !st.sent_parameter_sets && !st.parameter_sets.empty()) {
+    ism::Bytes joined = st.parameter_sets;
+    joined.insert(joined.end(), data.begin(), data.end());
+    buf = gst_buffer_new_memdup(joined.data(), joined.size());
+  } else {
+    buf = gst_buffer_new_memdup(data.data(), data.size());
+  }
+  st.sent_parameter_sets = true;
+  GST_BUFFER_PTS(buf) = pts;
+  GST_BUFFER_DTS(buf) = dts;
+  if (rap_known && !rap) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  GST_OBJECT_LOCK(self);
+  if (encrypted) {
+    self->stats.decrypted++;
+  } else {
+    self->stats.clear++;
+  }
+  std::fill(std::begin(self->warned), std::end(self->warned), false);
+  GST_OBJECT_UNLOCK(self);
+  GST_LOG_OBJECT(self, "AU of %zu bytes at BSO %" G_GUINT64_FORMAT " (%s)", data.size(), bso,
+                 encrypted ? "decrypted" : "clear");
+  gst_rtp_base_depayload_push(GST_RTP_BASE_DEPAYLOAD(self), buf);
+}
+
+static std::optional<std::uint64_t> key_of(const ism::AuHeader& h,
+                                           std::optional<std::uint64_t> current) {
+  if (!h.has_key_indicator) return current;
+  auto v = ism::KeyIndicatorValue(h.key_indicator);
+  // Larger than 64 bits: cannot be a TEK ID; map to a value that no TEK has.
+  return v ? v : std::optional<std::uint64_t>(~std::uint64_t{0});
+}
+
+static void abandon_assembly(GstIsmacrypDec* self, const char* why) {
+  StreamState& st = self->state;
+  Assembly& a = st.assembly;
+  if (!a.active) return;
+  const auto id = std::make_pair(a.rtp_ts, a.size);
+  if (!(a.after_gap && st.interrupted == id)) {
+    drop(self, kDropIncomplete,
+         std::string(why) + " (" + std::to_string(a.data.size()) + " of " + std::to_string(a.size) +
+             " bytes)");
+  }
+  a = Assembly{};
+}
+
+static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuffer* rtp) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(depay);
+  StreamState& st = self->state;
+  const ism::Fmtp& f = st.fmtp;
+  const guint16 seq = gst_rtp_buffer_get_seq(rtp);
+  const std::uint32_t rtp_ts = gst_rtp_buffer_get_timestamp(rtp);
+  const bool marker = gst_rtp_buffer_get_marker(rtp);
+  const GstClockTime pts = GST_BUFFER_PTS(rtp->buffer);
+
+  bool gap = GST_BUFFER_FLAG_IS_SET(rtp->buffer, GST_BUFFER_FLAG_DISCONT) && st.last_seq;
+  if (st.last_seq && seq != static_cast<guint16>(*st.last_seq + 1)) {
+    gap = true;
+    GST_OBJECT_LOCK(self);
+    self->stats.packets_lost += static_cast<guint16>(seq - *st.last_seq - 1);
+    GST_OBJECT_UNLOCK(self);
+  }
+  st.last_seq = seq;
+  if (gap || st.gap) {
+    st.gap = false;
+    if (st.assembly.active) {
+      st.interrupted = std::make_pair(st.assembly.rtp_ts, st.assembly.size);
+      st.assembly.after_gap = false;
+      abandon_assembly(self, "fragment lost");
+    }
+    gap = true;
+  }
+
+  const guint payload_len = gst_rtp_buffer_get_payload_len(rtp);
+  const auto* payload_ptr = static_cast<const std::uint8_t*>(gst_rtp_buffer_get_payload(rtp));
+  std::span<const std::uint8_t> payload(payload_ptr, payload_len);
+
+  auto parsed = ism::ParsePayload(f, payload);
+  if (!parsed) {
+    abandon_assembly(self, "malformed packet in the middle of a fragmented AU");
+    drop(self, kDropHeadersLength,
+         parsed.error().field + " at byte " + std::to_string(parsed.error().offset) + ": " +
+             parsed.error().message);
+    return nullptr;
+  }
+  const auto& headers = parsed->headers;
+  std::span<const std::uint8_t> data = payload.subspan(parsed->data_offset);
+
+  // One AU header whose AU-size exceeds the data: a fragment (RFC 3640).
+  if (headers.size() == 1 && headers[0].size > data.size() && !parsed->header_error) {
+    const ism::AuHeader& h = headers[0];
+    const std::uint64_t bso = f.iv_length > 0 ? h.iv : 0;
+    Assembly& a = st.assembly;
+    if (a.active) {
+      const bool continues = h.size == a.size && rtp_ts == a.rtp_ts &&
+                             (f.iv_length == 0 || bso == a.bso + a.data.size()) &&
+                             a.data.size() + data.size() <= a.size;
+      if (!continues) abandon_assembly(self, "fragment does not continue the AU");
+    }
+    if (!a.active) {
+      if (marker && !gap) {
+        drop(self, kDropAuSize,
+             "AU-size " + std::to_string(h.size) + " but " + std::to_string(data.size()) +
+                 " bytes in a packet that ends the AU");
+        return nullptr;
+      }
+      a.active = true;
+      a.data.clear();
+      a.bso = bso;
+      a.size = h.size;
+      a.rtp_ts = rtp_ts;
+      a.pts = pts;
+      a.encrypted = h.encrypted;
+      a.key = key_of(h, std::nullopt);
+      a.rap = h.rap;
+      a.after_gap = gap;
+    }
+    a.data.insert(a.data.end(), data.begin(), data.end());
+    if (a.data.size() == a.size) {
+      Assembly done = std::move(a);
+      a = Assembly{};
+      st.interrupted.reset();
+      output_au(self, std::move(done.data), done.bso, done.encrypted, done.key, done.pts,
+                GST_CLOCK_TIME_NONE, f.random_access_indication, done.rap);
+    } else if (marker) {
+      abandon_assembly(self, "last fragment before the AU was complete");
+    }
+    return nullptr;
+  }
+
+  if (st.assembly.active) abandon_assembly(self, "AU not finished when a new one started");
+  st.interrupted.reset();
+
+  // Complete AUs.
+  std::uint64_t bso = 0;
+  std::optional<std::uint64_t> ki;
+  std::size_t off = 0;
+  std::int64_t index_ticks = 0;
+  const std::uint32_t au_duration =
+      f.constant_duration ? f.constant_duration : (st.codec == Codec::kAac ? 1024u : 0u);
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    const ism::AuHeader& h = headers[i];
+    if (i == 0) {
+      bso = h.iv;
+      if (f.iv_length == 0) bso = 0;
+    } else {
+      bso += h.iv;  // delta IV: counted from the end of the previous AU
+      index_ticks += static_cast<std::int64_t>(h.index + 1) * au_duration;
+    }
+    ki = key_of(h, ki);
+    if (h.size > data.size() - off) {
+      drop(self, kDropAuSize,
+           "AU " + std::to_string(i) + " of " + std::to_string(headers.size()) + ": AU-size " +
+               std::to_string(h.size) + " but " + std::to_string(data.size() - off) +
+               " bytes left");
+      // The AUs after it cannot be located either.
+      for (std::size_t j = i + 1; j < headers.size(); ++j) {
+        drop(self, kDropAuSize, "AU after one whose AU-size runs past the packet");
+      }
+      break;
+    }
+    GstClockTime au_pts = pts;
+    if (GST_CLOCK_TIME_IS_VALID(pts) && i > 0) {
+      const std::int64_t ticks =
+          h.cts_delta ? static_cast<std::int64_t>(*h.cts_delta) : index_ticks;
+      au_pts = pts + ticks_to_time(self, ticks);
+    }
+    GstClockTime au_dts = GST_CLOCK_TIME_NONE;
+    if (h.dts_delta && GST_CLOCK_TIME_IS_VALID(au_pts)) {
+      const GstClockTime d = ticks_to_time(self, *h.dts_delta);
+      au_dts = au_pts > d ? au_pts - d : 0;
+    }
+    ism::Bytes au(data.begin() + static_cast<std::ptrdiff_t>(off),
+                  data.begin() + static_cast<std::ptrdiff_t>(off + h.size));
+    output_au(self, std::move(au), bso, h.encrypted, ki, au_pts, au_dts, f.random_access_indication,
+              h.rap);
+    off += h.size;
+    bso += h.size;
+  }
+  if (parsed->header_error) {
+    const auto& e = *parsed->header_error;
+    drop(self, kDropHeaderTruncated,
+         e.field + " at byte " + std::to_string(e.offset) + ": " + e.message);
+  }
+  return nullptr;
+}
+
+static gboolean gst_ismacryp_dec_packet_lost(GstRTPBaseDepayload* depay, GstEvent* event) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(depay);
+  // The jitterbuffer gave up on a packet: the next one starts after a gap.
+  self->state.gap = true;
+  return GST_RTP_BASE_DEPAYLOAD_CLASS(gst_ismacryp_dec_parent_class)->packet_lost(depay, event);
+}
+
+static gboolean gst_ismacryp_dec_handle_event(GstRTPBaseDepayload* depay, GstEvent* event) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(depay);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) reset_stream(self);
+  return GST_RTP_BASE_DEPAYLOAD_CLASS(gst_ismacryp_dec_parent_class)->handle_event(depay, event);
+}
+
+static void gst_ismacryp_dec_init(GstIsmacrypDec* self) {
+  new (&self->state) StreamState();
+  new (&self->stats) Stats();
+  self->key_id = -1;
+  self->latest_tek = -1;
+  GstRTPBaseDepayload* depay = GST_RTP_BASE_DEPAYLOAD(self);
+  GstPad* sink = GST_RTP_BASE_DEPAYLOAD_SINKPAD(depay);
+  GstPad* src = GST_RTP_BASE_DEPAYLOAD_SRCPAD(depay);
+  self->sink_query = GST_PAD_QUERYFUNC(sink);
+  self->src_query = GST_PAD_QUERYFUNC(src);
+  gst_pad_set_query_function(sink, sink_query);
+  gst_pad_set_query_function(src, src_query);
+}
+
+static void gst_ismacryp_dec_finalize(GObject* object) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(object);
+  replace_keyring(self, nullptr);
+  self->state.~StreamState();
+  G_OBJECT_CLASS(gst_ismacryp_dec_parent_class)->finalize(object);
+}
+
+static void gst_ismacryp_dec_class_init(GstIsmacrypDecClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  GstRTPBaseDepayloadClass* depay_class = GST_RTP_BASE_DEPAYLOAD_CLASS(klass);
+
+  gobject_class->set_property = gst_ismacryp_dec_set_property;
+  gobject_class->get_property = gst_ismacryp_dec_get_property;
+  gobject_class->finalize = gst_ismacryp_dec_finalize;
+
+  /**
+   * GstIsmacrypDec:key-id:
+   *
+   * TEK ID to use when the stream has no key indicator (ISMACrypKeyIndicatorLength=0). -1: the
+   * TEK most recently added to the keyring.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_KEY_ID,
+      g_param_spec_int("key-id", "Key ID",
+                       "TEK ID for streams without key indicator (-1: latest TEK in the keyring)",
+                       -1, 0xffff, -1,
+                       static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  /**
+   * GstIsmacrypDec:stats:
+   *
+   * `application/x-ismacrypdec-stats` with guint64 fields: `aus-decrypted`, `aus-clear` (sent
+   * clear under selective encryption), `aus-dropped` (sum of the reasons), `packets-lost`
+   * (sequence number gaps), and per reason `dropped-headers-length`, `dropped-header-truncated`,
+   * `dropped-au-size`, `dropped-unknown-key`, `dropped-incomplete`, `dropped-crypto`.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics", "AUs decrypted, clear and dropped by reason",
+                         GST_TYPE_STRUCTURE,
+                         static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(
+      element_class, "ISMACryp RTP decryptor", "Codec/Depayloader/Network/RTP/Decryptor",
+      "Decrypts ISMACryp enc-mpeg4-generic RTP into AAC or H.264 access units with the OMA BCAST "
+      "TEKs of the pipeline's keyring",
+      "openbcast");
+  element_class->set_context = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_set_context);
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_change_state);
+
+  depay_class->set_caps = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_set_caps);
+  depay_class->process_rtp_packet = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_process);
+  depay_class->packet_lost = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_packet_lost);
+  depay_class->handle_event = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_handle_event);
+}
