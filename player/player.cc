@@ -140,6 +140,7 @@ class Player {
   std::unique_ptr<std::FILE, FileCloser> checksums_;
   bool have_display_ = false;
   bool have_sound_ = false;
+  guint duration_source_ = 0;
 };
 
 gint64 Player::ElapsedMs() const {
@@ -534,6 +535,7 @@ gboolean Player::OnProgress(gpointer data) {
 gboolean Player::OnDuration(gpointer data) {
   auto* self = static_cast<Player*>(data);
   self->Event("duration reached");
+  self->duration_source_ = 0;
   g_main_loop_quit(self->loop_.get());
   return G_SOURCE_REMOVE;
 }
@@ -617,7 +619,6 @@ int Player::Run() {
     const guint progress = g_timeout_add_seconds(5, &Player::OnProgress, this);
     const guint sigint = g_unix_signal_add(SIGINT, &Player::OnSignal, this);
     const guint sigterm = g_unix_signal_add(SIGTERM, &Player::OnSignal, this);
-    guint duration = 0;
     started_ = Clock::now();
     Event("playing " + (sd_.session_name.empty() ? options_.sdp_path : sd_.session_name) +
           " streams=" + std::to_string(streams_.size()));
@@ -626,8 +627,8 @@ int Player::Run() {
       Fail("the pipeline could not start");
     } else {
       if (options_.duration_s > 0) {
-        duration = g_timeout_add(static_cast<guint>(options_.duration_s * 1000),
-                                 &Player::OnDuration, this);
+        duration_source_ = g_timeout_add(static_cast<guint>(options_.duration_s * 1000),
+                                         &Player::OnDuration, this);
       }
       g_main_loop_run(loop_.get());
     }
@@ -640,7 +641,7 @@ int Player::Run() {
       }
       gst_message_unref(m);
     }
-    for (guint id : {poll, progress, sigint, sigterm, duration}) {
+    for (guint id : {poll, progress, sigint, sigterm, duration_source_}) {
       if (id != 0) g_source_remove(id);
     }
     g_source_remove(bus_watch);

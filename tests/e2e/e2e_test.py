@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""End-to-end tests: the real bcast-headend and bcast-player on loopback.
+
+Each scenario makes its own keys (bcast-headend --write-key-file) in a temporary directory, starts the
+head-end on its own ports, waits for its `ready sdp=` line, runs bcast-player for a bounded time
+(--duration) and checks the player's JSON report, its output lines and its decoded-frame checksums
+against the clear source decoded straight from the file (e2e-reference). No fixed sleeps: every wait
+is for a line, a process exit or a file, with a timeout.
+"""
+
+import argparse
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise TestFailure(message)
+    print(f"  ok: {message}")
+
+
+class Process:
+    """A child process whose stdout lines are collected by a thread (and logged to a file)."""
+
+    def __init__(self, name, argv, workdir, env):
+        self.name = name
+        self.argv = argv
+        self.lines = []
+        self._queue = queue.Queue()
+        self._log = open(os.path.join(workdir, f"{name}.out"), "w")
+        self._err = open(os.path.join(workdir, f"{name}.err"), "w")
+        print(f"  run {name}: {' '.join(argv)}", flush=True)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._err, text=True,
+                                     env=env, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            self._log.write(line + "\n")
+            self._log.flush()
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for_line(self, pattern, timeout):
+        """Returns the first match of `pattern` in a new line, or raises on timeout/exit."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TestFailure(f"{self.name}: no line matching {pattern!r} within {timeout} s")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise TestFailure(f"{self.name} exited (status {self.proc.wait()}) before "
+                                  f"printing {pattern!r}; see {self._err.name}")
+            m = regex.search(line)
+            if m:
+                return m
+
+    def wait(self, timeout):
+        try:
+            status = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise TestFailure(f"{self.name} did not exit within {timeout} s")
+        self._reader.join(timeout=10)
+        return status
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._reader.join(timeout=10)
+        self._log.close()
+        self._err.close()
+
+    def stderr_text(self):
+        self._err.flush()
+        with open(self._err.name) as f:
+            return f.read()
+
+
+def load_checksums(path):
+    streams = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) != 3:
+                continue
+            streams.setdefault(parts[0], []).append((int(parts[1]), parts[2]))
+    return {name: [h for _, h in sorted(rows)] for name, rows in streams.items()}
+
+
+def reference_positions(reference, decoded):
+    """Position of each decoded checksum in the reference sequence (None when not found)."""
+    where = {}
+    for i, h in enumerate(reference):
+        where.setdefault(h, i)
+    return [where.get(h) for h in decoded]
+
+
+def check_contiguous_run(reference, decoded, what):
+    """Every decoded frame is in the reference and each follows its predecessor, with no gap.
+
+    The head-end loops its file, so the run may go from the reference's last frame to its first.
+    """
+    positions = reference_positions(reference, decoded)
+    unknown = [i for i, p in enumerate(positions) if p is None]
+    check(not unknown, f"{what}: all {len(decoded)} decoded frames are frames of the clear source"
+          + (f" (first unknown: #{unknown[0]})" if unknown else ""))
+    gaps = [(i, positions[i - 1], positions[i]) for i in range(1, len(positions))
+            if positions[i] != (positions[i - 1] + 1) % len(reference)]
+    check(not gaps, f"{what}: decoded frames form one contiguous run of the source (frames "
+          f"{positions[0] if positions else '-'}..{positions[-1] if positions else '-'}, looping)"
+          + (f"; first gap after decoded #{gaps[0][0] - 1}: source {gaps[0][1]} -> {gaps[0][2]}"
+             if gaps else ""))
+
+
+def check_ordered_subsequence(reference, decoded, what):
+    """Every decoded frame is a source frame and they come in source order (gaps allowed)."""
+    positions = reference_positions(reference, decoded)
+    unknown = [i for i, p in enumerate(positions) if p is None]
+    check(not unknown, f"{what}: all {len(decoded)} decoded frames are exact frames of the clear "
+          "source" + (f" (first unknown: #{unknown[0]})" if unknown else ""))
+    n = len(reference)
+    backwards = [i for i in range(1, len(positions))
+                 if (positions[i] - positions[i - 1]) % n == 0]
+    check(not backwards, f"{what}: decoded frames keep the source order (no repeat)")
+
+
+class Scenario:
+    def __init__(self, args):
+        self.args = args
+        self.workdir = tempfile.mkdtemp(prefix=f"openbcast-e2e-{args.scenario}-")
+        self.env = dict(os.environ)
+        if args.plugin_dir:
+            path = self.env.get("GST_PLUGIN_PATH", "")
+            self.env["GST_PLUGIN_PATH"] = args.plugin_dir + (os.pathsep + path if path else "")
+        self.processes = []
+        self.keys = os.path.join(self.workdir, "keys.ini")
+        self.sdp = os.path.join(self.workdir, "service.sdp")
+        self.report = os.path.join(self.workdir, "report.json")
+        self.checksums = os.path.join(self.workdir, "frames.txt")
+        self.reference_file = os.path.join(self.workdir, "reference.txt")
+        print(f"workdir {self.workdir}", flush=True)
+
+    def close(self, passed):
+        for p in self.processes:
+            p.stop()
+        if passed and not self.args.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            print(f"(kept {self.workdir})")
+
+    def media(self):
+        media = self.args.media
+        if not os.path.exists(media):
+            subprocess.run([self.args.make_media, f"--output={media}"], check=True, env=self.env)
+        return media
+
+    def reference(self):
+        subprocess.run([self.args.reference, self.media(), self.reference_file], check=True,
+                       env=self.env, timeout=120)
+        return load_checksums(self.reference_file)
+
+    def write_keys(self):
+        subprocess.run([self.args.headend, "--write-key-file", self.keys], check=True,
+                       env=self.env, timeout=30, stdout=subprocess.DEVNULL)
+        check(os.path.getsize(self.keys) > 0, "head-end wrote a key file")
+
+    def start_headend(self, extra):
+        base = self.args.port_base
+        argv = [self.args.headend, "--key-file", self.keys, "--media", self.media(),
+                "--dest", "127.0.0.1", "--key-port", str(base), "--video-port", str(base + 2),
+                "--audio-port", str(base + 4), "--sdp-out", self.sdp] + extra
+        p = Process("headend", argv, self.workdir, self.env)
+        self.processes.append(p)
+        m = p.wait_for_line(r"^ready sdp=(\S+)", timeout=60)
+        self.sdp = m.group(1)
+        check(os.path.exists(self.sdp), f"head-end ready, session description at {self.sdp}")
+        return p
+
+    def run_player(self, duration, extra=(), timeout_margin=60):
+        argv = [self.args.player, "--headless", "--duration", str(duration), "--report",
+                self.report, "--frame-checksums", self.checksums, *extra]
+        if os.path.exists(self.keys):
+            argv += ["--key-file", self.keys]
+        argv.append(self.sdp)
+        p = Process("player", argv, self.workdir, self.env)
+        self.processes.append(p)
+        status = p.wait(timeout=duration + timeout_margin)
+        for line in p.lines:
+            print(f"    | {line}")
+        err = p.stderr_text().strip()
+        if err:
+            print("    player stderr:\n" + "\n".join("    ! " + l for l in err.splitlines()[-20:]))
+        check(os.path.exists(self.report), "player wrote its report")
+        with open(self.report) as f:
+            report = json.load(f)
+        frames = load_checksums(self.checksums) if os.path.exists(self.checksums) else {}
+        return status, report, p.lines, frames
+
+
+def srtp_total(report, field):
+    return sum(s.get(field, 0) for s in report.get("srtp_stats", {}).values())
+
+
+def scenario_tek_changes(s):
+    """(a) Every frame decoded over >= 3 TEK changes, no decrypt failure, output == clear source."""
+    reference = s.reference()
+    s.write_keys()
+    s.start_headend(["--tek-period", "2", "--stkm-interval", "250"])
+    status, report, lines, frames = s.run_player(11)
+    check(status == 0, f"player exit status 0 (got {status})")
+    check(report["errors"] == [], f"no errors ({report['errors']})")
+    check(report["decrypt_failures"] == 0, f"zero decrypt failures ({report['decrypt_failures']})")
+    check(report["tek_changes"] >= 3, f"at least 3 TEK changes while playing "
+          f"({report['tek_changes']}: TEKs {report['tek_ids_in_use']})")
+    key_lines = [l for l in lines if l.startswith("key tek_id=")]
+    check(len(key_lines) == report["tek_changes"] + 1, f"one 'key tek_id=' line per TEK in use "
+          f"({len(key_lines)})")
+    check(any(l.startswith("first-frame stream=video ms=") for l in lines), "first-frame line")
+    video = frames.get("video", [])
+    check(report["frames_decoded"]["video"] == len(video) >= 150,
+          f"video frames decoded: {len(video)} (>= 150 of ~{11 * 25} sent while playing)")
+    check_contiguous_run(reference["video"], video, "video")
+    audio = frames.get("audio", [])
+    check(report["frames_decoded"]["audio"] == len(audio) >= 300,
+          f"audio buffers decoded: {len(audio)} (>= 300 of ~{11 * 47} sent while playing)")
+    for name, stats in report["srtp_stats"].items():
+        check(stats["decrypted"] > 0 and stats["auth-failures"] == 0 and stats["replays"] == 0,
+              f"{name}: {stats['decrypted']} SRTP packets decrypted, none failed")
+    check(report["time_to_first_frame_ms"] is not None, "time to first frame "
+          f"{report['time_to_first_frame_ms']} ms")
+
+
+def scenario_clear(s):
+    """The head-end's --clear service (RTP/AVP) plays without keys and matches the source."""
+    reference = s.reference()
+    s.start_headend(["--clear"])
+    status, report, lines, frames = s.run_player(5)
+    check(status == 0, f"player exit status 0 (got {status})")
+    check(report["srtp_stats"] == {}, "no SRTP stream in a clear service")
+    video = frames.get("video", [])
+    check(len(video) >= 50, f"video frames decoded: {len(video)}")
+    check_contiguous_run(reference["video"], video, "video")
+
+
+def roc_headend_options(rcc):
+    # Sequence numbers start just below the wrap and the ROC is already 5: a terminal that tunes
+    # in can only learn the ROC from the stream itself (RFC 4771).
+    return ["--tek-period", "4", "--initial-seq", "65400", "--initial-roc", "5",
+            "--rcc-mode", rcc, "--roc-tx-rate", str(ROC_TX_RATE)]
+
+
+ROC_TX_RATE = 4
+
+
+def scenario_roc_rcc(s):
+    """(b) With RCCm2 the player learns the ROC in-band and decrypts across the wrap."""
+    reference = s.reference()
+    s.write_keys()
+    s.start_headend(roc_headend_options("rccm2"))
+    status, report, lines, frames = s.run_player(7)
+    check(status == 0, f"player exit status 0 (got {status})")
+    video = frames.get("video", [])
+    check(len(video) >= 75, f"video frames decoded: {len(video)}")
+    check_contiguous_run(reference["video"], video, "video")
+    check(report["frames_decoded"].get("audio", 0) >= 100,
+          f"audio buffers decoded: {report['frames_decoded'].get('audio', 0)}")
+    for name, stats in report["srtp_stats"].items():
+        failures = stats["auth-failures"] + stats["replays"] + stats["unknown-mki"] + \
+            stats["dropped-held"]
+        check(failures < ROC_TX_RATE, f"{name}: {failures} failures, only before the first "
+              f"ROC-carrying packet (ROC sent every {ROC_TX_RATE} packets)")
+        check(stats["roc"] >= 5, f"{name}: ROC {stats['roc']} learnt from the stream (>= 5)")
+
+
+def scenario_roc_norcc(s):
+    """(b) Without RFC 4771 the player cannot know the ROC: it says so, it is not silent."""
+    s.write_keys()
+    s.start_headend(roc_headend_options("none"))
+    status, report, lines, frames = s.run_player(4)
+    check(status != 0, f"player exit status non-zero (got {status}): it played nothing")
+    check(report["decrypt_failures"] > 0, f"decrypt failures reported "
+          f"({report['decrypt_failures']})")
+    check(report["frames_decoded"].get("video", 0) == 0, "no video frame decoded")
+    warnings = [l for l in lines if l.startswith("warning:") and "roll-over counter (ROC)" in l]
+    check(warnings, "warning names the unknown roll-over counter: "
+          + (warnings[0] if warnings else "-"))
+
+
+def scenario_faults(s):
+    """(c) Forged/foreign/garbage key messages, broken SRTP tags and replays on a live stream."""
+    reference = s.reference()
+    s.write_keys()
+    s.start_headend(["--tek-period", "3", "--stkm-interval", "250", "--corrupt-stkm-every", "3",
+                     "--foreign-stkm-every", "4", "--inject-random-key-datagrams", "2",
+                     "--break-srtp-tag-every", "300", "--replay-srtp-every", "50"])
+    status, report, lines, frames = s.run_player(12)
+    check(status == 0, f"player exit status 0 (got {status})")
+    rejected = report["stkm_rejected"]
+    for reason in ("bad-mac", "no-rights", "malformed"):
+        check(rejected.get(reason, 0) > 0, f"STKMs rejected for {reason}: {rejected.get(reason)}")
+    check(srtp_total(report, "auth-failures") > 0,
+          f"SRTP authentication failures counted: {srtp_total(report, 'auth-failures')}")
+    check(srtp_total(report, "replays") > 0, f"SRTP replays counted: {srtp_total(report, 'replays')}")
+    for text in ("STKM rejected: MAC check failed", "STKM rejected: no rights",
+                 "STKM rejected: malformed", "failed authentication", "replayed SRTP packets"):
+        check(any(l.startswith("warning:") and text in l for l in lines), f"warning '{text}'")
+    progress = [int(m.group(1)) for m in
+                (re.search(r"\bvideo=(\d+)", l) for l in lines if l.startswith("progress "))
+                if m]
+    final = report["frames_decoded"]["video"]
+    counts = progress + [final]
+    check(len(counts) >= 3 and all(b > a for a, b in zip(counts, counts[1:])),
+          f"video frames decoded keep increasing: {counts}")
+    check(final >= 100, f"video frames decoded: {final}")
+    check_ordered_subsequence(reference["video"], frames.get("video", []), "video")
+    check(report["frames_decoded"].get("audio", 0) >= 200,
+          f"audio buffers decoded: {report['frames_decoded'].get('audio', 0)}")
+    check(report["tek_changes"] >= 2, f"TEK changes still followed: {report['tek_changes']}")
+
+
+SCENARIOS = {
+    "tek-changes": scenario_tek_changes,
+    "clear": scenario_clear,
+    "roc-rcc": scenario_roc_rcc,
+    "roc-no-rcc": scenario_roc_norcc,
+    "faults": scenario_faults,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--headend", required=True)
+    parser.add_argument("--player", required=True)
+    parser.add_argument("--reference", required=True)
+    parser.add_argument("--media", required=True)
+    parser.add_argument("--make-media", required=True)
+    parser.add_argument("--plugin-dir", default="")
+    parser.add_argument("--port-base", type=int, required=True)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+
+    print(f"scenario {args.scenario}: {SCENARIOS[args.scenario].__doc__}", flush=True)
+    s = Scenario(args)
+    passed = False
+    try:
+        SCENARIOS[args.scenario](s)
+        passed = True
+    except TestFailure as e:
+        print(f"FAIL: {e}")
+    except subprocess.CalledProcessError as e:
+        print(f"FAIL: {e}")
+    finally:
+        s.close(passed)
+    print("PASS" if passed else "FAILED", flush=True)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
