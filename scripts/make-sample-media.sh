@@ -4,7 +4,8 @@
 #
 # Video: 320x240, 25 fps, a test pattern with the frame number drawn on it, GOP of 25 frames (one IDR
 # per second) and no B-frames, so a player that joins mid-stream decodes within a second and the
-# decode order equals the display order. Audio: 440 Hz sine, 48 kHz stereo AAC-LC. 12 s.
+# decode order equals the display order. Audio: 440 Hz sine, 48 kHz stereo AAC-LC. 12 s unless
+# --duration says otherwise (tests make short clips to see the head-end loop).
 #
 # Idempotent: does nothing when the file exists (delete it or pass --force to remake). Writes to a
 # temporary file and renames it, so builds configuring in parallel never see a half-written file.
@@ -13,11 +14,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${OPENBCAST_SAMPLE_MEDIA:-$root/samples/media/sample.mp4}"
 force=0
+duration=12
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     -o=*|--output=*) out="${arg#*=}" ;;
-    -h|--help) echo "usage: $0 [--force] [--output=FILE]"; exit 0 ;;
+    --duration=*) duration="${arg#*=}" ;;
+    -h|--help) echo "usage: $0 [--force] [--output=FILE] [--duration=SECONDS]"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -32,7 +35,6 @@ mkdir -p "$(dirname "$out")"
 tmp="$(mktemp "$(dirname "$out")/.sample.XXXXXX.mp4")"
 trap 'rm -f "$tmp"' EXIT
 
-duration=12
 font=""
 for f in /usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; do
   [ -f "$f" ] && { font="$f"; break; }

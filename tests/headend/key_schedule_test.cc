@@ -1,0 +1,87 @@
+// KeySchedule: TEK ID sequence, STKMs that libspc opens with the service key, rotation, and the
+// forged / foreign STKMs of the fault options.
+#include "samples/headend/key_schedule.h"
+
+#include <gtest/gtest.h>
+
+#include "spc/libspc/key_file.h"
+
+namespace {
+
+constexpr const char* kBase = "urn:openbcast:svc:sample:";
+
+struct Fixture {
+  spc::KeyTable table;
+  spc::LongTermKey key;
+  Fixture() {
+    auto parsed =
+        spc::ParseKeyFile(headend::MakeRandomKeyFile(spc::ContentId(kBase, 0x2a), 0x0a0b0c));
+    EXPECT_TRUE(parsed.ok());
+    table = *parsed;
+    key = table.begin()->second;
+  }
+  auto Open(const std::vector<std::uint8_t>& msg) {
+    return spc::OpenStkm(msg, kBase, [&](const std::string& cid) -> const spc::LongTermKey* {
+      auto it = table.find(cid);
+      return it == table.end() ? nullptr : &it->second;
+    });
+  }
+};
+
+TEST(KeySchedule, TekIdsWrapSkippingZero) {
+  EXPECT_EQ(headend::NextTekId(1), 2);
+  EXPECT_EQ(headend::NextTekId(0xfffe), 0xffff);
+  EXPECT_EQ(headend::NextTekId(0xffff), 1);
+}
+
+TEST(KeySchedule, StkmCarriesCurrentAndNextAndRotates) {
+  Fixture f;
+  EXPECT_EQ(f.key.key_domain_id, 0x0a0b0cu);
+  headend::KeySchedule::Config config;
+  config.service_key = f.key;
+  config.cid_extension = 0x2a;
+  config.first_tek_id = 0xffff;
+  config.tek_period_s = 4;
+  headend::KeySchedule schedule(config);
+  EXPECT_EQ(schedule.tek_lifetime_s(), 13);
+
+  auto opened = f.Open(schedule.MakeStkm(1700000000));
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  EXPECT_EQ(opened->current.id, 0xffff);
+  EXPECT_EQ(opened->current.key, schedule.current().key);
+  EXPECT_EQ(opened->current.salt, schedule.current().salt);
+  ASSERT_TRUE(opened->next);
+  EXPECT_EQ(opened->next->id, 1);
+  EXPECT_EQ(opened->next->key, schedule.next().key);
+  EXPECT_EQ(opened->stkm.timestamp, 1700000000u);
+  EXPECT_EQ(opened->stkm.traffic_key_lifetime, 13);
+  EXPECT_EQ(opened->stkm.key_domain_id, 0x0a0b0cu);
+  EXPECT_NE(schedule.current().key, schedule.next().key);
+
+  const spc::TrafficKey announced = schedule.next();
+  schedule.Rotate();
+  EXPECT_EQ(schedule.current().id, 1);
+  EXPECT_EQ(schedule.current().key, announced.key);
+  EXPECT_EQ(schedule.current().salt, announced.salt);
+  EXPECT_EQ(schedule.next().id, 2);
+  auto after = f.Open(schedule.MakeStkm(1700000004));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->current.key, announced.key);
+}
+
+TEST(KeySchedule, ForgedStkmFailsMacAndForeignHasNoRights) {
+  Fixture f;
+  headend::KeySchedule::Config config;
+  config.service_key = f.key;
+  config.cid_extension = 0x2a;
+  headend::KeySchedule schedule(config);
+  auto forged = f.Open(schedule.MakeForgedStkm(1));
+  ASSERT_FALSE(forged.ok());
+  EXPECT_EQ(forged.error().code, spc::StkmError::kBadMac);
+  auto foreign = f.Open(schedule.MakeForeignStkm(1));
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(foreign.error().code, spc::StkmError::kNoRights);
+  EXPECT_EQ(foreign.error().content_id, spc::ContentId(kBase, 0x2b));
+}
+
+}  // namespace
