@@ -1,15 +1,969 @@
-// Placeholder: replaced by the element's implementation.
+// bcastsrtpdec: SRTP decryption keyed by BCAST TEKs from the pipeline keyring.
+//
+// The SRTP work (MKI → TEK, ROC and replay window per SSRC across key changes, RFC 4771) is in
+// srtp/srtp_receiver; this file adds the GStreamer side: caps, the keyring, holding packets whose
+// TEK has not arrived yet, statistics, messages and warnings.
+//
+// Threads: the streaming thread (chain/events) and a small release thread that hands held packets
+// on when their TEK arrives (or drops them when hold-time runs out) even if no new packet comes.
+// `push_lock` serialises everything that goes out of the source pad so output order is kept;
+// `lock` protects the state. Order: push_lock before lock. The keyring's lock is only taken
+// inside keyring calls, and the keyring emits "tek-added" without it, so no cycle exists.
+
 #include "gst-plugins/bcastprotect/bcastsrtpdec.h"
+
+#include <openssl/crypto.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gst-plugins/bcastprotect/keyring.h"
+#include "gst-plugins/bcastprotect/srtp/srtp_receiver.h"
+
+GST_DEBUG_CATEGORY_STATIC(bcast_srtp_dec_debug);
+#define GST_CAT_DEFAULT bcast_srtp_dec_debug
+
+namespace bs = bcast::srtp;
+
+namespace {
+
+constexpr guint kDefaultReplayWindow = 128;
+constexpr guint kDefaultHoldTimeMs = 500;
+constexpr guint kDefaultHoldMax = 1024;
+constexpr gint64 kWarningIntervalUs = 2 * G_USEC_PER_SEC;
+// Failures with not one success under a TEK before "the ROC is probably unknown" is reported.
+constexpr guint64 kRocSuspicionThreshold = 16;
+
+struct Counters {
+  guint64 received = 0;
+  guint64 decrypted = 0;
+  guint64 auth_failures = 0;
+  guint64 replays = 0;
+  guint64 unknown_mki = 0;
+  guint64 malformed = 0;
+  guint64 roc_unknown = 0;
+  guint64 held = 0;
+  guint64 dropped_held = 0;
+  guint key_changes = 0;
+};
+
+struct Held {
+  GstBuffer* buffer = nullptr;
+  std::optional<guint16> tek;
+  std::optional<guint16> alt_tek;
+  gint64 deadline = 0;  // monotonic µs
+};
+
+// Bus messages are posted after the state lock is released.
+struct Notice {
+  bool key_change = false;  // else a warning
+  guint tek = 0;
+  guint ssrc = 0;
+  guint roc = 0;
+  gboolean initial = FALSE;
+  std::string text;
+  std::string details;
+};
+
+struct TekTally {
+  guint64 decrypted = 0;
+  guint64 auth_failures = 0;
+  bool warned = false;
+};
+
+struct WarnState {
+  gint64 last = 0;
+  guint64 suppressed = 0;
+};
+
+struct Impl {
+  std::mutex lock;
+  std::mutex push_lock;
+  std::condition_variable cond;
+
+  // Properties.
+  guint replay_window = kDefaultReplayWindow;
+  guint hold_time_ms = kDefaultHoldTimeMs;
+  guint hold_max = kDefaultHoldMax;
+  gint default_tek_id = -1;
+
+  std::optional<bs::ReceiverConfig> config;
+  std::unique_ptr<bs::SrtpReceiver> receiver;
+
+  BcastKeyring* keyring = nullptr;
+  gulong tek_added_handler = 0;
+  std::optional<guint16> latest_tek;  // last "tek-added": the TEK for mki-length 0
+
+  std::deque<Held> held;
+  bool tek_arrived = false;
+  bool running = false;
+  bool flushing = false;
+  std::thread releaser;
+
+  Counters counters;
+  std::map<guint32, guint16> tek_in_use;  // per SSRC
+  std::map<guint16, TekTally> tallies;
+  std::optional<guint32> last_ssrc;
+  std::optional<guint32> last_roc;
+  std::optional<guint16> last_tek;
+  std::map<std::string, WarnState> warnings;
+};
+
+enum {
+  PROP_0,
+  PROP_REPLAY_WINDOW_SIZE,
+  PROP_HOLD_TIME,
+  PROP_HOLD_MAX,
+  PROP_DEFAULT_TEK_ID,
+  PROP_STATS,
+};
+
+}  // namespace
 
 struct _GstBcastSrtpDec {
   GstElement parent;
+  GstPad* sinkpad;
+  GstPad* srcpad;
+  Impl impl;  // constructed in _init, destroyed in _finalize (GObject memory is raw)
 };
 
-G_DEFINE_TYPE(GstBcastSrtpDec, gst_bcast_srtp_dec, GST_TYPE_ELEMENT)
+G_DEFINE_TYPE_WITH_CODE(GstBcastSrtpDec, gst_bcast_srtp_dec, GST_TYPE_ELEMENT,
+                        GST_DEBUG_CATEGORY_INIT(bcast_srtp_dec_debug, "bcastsrtpdec", 0,
+                                                "openbcast SRTP decryptor"))
 GST_ELEMENT_REGISTER_DEFINE(bcastsrtpdec, "bcastsrtpdec", GST_RANK_NONE, GST_TYPE_BCAST_SRTP_DEC)
 
-static void gst_bcast_srtp_dec_class_init(GstBcastSrtpDecClass* klass) {
-  gst_element_class_set_static_metadata(GST_ELEMENT_CLASS(klass), "bcastsrtpdec", "Filter", "placeholder",
-                                        "openbcast");
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-srtp"));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-rtp"));
+
+// SRTP-only caps fields, removed on the RTP side.
+static const char* const kSrtpFields[] = {
+    "srtp-key", "srtp-cipher", "srtp-auth",     "srtcp-cipher",     "srtcp-auth",
+    "mki",      "mki-length",  "srtp-rcc-mode", "srtp-roc-tx-rate", "roc",
+};
+
+static GstCaps* TransformCaps(GstCaps* caps, bool to_rtp) {
+  GstCaps* out = gst_caps_copy(caps);
+  for (guint i = 0; i < gst_caps_get_size(out); ++i) {
+    GstStructure* s = gst_caps_get_structure(out, i);
+    gst_structure_set_name(s, to_rtp ? "application/x-rtp" : "application/x-srtp");
+    if (to_rtp) {
+      for (const char* f : kSrtpFields) gst_structure_remove_field(s, f);
+    }
+  }
+  return out;
 }
-static void gst_bcast_srtp_dec_init(GstBcastSrtpDec*) {}
+
+// ---------------------------------------------------------------------------------------------
+// State helpers (called with impl.lock held).
+
+static void Warn(GstBcastSrtpDec* self, std::vector<Notice>& notices, const std::string& reason,
+                 std::string text, std::string details) {
+  Impl& impl = self->impl;
+  WarnState& w = impl.warnings[reason];
+  const gint64 now = g_get_monotonic_time();
+  if (w.last != 0 && now - w.last < kWarningIntervalUs) {
+    ++w.suppressed;
+    return;
+  }
+  if (w.suppressed > 0) {
+    details += " (" + std::to_string(w.suppressed) + " more since the last warning)";
+  }
+  w.last = now;
+  w.suppressed = 0;
+  Notice n;
+  n.text = std::move(text);
+  n.details = std::move(details);
+  notices.push_back(std::move(n));
+}
+
+// Makes TEK `id` known to the receiver, from the keyring if needed.
+static bool EnsureKeyLocked(GstBcastSrtpDec* self, guint16 id) {
+  Impl& impl = self->impl;
+  if (!impl.receiver) return false;
+  if (impl.receiver->HasKey(id)) return true;
+  if (impl.keyring == nullptr) return false;
+  BcastTek tek;
+  if (!bcast_keyring_lookup(impl.keyring, id, &tek)) return false;
+  bool ok = false;
+  if (tek.protocol == 1) {  // traffic_protection_protocol SRTP
+    impl.receiver->AddKey(id, std::span<const std::uint8_t, 16>(tek.key, 16),
+                          std::span<const std::uint8_t, 14>(tek.salt, 14), tek.authenticated);
+    GST_INFO_OBJECT(self, "TEK %u from the keyring (%s)", id,
+                    tek.authenticated ? "authenticated" : "no authentication");
+    ok = true;
+  } else {
+    GST_WARNING_OBJECT(self, "TEK %u is for protocol %u, not SRTP", id, tek.protocol);
+  }
+  OPENSSL_cleanse(&tek, sizeof tek);
+  return ok;
+}
+
+// For mki-length 0: the TEK named by default-tek-id, else the latest added to the keyring.
+static void UpdateDefaultKeyLocked(GstBcastSrtpDec* self) {
+  Impl& impl = self->impl;
+  if (!impl.receiver || impl.receiver->config().mki_length != 0) return;
+  std::optional<guint16> id;
+  if (impl.default_tek_id >= 0) {
+    id = static_cast<guint16>(impl.default_tek_id);
+  } else {
+    id = impl.latest_tek;
+  }
+  if (id) {
+    impl.receiver->SetDefaultKey(*id);
+    EnsureKeyLocked(self, *id);
+  }
+}
+
+static void ProcessLocked(GstBcastSrtpDec* self, GstBuffer* buf, std::vector<GstBuffer*>& out,
+                          std::vector<Notice>& notices, bool from_hold);
+
+// Hands on held packets whose TEK is now known; drops those past their deadline.
+static void ReleaseHeldLocked(GstBcastSrtpDec* self, std::vector<GstBuffer*>& out,
+                              std::vector<Notice>& notices) {
+  Impl& impl = self->impl;
+  impl.tek_arrived = false;
+  if (impl.held.empty()) return;
+  UpdateDefaultKeyLocked(self);
+  const gint64 now = g_get_monotonic_time();
+  std::map<guint16, bool> known;  // one keyring lookup per TEK ID per pass
+  auto available = [&](const std::optional<guint16>& id) {
+    if (!id) return false;
+    auto it = known.find(*id);
+    if (it != known.end()) return it->second;
+    const bool k = EnsureKeyLocked(self, *id);
+    known[*id] = k;
+    return k;
+  };
+  std::deque<Held> keep;
+  while (!impl.held.empty()) {
+    Held h = impl.held.front();
+    impl.held.pop_front();
+    const bool no_mki = impl.receiver && impl.receiver->config().mki_length == 0;
+    const bool ready = no_mki ? available(impl.receiver->default_key())
+                              : (available(h.tek) || available(h.alt_tek));
+    if (ready) {
+      ProcessLocked(self, h.buffer, out, notices, true);
+    } else if (h.deadline <= now || impl.flushing) {
+      ++impl.counters.dropped_held;
+      Warn(self, notices, "dropped-held", "SRTP packets dropped: their TEK never arrived",
+           "no TEK " + (h.tek ? std::to_string(*h.tek) : std::string("(default)")) +
+               " within hold-time " + std::to_string(impl.hold_time_ms) + " ms");
+      gst_buffer_unref(h.buffer);
+    } else {
+      keep.push_back(h);
+    }
+  }
+  impl.held = std::move(keep);
+}
+
+static bool ReleaseDueLocked(Impl& impl) {
+  if (impl.held.empty()) return false;
+  return impl.tek_arrived || impl.held.front().deadline <= g_get_monotonic_time();
+}
+
+static void HoldLocked(GstBcastSrtpDec* self, GstBuffer* buf, const bs::UnprotectResult& r,
+                       std::vector<Notice>& notices) {
+  Impl& impl = self->impl;
+  while (impl.held.size() >= impl.hold_max && !impl.held.empty()) {
+    gst_buffer_unref(impl.held.front().buffer);
+    impl.held.pop_front();
+    ++impl.counters.dropped_held;
+    Warn(self, notices, "hold-overflow", "SRTP hold queue full",
+         "dropped the oldest packet waiting for its TEK");
+  }
+  Held h;
+  h.buffer = buf;
+  h.tek = r.tek_id;
+  h.alt_tek = r.alt_tek_id;
+  h.deadline = g_get_monotonic_time() + static_cast<gint64>(impl.hold_time_ms) * 1000;
+  impl.held.push_back(h);
+  ++impl.counters.held;
+  impl.cond.notify_all();
+  GST_LOG_OBJECT(self, "holding packet for TEK %d (%zu held)", r.tek_id ? *r.tek_id : -1,
+                 impl.held.size());
+}
+
+static void ProcessLocked(GstBcastSrtpDec* self, GstBuffer* buf, std::vector<GstBuffer*>& out,
+                          std::vector<Notice>& notices, bool from_hold) {
+  Impl& impl = self->impl;
+  if (!from_hold) ++impl.counters.received;
+  UpdateDefaultKeyLocked(self);
+
+  buf = gst_buffer_make_writable(buf);
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READWRITE)) {
+    ++impl.counters.malformed;
+    gst_buffer_unref(buf);
+    return;
+  }
+  std::span<std::uint8_t> packet(map.data, map.size);
+  bs::UnprotectResult r = impl.receiver->Unprotect(packet);
+  if (r.decision == bs::Decision::kUnknownMki) {
+    bool retry = false;
+    if (r.tek_id) retry = EnsureKeyLocked(self, *r.tek_id);
+    if (!retry && r.alt_tek_id) retry = EnsureKeyLocked(self, *r.alt_tek_id);
+    if (retry) r = impl.receiver->Unprotect(packet);
+  }
+  gst_buffer_unmap(buf, &map);
+
+  const guint tek = r.tek_id ? *r.tek_id : 0;
+  switch (r.decision) {
+    case bs::Decision::kDecrypted: {
+      gst_buffer_set_size(buf, static_cast<gssize>(r.length));
+      ++impl.counters.decrypted;
+      ++impl.tallies[static_cast<guint16>(tek)].decrypted;
+      const guint roc = static_cast<guint>(r.index >> 16);
+      impl.last_ssrc = r.ssrc;
+      impl.last_roc = roc;
+      impl.last_tek = static_cast<guint16>(tek);
+      auto it = impl.tek_in_use.find(r.ssrc);
+      if (it == impl.tek_in_use.end() || it->second != tek) {
+        Notice n;
+        n.key_change = true;
+        n.tek = tek;
+        n.ssrc = r.ssrc;
+        n.roc = roc;
+        n.initial = it == impl.tek_in_use.end();
+        if (!n.initial) ++impl.counters.key_changes;
+        impl.tek_in_use[r.ssrc] = static_cast<guint16>(tek);
+        notices.push_back(n);
+        GST_INFO_OBJECT(self, "SSRC %08x now under TEK %u (ROC %u)", r.ssrc, tek, roc);
+      }
+      out.push_back(buf);
+      return;
+    }
+    case bs::Decision::kUnknownMki:
+      if (!from_hold) ++impl.counters.unknown_mki;
+      if (!from_hold && impl.hold_time_ms > 0 && !impl.flushing) {
+        HoldLocked(self, buf, r, notices);
+        return;
+      }
+      if (from_hold) ++impl.counters.dropped_held;
+      Warn(self, notices, "unknown-mki", "SRTP packets with an unknown TEK dropped",
+           "MKI names TEK " + (r.tek_id ? std::to_string(*r.tek_id) : std::string("(none)")) +
+               ", not in the keyring");
+      break;
+    case bs::Decision::kAuthFailure: {
+      ++impl.counters.auth_failures;
+      TekTally& t = impl.tallies[static_cast<guint16>(tek)];
+      ++t.auth_failures;
+      const bool no_rcc = impl.receiver->config().rcc_mode == bs::RccMode::kNone;
+      if (no_rcc && t.decrypted == 0 && t.auth_failures >= kRocSuspicionThreshold && !t.warned) {
+        t.warned = true;
+        Notice n;
+        n.text = "Every SRTP packet under TEK " + std::to_string(tek) +
+                 " fails authentication: the ROC is probably unknown";
+        n.details =
+            "joined after a sequence number wrap without RFC 4771 (a=SRTPROCTxRate) or a 'roc' "
+            "caps field; " +
+            std::to_string(t.auth_failures) + " packets failed, none passed";
+        notices.push_back(std::move(n));
+      } else {
+        Warn(self, notices, "auth-failure", "SRTP authentication failed",
+             "packet under TEK " + std::to_string(tek) + " dropped (tag does not verify)");
+      }
+      break;
+    }
+    case bs::Decision::kReplay:
+      ++impl.counters.replays;
+      Warn(self, notices, "replay", "SRTP replay dropped",
+           "packet index " + std::to_string(r.index) + " already received or too old");
+      break;
+    case bs::Decision::kRocUnknown:
+      ++impl.counters.roc_unknown;
+      GST_DEBUG_OBJECT(self, "waiting for the first ROC-carrying packet of SSRC %08x", r.ssrc);
+      break;
+    case bs::Decision::kMalformed:
+      ++impl.counters.malformed;
+      Warn(self, notices, "malformed", "Malformed SRTP packet dropped",
+           "not an SRTP packet of the negotiated layout (" + std::to_string(map.size) + " bytes)");
+      break;
+  }
+  gst_buffer_unref(buf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output (called with push_lock held, impl.lock not held).
+
+static void PostNotices(GstBcastSrtpDec* self, std::vector<Notice>& notices) {
+  for (Notice& n : notices) {
+    if (n.key_change) {
+      gst_element_post_message(
+          GST_ELEMENT(self),
+          gst_message_new_element(
+              GST_OBJECT(self),
+              gst_structure_new("openbcast-srtp-key", "tek-id", G_TYPE_UINT, n.tek, "ssrc",
+                                G_TYPE_UINT, n.ssrc, "roc", G_TYPE_UINT, n.roc, "initial",
+                                G_TYPE_BOOLEAN, n.initial, nullptr)));
+    } else {
+      GST_ELEMENT_WARNING(self, STREAM, DECRYPT, ("%s", n.text.c_str()), ("%s", n.details.c_str()));
+    }
+  }
+  notices.clear();
+}
+
+static GstFlowReturn PushOut(GstBcastSrtpDec* self, std::vector<GstBuffer*>& out, bool as_list) {
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (out.empty()) return ret;
+  if (as_list && out.size() > 1) {
+    GstBufferList* list = gst_buffer_list_new_sized(static_cast<guint>(out.size()));
+    for (GstBuffer* b : out) gst_buffer_list_add(list, b);
+    out.clear();
+    return gst_pad_push_list(self->srcpad, list);
+  }
+  for (GstBuffer* b : out) {
+    if (ret != GST_FLOW_OK) {
+      gst_buffer_unref(b);
+      continue;
+    }
+    ret = gst_pad_push(self->srcpad, b);
+  }
+  out.clear();
+  return ret;
+}
+
+static void ReleaseLoop(GstBcastSrtpDec* self) {
+  Impl& impl = self->impl;
+  std::unique_lock<std::mutex> lk(impl.lock);
+  while (impl.running) {
+    if (!ReleaseDueLocked(impl)) {
+      if (impl.held.empty()) {
+        impl.cond.wait(lk);
+      } else {
+        const gint64 wait_us = impl.held.front().deadline - g_get_monotonic_time();
+        impl.cond.wait_for(lk, std::chrono::microseconds(std::max<gint64>(wait_us, 0) + 1000));
+      }
+      continue;
+    }
+    lk.unlock();
+    {
+      std::lock_guard<std::mutex> pl(impl.push_lock);
+      std::vector<GstBuffer*> out;
+      std::vector<Notice> notices;
+      {
+        std::lock_guard<std::mutex> l(impl.lock);
+        if (impl.receiver) ReleaseHeldLocked(self, out, notices);
+      }
+      PostNotices(self, notices);
+      PushOut(self, out, true);
+    }
+    lk.lock();
+    impl.cond.notify_all();  // EOS may be waiting for the queue to empty
+  }
+}
+
+static void StartReleaser(GstBcastSrtpDec* self) {
+  Impl& impl = self->impl;
+  std::lock_guard<std::mutex> l(impl.lock);
+  if (impl.running) return;
+  impl.running = true;
+  impl.flushing = false;
+  impl.releaser = std::thread(ReleaseLoop, self);
+}
+
+static void StopReleaser(GstBcastSrtpDec* self) {
+  Impl& impl = self->impl;
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    impl.running = false;
+    impl.cond.notify_all();
+  }
+  if (impl.releaser.joinable()) impl.releaser.join();
+}
+
+static void DropHeld(Impl& impl) {
+  for (Held& h : impl.held) {
+    gst_buffer_unref(h.buffer);
+    ++impl.counters.dropped_held;
+  }
+  impl.held.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyring.
+
+static void OnTekAdded(BcastKeyring*, guint id, gpointer user_data) {
+  auto* self = static_cast<GstBcastSrtpDec*>(user_data);
+  Impl& impl = self->impl;
+  std::lock_guard<std::mutex> l(impl.lock);
+  impl.latest_tek = static_cast<guint16>(id);
+  impl.tek_arrived = true;
+  impl.cond.notify_all();
+  GST_DEBUG_OBJECT(self, "keyring has TEK %u", id);
+}
+
+// Takes ownership of `keyring`.
+static void SetKeyring(GstBcastSrtpDec* self, BcastKeyring* keyring) {
+  Impl& impl = self->impl;
+  BcastKeyring* old = nullptr;
+  gulong old_handler = 0;
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    if (keyring == impl.keyring) {
+      if (keyring) g_object_unref(keyring);
+      return;
+    }
+    old = impl.keyring;
+    old_handler = impl.tek_added_handler;
+    impl.keyring = keyring;
+    impl.tek_added_handler = 0;
+  }
+  if (old) {
+    if (old_handler) g_signal_handler_disconnect(old, old_handler);
+    g_object_unref(old);
+  }
+  if (keyring) {
+    const gulong h = g_signal_connect(keyring, "tek-added", G_CALLBACK(OnTekAdded), self);
+    std::lock_guard<std::mutex> l(impl.lock);
+    impl.tek_added_handler = h;
+    impl.tek_arrived = true;  // keys may already be there
+    impl.cond.notify_all();
+  }
+}
+
+static void gst_bcast_srtp_dec_set_context(GstElement* element, GstContext* context) {
+  auto* self = GST_BCAST_SRTP_DEC(element);
+  if (BcastKeyring* keyring = bcast_keyring_from_context(context)) {
+    GST_DEBUG_OBJECT(self, "keyring from context");
+    SetKeyring(self, keyring);
+  }
+  GST_ELEMENT_CLASS(gst_bcast_srtp_dec_parent_class)->set_context(element, context);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pads.
+
+static bool ConfigFromCaps(GstBcastSrtpDec* self, GstCaps* caps, bs::ReceiverConfig& cfg) {
+  const GstStructure* s = gst_caps_get_structure(caps, 0);
+  if (const char* cipher = gst_structure_get_string(s, "srtp-cipher")) {
+    if (g_strcmp0(cipher, "aes-128-icm") != 0) {
+      GST_ELEMENT_ERROR(self, STREAM, DECRYPT, ("Unsupported SRTP cipher '%s'", cipher),
+                        ("only aes-128-icm (AES_CM_128) is used with BCAST TEKs"));
+      return false;
+    }
+  }
+  if (const char* auth = gst_structure_get_string(s, "srtp-auth")) {
+    auto a = bs::ParseSrtpAuth(auth);
+    if (!a) {
+      GST_ELEMENT_ERROR(self, STREAM, DECRYPT, ("Unsupported SRTP authentication '%s'", auth),
+                        ("srtp-auth must be hmac-sha1-80, hmac-sha1-32 or null"));
+      return false;
+    }
+    cfg.auth = *a;
+  }
+  gint v = 0;
+  if (gst_structure_get_int(s, "mki-length", &v)) {
+    if (v < 0 || v > static_cast<gint>(bs::kMaxMkiLength)) {
+      GST_ELEMENT_ERROR(self, STREAM, DECRYPT, ("Unsupported mki-length %d", v), ("0..4"));
+      return false;
+    }
+    cfg.mki_length = static_cast<std::size_t>(v);
+  }
+  if (gst_structure_get_int(s, "srtp-rcc-mode", &v)) {
+    if (v < 0 || v > 3) {
+      GST_ELEMENT_ERROR(self, STREAM, DECRYPT, ("Unsupported srtp-rcc-mode %d", v), ("0..3"));
+      return false;
+    }
+    cfg.rcc_mode = static_cast<bs::RccMode>(v);
+  }
+  if (gst_structure_get_int(s, "srtp-roc-tx-rate", &v)) {
+    if (v < 1 || v > 65535) {
+      GST_ELEMENT_ERROR(self, STREAM, DECRYPT, ("Invalid srtp-roc-tx-rate %d", v), ("1..65535"));
+      return false;
+    }
+    cfg.roc_tx_rate = static_cast<std::uint16_t>(v);
+  }
+  guint roc = 0;
+  if (gst_structure_get_uint(s, "roc", &roc)) cfg.initial_roc = roc;
+  return true;
+}
+
+static bool SameLayout(const bs::ReceiverConfig& a, const bs::ReceiverConfig& b) {
+  return a.auth == b.auth && a.mki_length == b.mki_length && a.rcc_mode == b.rcc_mode &&
+         a.roc_tx_rate == b.roc_tx_rate && a.replay_window == b.replay_window;
+}
+
+static gboolean HandleCaps(GstBcastSrtpDec* self, GstCaps* caps) {
+  Impl& impl = self->impl;
+  bs::ReceiverConfig cfg;
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    cfg.replay_window = impl.replay_window;
+  }
+  if (!ConfigFromCaps(self, caps, cfg)) return FALSE;
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    // Same layout again (caps renegotiated): keep the receiver, its ROC and its replay window.
+    if (!impl.receiver || !SameLayout(impl.receiver->config(), cfg)) {
+      impl.receiver = std::make_unique<bs::SrtpReceiver>(cfg);
+      impl.tek_in_use.clear();
+      GST_INFO_OBJECT(self, "SRTP %s, MKI %zu bytes, RCC mode %d rate %u, replay window %zu",
+                      std::string(bs::SrtpAuthName(cfg.auth)).c_str(), cfg.mki_length,
+                      static_cast<int>(cfg.rcc_mode), cfg.roc_tx_rate, cfg.replay_window);
+    }
+    impl.config = cfg;
+    impl.tek_arrived = true;
+  }
+  GstCaps* out = TransformCaps(caps, true);
+  const gboolean ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(out));
+  gst_caps_unref(out);
+  return ok;
+}
+
+static gboolean gst_bcast_srtp_dec_sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+  auto* self = GST_BCAST_SRTP_DEC(parent);
+  Impl& impl = self->impl;
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_CAPS: {
+      GstCaps* caps = nullptr;
+      gst_event_parse_caps(event, &caps);
+      std::lock_guard<std::mutex> pl(impl.push_lock);
+      const gboolean ok = HandleCaps(self, caps);
+      gst_event_unref(event);
+      return ok;
+    }
+    case GST_EVENT_FLUSH_START: {
+      {
+        std::lock_guard<std::mutex> l(impl.lock);
+        impl.flushing = true;
+        DropHeld(impl);
+        impl.cond.notify_all();
+      }
+      return gst_pad_event_default(pad, parent, event);
+    }
+    case GST_EVENT_FLUSH_STOP: {
+      {
+        std::lock_guard<std::mutex> l(impl.lock);
+        impl.flushing = false;
+      }
+      std::lock_guard<std::mutex> pl(impl.push_lock);
+      return gst_pad_event_default(pad, parent, event);
+    }
+    case GST_EVENT_EOS: {
+      // Packets still waiting for their TEK get their hold-time before the stream ends.
+      {
+        std::unique_lock<std::mutex> lk(impl.lock);
+        impl.cond.wait(lk, [&] { return impl.held.empty() || impl.flushing || !impl.running; });
+      }
+      std::lock_guard<std::mutex> pl(impl.push_lock);
+      return gst_pad_event_default(pad, parent, event);
+    }
+    default:
+      if ((static_cast<guint>(GST_EVENT_TYPE(event)) &
+           static_cast<guint>(GST_EVENT_TYPE_SERIALIZED)) != 0) {
+        std::lock_guard<std::mutex> pl(impl.push_lock);
+        return gst_pad_event_default(pad, parent, event);
+      }
+      return gst_pad_event_default(pad, parent, event);
+  }
+}
+
+static GstFlowReturn NotNegotiated(GstBcastSrtpDec* self) {
+  GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("No SRTP caps before the first packet"),
+                    ("bcastsrtpdec needs application/x-srtp caps"));
+  return GST_FLOW_NOT_NEGOTIATED;
+}
+
+static GstFlowReturn gst_bcast_srtp_dec_chain(GstPad*, GstObject* parent, GstBuffer* buf) {
+  auto* self = GST_BCAST_SRTP_DEC(parent);
+  Impl& impl = self->impl;
+  std::vector<GstBuffer*> out;
+  std::vector<Notice> notices;
+  std::lock_guard<std::mutex> pl(impl.push_lock);
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    if (!impl.receiver) {
+      gst_buffer_unref(buf);
+      return NotNegotiated(self);
+    }
+    if (ReleaseDueLocked(impl)) ReleaseHeldLocked(self, out, notices);
+    ProcessLocked(self, buf, out, notices, false);
+  }
+  PostNotices(self, notices);
+  return PushOut(self, out, false);
+}
+
+static gboolean StealBuffer(GstBuffer** buffer, guint, gpointer user_data) {
+  static_cast<std::vector<GstBuffer*>*>(user_data)->push_back(*buffer);
+  *buffer = nullptr;  // removes it from the list: the buffer is ours, writable without a copy
+  return TRUE;
+}
+
+static GstFlowReturn gst_bcast_srtp_dec_chain_list(GstPad*, GstObject* parent,
+                                                   GstBufferList* list) {
+  auto* self = GST_BCAST_SRTP_DEC(parent);
+  Impl& impl = self->impl;
+  std::vector<GstBuffer*> in;
+  in.reserve(gst_buffer_list_length(list));
+  list = gst_buffer_list_make_writable(list);
+  gst_buffer_list_foreach(list, StealBuffer, &in);
+  gst_buffer_list_unref(list);
+
+  std::vector<GstBuffer*> out;
+  out.reserve(in.size());
+  std::vector<Notice> notices;
+  std::lock_guard<std::mutex> pl(impl.push_lock);
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    if (!impl.receiver) {
+      for (GstBuffer* b : in) gst_buffer_unref(b);
+      return NotNegotiated(self);
+    }
+    if (ReleaseDueLocked(impl)) ReleaseHeldLocked(self, out, notices);
+    for (GstBuffer* b : in) ProcessLocked(self, b, out, notices, false);
+  }
+  PostNotices(self, notices);
+  return PushOut(self, out, true);
+}
+
+static gboolean gst_bcast_srtp_dec_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  auto* self = GST_BCAST_SRTP_DEC(parent);
+  if (GST_QUERY_TYPE(query) != GST_QUERY_CAPS) return gst_pad_query_default(pad, parent, query);
+  const bool is_sink = pad == self->sinkpad;
+  GstPad* other = is_sink ? self->srcpad : self->sinkpad;
+  GstCaps* filter = nullptr;
+  gst_query_parse_caps(query, &filter);
+  GstCaps* peer_filter = filter ? TransformCaps(filter, is_sink) : nullptr;
+  GstCaps* peer = gst_pad_peer_query_caps(other, peer_filter);
+  if (peer_filter) gst_caps_unref(peer_filter);
+  GstCaps* transformed = TransformCaps(peer, !is_sink);
+  gst_caps_unref(peer);
+  GstCaps* templ = gst_pad_get_pad_template_caps(pad);
+  GstCaps* result = gst_caps_intersect(transformed, templ);
+  gst_caps_unref(transformed);
+  gst_caps_unref(templ);
+  if (filter) {
+    GstCaps* f = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(result);
+    result = f;
+  }
+  gst_query_set_caps_result(query, result);
+  gst_caps_unref(result);
+  return TRUE;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GObject / GstElement.
+
+static GstStructure* MakeStats(GstBcastSrtpDec* self) {
+  Impl& impl = self->impl;
+  std::lock_guard<std::mutex> l(impl.lock);
+  const Counters& c = impl.counters;
+  return gst_structure_new(
+      "application/x-bcast-srtp-stats", "received", G_TYPE_UINT64, c.received, "decrypted",
+      G_TYPE_UINT64, c.decrypted, "auth-failures", G_TYPE_UINT64, c.auth_failures, "replays",
+      G_TYPE_UINT64, c.replays, "unknown-mki", G_TYPE_UINT64, c.unknown_mki, "malformed",
+      G_TYPE_UINT64, c.malformed, "roc-unknown", G_TYPE_UINT64, c.roc_unknown, "held",
+      G_TYPE_UINT64, c.held, "dropped-held", G_TYPE_UINT64, c.dropped_held, "held-now", G_TYPE_UINT,
+      static_cast<guint>(impl.held.size()), "key-changes", G_TYPE_UINT, c.key_changes, "roc",
+      G_TYPE_UINT, impl.last_roc.value_or(0), "ssrc", G_TYPE_UINT, impl.last_ssrc.value_or(0),
+      "tek-id", G_TYPE_INT, impl.last_tek ? static_cast<gint>(*impl.last_tek) : -1, nullptr);
+}
+
+static void gst_bcast_srtp_dec_set_property(GObject* object, guint prop_id, const GValue* value,
+                                            GParamSpec* pspec) {
+  auto* self = GST_BCAST_SRTP_DEC(object);
+  Impl& impl = self->impl;
+  std::lock_guard<std::mutex> l(impl.lock);
+  switch (prop_id) {
+    case PROP_REPLAY_WINDOW_SIZE:
+      impl.replay_window = g_value_get_uint(value);
+      break;
+    case PROP_HOLD_TIME:
+      impl.hold_time_ms = g_value_get_uint(value);
+      break;
+    case PROP_HOLD_MAX:
+      impl.hold_max = g_value_get_uint(value);
+      break;
+    case PROP_DEFAULT_TEK_ID:
+      impl.default_tek_id = g_value_get_int(value);
+      impl.tek_arrived = true;
+      impl.cond.notify_all();
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+  }
+}
+
+static void gst_bcast_srtp_dec_get_property(GObject* object, guint prop_id, GValue* value,
+                                            GParamSpec* pspec) {
+  auto* self = GST_BCAST_SRTP_DEC(object);
+  Impl& impl = self->impl;
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed(value, MakeStats(self));
+    return;
+  }
+  std::lock_guard<std::mutex> l(impl.lock);
+  switch (prop_id) {
+    case PROP_REPLAY_WINDOW_SIZE:
+      g_value_set_uint(value, impl.replay_window);
+      break;
+    case PROP_HOLD_TIME:
+      g_value_set_uint(value, impl.hold_time_ms);
+      break;
+    case PROP_HOLD_MAX:
+      g_value_set_uint(value, impl.hold_max);
+      break;
+    case PROP_DEFAULT_TEK_ID:
+      g_value_set_int(value, impl.default_tek_id);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+  }
+}
+
+static GstStateChangeReturn gst_bcast_srtp_dec_change_state(GstElement* element,
+                                                            GstStateChange transition) {
+  auto* self = GST_BCAST_SRTP_DEC(element);
+  Impl& impl = self->impl;
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      SetKeyring(self, bcast_keyring_obtain(element));
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED: {
+      {
+        std::lock_guard<std::mutex> l(impl.lock);
+        impl.counters = Counters{};
+        impl.tallies.clear();
+        impl.tek_in_use.clear();
+        impl.warnings.clear();
+        impl.last_roc.reset();
+        impl.last_ssrc.reset();
+        impl.last_tek.reset();
+      }
+      StartReleaser(self);
+      break;
+    }
+    default:
+      break;
+  }
+  const GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_bcast_srtp_dec_parent_class)->change_state(element, transition);
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY: {
+      StopReleaser(self);
+      std::lock_guard<std::mutex> l(impl.lock);
+      DropHeld(impl);
+      impl.receiver.reset();
+      impl.config.reset();
+      break;
+    }
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      SetKeyring(self, nullptr);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+static void gst_bcast_srtp_dec_finalize(GObject* object) {
+  auto* self = GST_BCAST_SRTP_DEC(object);
+  StopReleaser(self);
+  SetKeyring(self, nullptr);
+  DropHeld(self->impl);
+  self->impl.~Impl();
+  G_OBJECT_CLASS(gst_bcast_srtp_dec_parent_class)->finalize(object);
+}
+
+static void gst_bcast_srtp_dec_class_init(GstBcastSrtpDecClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  gobject_class->set_property = gst_bcast_srtp_dec_set_property;
+  gobject_class->get_property = gst_bcast_srtp_dec_get_property;
+  gobject_class->finalize = gst_bcast_srtp_dec_finalize;
+  element_class->change_state = gst_bcast_srtp_dec_change_state;
+  element_class->set_context = gst_bcast_srtp_dec_set_context;
+
+  /**
+   * GstBcastSrtpDec:replay-window-size:
+   *
+   * Packets accepted behind the highest index received on an SSRC (RFC 3711 §3.3.2). The window
+   * spans TEK changes. Takes effect with the next caps.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_REPLAY_WINDOW_SIZE,
+      g_param_spec_uint("replay-window-size", "Replay window size",
+                        "Size of the SRTP replay window in packets (kept across TEK changes)", 64,
+                        32767, kDefaultReplayWindow,
+                        static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  /**
+   * GstBcastSrtpDec:hold-time:
+   *
+   * A packet whose MKI names a TEK the keyring does not have yet (its STKM is late) waits this
+   * long; it goes on, in order, when the keyring announces the TEK ("tek-added"), else it is
+   * dropped and counted in dropped-held. 0 drops such packets at once.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_HOLD_TIME,
+      g_param_spec_uint("hold-time", "Hold time",
+                        "Milliseconds a packet waits for a TEK that has not arrived yet", 0, 60000,
+                        kDefaultHoldTimeMs,
+                        static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  /**
+   * GstBcastSrtpDec:hold-max:
+   *
+   * Bound of the queue of packets waiting for their TEK; the oldest go first when it is full.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_HOLD_MAX,
+      g_param_spec_uint("hold-max", "Hold queue size",
+                        "Most packets held while waiting for their TEK", 1, 1 << 20,
+                        kDefaultHoldMax,
+                        static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  /**
+   * GstBcastSrtpDec:default-tek-id:
+   *
+   * With mki-length 0 in the caps (a sender without MKI, e.g. FFmpeg) every packet uses one TEK:
+   * this ID, or with -1 the TEK most recently added to the keyring.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_DEFAULT_TEK_ID,
+      g_param_spec_int("default-tek-id", "Default TEK ID",
+                       "TEK for packets without MKI (-1: the latest TEK added to the keyring)", -1,
+                       65535, -1,
+                       static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  /**
+   * GstBcastSrtpDec:stats:
+   *
+   * application/x-bcast-srtp-stats: received, decrypted, auth-failures, replays, unknown-mki,
+   * malformed, roc-unknown (RFC 4771 packets before the first ROC), held, dropped-held (guint64);
+   * held-now, key-changes, roc and ssrc (of the last decrypted packet) (guint); tek-id (gint, -1
+   * before the first packet).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics", "SRTP decryption statistics", GST_TYPE_STRUCTURE,
+                         static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(
+      element_class, "BCAST SRTP decoder", "Filter/Network/SRTP",
+      "Decrypts SRTP with OMA BCAST TEKs from the pipeline keyring (MKI = TEK ID, RFC 4771 ROC)",
+      "openbcast");
+}
+
+static void gst_bcast_srtp_dec_init(GstBcastSrtpDec* self) {
+  new (&self->impl) Impl();
+  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
+  gst_pad_set_chain_function(self->sinkpad, gst_bcast_srtp_dec_chain);
+  gst_pad_set_chain_list_function(self->sinkpad, gst_bcast_srtp_dec_chain_list);
+  gst_pad_set_event_function(self->sinkpad, gst_bcast_srtp_dec_sink_event);
+  gst_pad_set_query_function(self->sinkpad, gst_bcast_srtp_dec_query);
+  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
+  gst_pad_set_query_function(self->srcpad, gst_bcast_srtp_dec_query);
+  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+}
