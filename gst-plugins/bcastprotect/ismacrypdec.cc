@@ -66,12 +66,14 @@ enum DropReason {
   kDropUnknownKey,       // no TEK for the key indicator
   kDropIncomplete,       // fragments missing
   kDropCrypto,           // OpenSSL failed
+  kDropBsoUnknown,       // ISMACrypIVLength=0 and a loss: the byte stream offset is gone
   kDropReasons,
 };
 
 constexpr const char* kDropNames[kDropReasons] = {
     "dropped-headers-length", "dropped-header-truncated", "dropped-au-size",
     "dropped-unknown-key",    "dropped-incomplete",       "dropped-crypto",
+    "dropped-bso-unknown",
 };
 
 enum class Codec { kAac, kH264 };
@@ -87,7 +89,7 @@ struct Stats {
 struct Assembly {
   bool active = false;
   ism::Bytes data;
-  std::uint64_t bso = 0;
+  std::optional<std::uint64_t> bso;
   std::uint32_t size = 0;
   std::uint32_t rtp_ts = 0;
   GstClockTime pts = GST_CLOCK_TIME_NONE;
@@ -107,6 +109,8 @@ struct StreamState {
   // An AU whose fragments a loss interrupted (already counted): its tail is not counted again.
   std::optional<std::pair<std::uint32_t, std::uint32_t>> interrupted;  // (rtp ts, AU-size)
   std::optional<guint16> last_seq;
+  // Without IV in the packets (ISMACrypIVLength=0) the BSO is counted here; a loss loses it.
+  std::optional<std::uint64_t> implicit_bso = 0;
   bool gap = false;  // a loss before the current packet
   bool sent_parameter_sets = false;
   ism::Bytes parameter_sets;  // Annex B SPS/PPS from sprop-parameter-sets
@@ -247,6 +251,7 @@ static void reset_stream(GstIsmacrypDec* self) {
   st.assembly = Assembly{};
   st.interrupted.reset();
   st.last_seq.reset();
+  st.implicit_bso = 0;
   st.gap = false;
   st.sent_parameter_sets = false;
 }
@@ -442,10 +447,14 @@ static GstClockTime ticks_to_time(GstIsmacrypDec* self, std::int64_t ticks) {
 }
 
 // Decrypts (when needed) and pushes one complete AU.
-static void output_au(GstIsmacrypDec* self, ism::Bytes data, std::uint64_t bso, bool encrypted,
-                      std::optional<std::uint64_t> ki, GstClockTime pts, GstClockTime dts,
-                      bool rap_known, bool rap) {
+static void output_au(GstIsmacrypDec* self, ism::Bytes data, std::optional<std::uint64_t> bso,
+                      bool encrypted, std::optional<std::uint64_t> ki, GstClockTime pts,
+                      GstClockTime dts, bool rap_known, bool rap) {
   StreamState& st = self->state;
+  if (encrypted && !bso) {
+    drop(self, kDropBsoUnknown, "no IV in the packets and a packet was lost");
+    return;
+  }
   if (encrypted) {
     auto tek = find_tek(self, ki);
     if (!tek) {
@@ -455,7 +464,7 @@ static void output_au(GstIsmacrypDec* self, ism::Bytes data, std::uint64_t bso, 
     }
     ism::Tek key;
     std::memcpy(key.data(), tek->key, key.size());
-    const bool ok = st.cipher.Apply(key, st.fmtp.salt, bso, data);
+    const bool ok = st.cipher.Apply(key, st.fmtp.salt, *bso, data);
     OPENSSL_cleanse(key.data(), key.size());
     OPENSSL_cleanse(tek->key, sizeof(tek->key));
     if (!ok) {
@@ -483,8 +492,8 @@ static void output_au(GstIsmacrypDec* self, ism::Bytes data, std::uint64_t bso, 
   }
   std::fill(std::begin(self->warned), std::end(self->warned), false);
   GST_OBJECT_UNLOCK(self);
-  GST_LOG_OBJECT(self, "AU of %zu bytes at BSO %" G_GUINT64_FORMAT " (%s)", data.size(), bso,
-                 encrypted ? "decrypted" : "clear");
+  GST_LOG_OBJECT(self, "AU of %zu bytes at BSO %" G_GUINT64_FORMAT " (%s)", data.size(),
+                 bso.value_or(0), encrypted ? "decrypted" : "clear");
   gst_rtp_base_depayload_push(GST_RTP_BASE_DEPAYLOAD(self), buf);
 }
 
@@ -500,6 +509,7 @@ static void abandon_assembly(GstIsmacrypDec* self, const char* why) {
   StreamState& st = self->state;
   Assembly& a = st.assembly;
   if (!a.active) return;
+  st.implicit_bso.reset();
   const auto id = std::make_pair(a.rtp_ts, a.size);
   if (!(a.after_gap && st.interrupted == id)) {
     drop(self, kDropIncomplete,
@@ -534,6 +544,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
       abandon_assembly(self, "fragment lost");
     }
     gap = true;
+    st.implicit_bso.reset();
   }
 
   const guint payload_len = gst_rtp_buffer_get_payload_len(rtp);
@@ -554,16 +565,18 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
   // One AU header whose AU-size exceeds the data: a fragment (RFC 3640).
   if (headers.size() == 1 && headers[0].size > data.size() && !parsed->header_error) {
     const ism::AuHeader& h = headers[0];
-    const std::uint64_t bso = f.iv_length > 0 ? h.iv : 0;
+    const std::optional<std::uint64_t> bso =
+        f.iv_length > 0 ? std::optional<std::uint64_t>(h.iv) : std::nullopt;
     Assembly& a = st.assembly;
     if (a.active) {
       const bool continues = h.size == a.size && rtp_ts == a.rtp_ts &&
-                             (f.iv_length == 0 || bso == a.bso + a.data.size()) &&
+                             (!bso || !a.bso || *bso == *a.bso + a.data.size()) &&
                              a.data.size() + data.size() <= a.size;
       if (!continues) abandon_assembly(self, "fragment does not continue the AU");
     }
     if (!a.active) {
       if (marker && !gap) {
+        st.implicit_bso.reset();
         drop(self, kDropAuSize,
              "AU-size " + std::to_string(h.size) + " but " + std::to_string(data.size()) +
                  " bytes in a packet that ends the AU");
@@ -571,7 +584,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
       }
       a.active = true;
       a.data.clear();
-      a.bso = bso;
+      a.bso = f.iv_length > 0 ? bso : st.implicit_bso;
       a.size = h.size;
       a.rtp_ts = rtp_ts;
       a.pts = pts;
@@ -585,6 +598,10 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
       Assembly done = std::move(a);
       a = Assembly{};
       st.interrupted.reset();
+      if (f.iv_length == 0) {
+        st.implicit_bso =
+            done.bso ? std::optional<std::uint64_t>(*done.bso + done.size) : std::nullopt;
+      }
       output_au(self, std::move(done.data), done.bso, done.encrypted, done.key, done.pts,
                 GST_CLOCK_TIME_NONE, f.random_access_indication, done.rap);
     } else if (marker) {
@@ -597,7 +614,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
   st.interrupted.reset();
 
   // Complete AUs.
-  std::uint64_t bso = 0;
+  std::optional<std::uint64_t> bso;
   std::optional<std::uint64_t> ki;
   std::size_t off = 0;
   std::int64_t index_ticks = 0;
@@ -606,10 +623,9 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
   for (std::size_t i = 0; i < headers.size(); ++i) {
     const ism::AuHeader& h = headers[i];
     if (i == 0) {
-      bso = h.iv;
-      if (f.iv_length == 0) bso = 0;
-    } else {
-      bso += h.iv;  // delta IV: counted from the end of the previous AU
+      bso = f.iv_length > 0 ? std::optional<std::uint64_t>(h.iv) : st.implicit_bso;
+    } else if (bso) {
+      *bso += h.iv;  // delta IV: counted from the end of the previous AU
       index_ticks += static_cast<std::int64_t>(h.index + 1) * au_duration;
     }
     ki = key_of(h, ki);
@@ -622,6 +638,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
       for (std::size_t j = i + 1; j < headers.size(); ++j) {
         drop(self, kDropAuSize, "AU after one whose AU-size runs past the packet");
       }
+      bso.reset();
       break;
     }
     GstClockTime au_pts = pts;
@@ -640,8 +657,9 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
     output_au(self, std::move(au), bso, h.encrypted, ki, au_pts, au_dts, f.random_access_indication,
               h.rap);
     off += h.size;
-    bso += h.size;
+    if (bso) *bso += h.size;
   }
+  if (f.iv_length == 0) st.implicit_bso = bso;
   if (parsed->header_error) {
     const auto& e = *parsed->header_error;
     drop(self, kDropHeaderTruncated,

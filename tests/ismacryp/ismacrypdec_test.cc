@@ -235,7 +235,7 @@ TEST_F(IsmacrypDecTest, AacCapsAndAggregatedAus) {
 // packetizer, including a BSO jump that the delta IV carries, decrypt to the clear AUs.
 TEST_F(IsmacrypDecTest, EveryFmtpCombination) {
   int runs = 0;
-  for (unsigned iv : {1u, 4u, 8u})
+  for (unsigned iv : {0u, 1u, 4u, 8u})
     for (unsigned div : {0u, 2u})
       for (unsigned ki : {0u, 2u, 3u})
         for (bool per_au : {false, true})
@@ -266,7 +266,7 @@ TEST_F(IsmacrypDecTest, EveryFmtpCombination) {
               std::vector<Bytes> clear;
               std::vector<AccessUnit> aus;
               for (unsigned i = 0; i < 6; ++i) clear.push_back(Pattern(20 + i, 40 + i));
-              std::uint64_t bso = 3;
+              std::uint64_t bso = iv ? 3 : 0;  // without IV the stream starts at 0
               for (unsigned i = 0; i < 6; ++i) {
                 AccessUnit au;
                 au.data = clear[i];
@@ -276,7 +276,8 @@ TEST_F(IsmacrypDecTest, EveryFmtpCombination) {
                 au.key_indicator = ki ? 7 : 0;
                 au.tek = kTek1;
                 au.encrypt = !se || i % 3 != 1;
-                if (i == 1 && div > 0) bso += 37;  // gap in the byte stream, carried by delta IV
+                if (i == 1 && div > 0 && iv > 0)
+                  bso += 37;  // gap in the byte stream, carried by delta IV
                 au.bso = bso;
                 bso += clear[i].size();
                 aus.push_back(au);
@@ -294,7 +295,7 @@ TEST_F(IsmacrypDecTest, EveryFmtpCombination) {
               EXPECT_EQ(d.Stat("aus-dropped"), 0u);
               ++runs;
             }
-  EXPECT_EQ(runs, 3 * 2 * 5 * 2 * 2);
+  EXPECT_EQ(runs, 4 * 2 * 5 * 2 * 2);
 }
 
 TEST_F(IsmacrypDecTest, TekSwitchInsideOnePacket) {
@@ -526,6 +527,77 @@ TEST_F(IsmacrypDecTest, BadInputIsDroppedAndCounted) {
   EXPECT_EQ(d.Stat("dropped-au-size"), 2u);
   EXPECT_EQ(d.Stat("dropped-unknown-key"), 1u);
   EXPECT_EQ(d.Stat("aus-dropped"), 7u);
+}
+
+// Without IV (ISMACrypIVLength=0) the BSO is counted by the receiver; after a loss it is gone, so
+// encrypted AUs are dropped rather than decrypted wrong.
+TEST_F(IsmacrypDecTest, NoIvStreamStopsDecryptingAfterALoss) {
+  Fmtp f = AacFmtp();
+  f.iv_length = 0;
+  Dec d(f);
+  d.AddTek(1, kTek1);
+  auto pk = Packetizer::Create(f, PacketizerOptions{});
+  ASSERT_TRUE(pk);
+  std::vector<Bytes> clear;
+  std::vector<AccessUnit> aus;
+  for (unsigned i = 0; i < 5; ++i) clear.push_back(Pattern(33, 300 + i));
+  for (unsigned i = 0; i < 5; ++i) {
+    AccessUnit au;
+    au.data = clear[i];
+    au.key_indicator = 1;
+    au.tek = kTek1;
+    aus.push_back(au);
+  }
+  auto packets = Packetize(*pk, aus);
+  ASSERT_EQ(packets.size(), 5u);
+  d.Push(packets[0]);
+  d.Push(packets[1]);
+  d.Lose();
+  d.Push(packets[3]);
+  d.Push(packets[4]);
+  auto got = d.Pull();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(Hex(got[1]), Hex(clear[1]));
+  EXPECT_EQ(d.Stat("dropped-bso-unknown"), 2u);
+}
+
+// Drops are reported on the bus as warnings naming the reason.
+TEST_F(IsmacrypDecTest, DropsPostWarnings) {
+  Fmtp f = AacFmtp();
+  Dec d(f);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(d.dec(), bus);
+  d.Push(Bytes{0x7f, 0xff, 0, 0}, 0, true);                 // headers length
+  d.Push(Bytes{0x00, 0x28, 0, 0, 0, 0, 0, 0xaa}, 0, true);  // key indicator truncated
+  AuHeader a;
+  a.iv = 16;
+  a.key_indicator = {0, 9};
+  a.size = 3;
+  const AuHeader hs[] = {a};
+  auto sec = WriteAuHeaderSection(f, hs);
+  ASSERT_TRUE(sec);
+  Bytes p = *sec;
+  p.insert(p.end(), {1, 2, 3});
+  d.Push(p, 0, true);  // unknown key 9
+  std::string all;
+  int warnings = 0;
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+    GError* err = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_warning(m, &err, &dbg);
+    all += std::string(dbg ? dbg : "") + "\n";
+    ++warnings;
+    g_clear_error(&err);
+    g_free(dbg);
+    gst_message_unref(m);
+  }
+  EXPECT_EQ(warnings, 3);
+  EXPECT_NE(all.find("dropped-headers-length"), std::string::npos) << all;
+  EXPECT_NE(all.find("dropped-header-truncated"), std::string::npos) << all;
+  EXPECT_NE(all.find("dropped-unknown-key"), std::string::npos) << all;
+  EXPECT_NE(all.find("no TEK with ID 9"), std::string::npos) << all;
+  gst_element_set_bus(d.dec(), nullptr);
+  gst_object_unref(bus);
 }
 
 TEST_F(IsmacrypDecTest, RandomPayloadsNeverCrash) {

@@ -376,7 +376,8 @@ spc::Result<Bytes> WriteAuHeaderSection(const Fmtp& f, std::span<const AuHeader>
         return Err("value does not fit in AU header " + std::to_string(i), field, w.bits() / 8);
       };
       if (f.selective_encryption) w.Write(h.encrypted ? 0x80 : 0x00, 8);
-      if (first ? !put(h.iv, 8 * f.iv_length, "IV")
+      // Without an IV field (ISMACrypIVLength=0) the receiver counts the BSO itself.
+      if (first ? (f.iv_length > 0 && !put(h.iv, 8 * f.iv_length, "IV"))
                 : !put(h.iv, 8 * f.delta_iv_length, "delta IV")) {
         return fail(first ? "IV" : "delta IV");
       }
@@ -501,6 +502,9 @@ spc::Result<std::vector<RtpPayload>> Packetizer::Push(const AccessUnit& au) {
   const std::uint64_t bso = au.bso.value_or(next_bso_);
   const std::uint32_t index = au.index.value_or(next_index_);
   const std::size_t size = au.data.size();
+  if (f.iv_length == 0 && bso != next_bso_) {
+    return Err("without IV the byte stream cannot jump", "IV", 0);
+  }
   if (!au.encrypt && !f.selective_encryption) {
     return Err("a clear AU needs ISMACrypSelectiveEncryption=1", "AU_is_encrypted", 0);
   }
