@@ -13,15 +13,19 @@ class StkmParseTest : public ::testing::Test {
     EnsureGst();
     GstElement* element = gst_element_factory_make("stkmparse", nullptr);
     ASSERT_NE(element, nullptr);
+    gst_object_ref_sink(element);
     parse_ = element;
     bus_.reset(gst_bus_new());
     gst_element_set_bus(element, bus_.get());
     g_object_set(element, "base-cid", kBaseCid, "repeat-timeout", 0u, nullptr);
-    h_ = gst_harness_new_with_element(element, "sink", "src");
+    h_ = gst_harness_new_with_element(element, "sink", "src");  // takes its own ref
+    gst_object_unref(element);
     gst_harness_set_src_caps_str(h_, "application/x-bcast-stkm");
   }
   void TearDown() override {
     if (h_ != nullptr) gst_harness_teardown(h_);
+    // Queued messages hold the element, which holds the bus: drop them to break the cycle.
+    if (bus_) gst_bus_set_flushing(bus_.get(), TRUE);
   }
 
   // Pushes and returns what came out (nullptr when dropped).

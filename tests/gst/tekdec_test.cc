@@ -21,6 +21,8 @@ class TekDecTest : public ::testing::Test {
   }
   void TearDown() override {
     if (h_ != nullptr) gst_harness_teardown(h_);
+    // Queued messages hold the element, which holds the bus: drop them to break the cycle.
+    if (bus_) gst_bus_set_flushing(bus_.get(), TRUE);
   }
 
   // tekdec with the test's key file, a bus of our own and caps carrying the base CID.
@@ -28,11 +30,13 @@ class TekDecTest : public ::testing::Test {
       const char* caps = "application/x-bcast-stkm, base-cid=(string)urn:openbcast:svc:news:") {
     GstElement* element = gst_element_factory_make("tekdec", nullptr);
     ASSERT_NE(element, nullptr);
+    gst_object_ref_sink(element);
     dec_ = element;
     bus_.reset(gst_bus_new());
     gst_element_set_bus(element, bus_.get());
     g_object_set(element, "sek-file", keys_->path().c_str(), nullptr);
-    h_ = gst_harness_new_with_element(element, "sink", nullptr);
+    h_ = gst_harness_new_with_element(element, "sink", nullptr);  // takes its own ref
+    gst_object_unref(element);
     gst_harness_play(h_);
     gst_harness_set_src_caps_str(h_, caps);
     GstContext* context = gst_element_get_context(element, BCAST_KEYRING_CONTEXT_TYPE);
