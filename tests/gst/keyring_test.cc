@@ -209,6 +209,26 @@ TEST_F(KeyringTest, SharedBetweenElementsOfOnePipeline) {
   gst_element_set_state(pipeline.get(), GST_STATE_NULL);
 }
 
+// The real pair: the key branch's tekdec and the media branch's bcastsrtpdec share one keyring
+// without any application code (the gst-launch case of architecture.md).
+TEST_F(KeyringTest, TekdecAndBcastsrtpdecShareOneKeyring) {
+  TempKeyFile keys(DefaultKeys());
+  std::string launch =
+      "appsrc is-live=true caps=application/x-bcast-stkm ! stkmparse ! tekdec name=t sek-file=" +
+      keys.path() + " appsrc is-live=true ! bcastsrtpdec name=s ! fakesink";
+  GError* error = nullptr;
+  GstPtr<GstElement> pipeline(gst_parse_launch(launch.c_str(), &error));
+  ASSERT_EQ(error, nullptr) << error->message;
+  gst_object_ref_sink(pipeline.get());
+  ASSERT_NE(gst_element_set_state(pipeline.get(), GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  GstPtr<GstElement> t(gst_bin_get_by_name(GST_BIN(pipeline.get()), "t"));
+  GstPtr<GstElement> s(gst_bin_get_by_name(GST_BIN(pipeline.get()), "s"));
+  auto from_tekdec = KeyringOf(t.get());
+  ASSERT_NE(from_tekdec, nullptr);
+  EXPECT_EQ(KeyringOf(s.get()).get(), from_tekdec.get());
+  gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+}
+
 // An application that sets its own keyring on the pipeline gets it used by every element.
 TEST_F(KeyringTest, ApplicationKeyringSetOnPipelineIsUsed) {
   TempKeyFile keys(DefaultKeys());
