@@ -46,7 +46,13 @@ using Clock = std::chrono::steady_clock;
 struct SrtpCounters {
   guint64 received = 0, decrypted = 0, auth_failures = 0, replays = 0, unknown_mki = 0, held = 0,
           dropped_held = 0, roc = 0;
-  guint64 failures() const { return auth_failures + replays + unknown_mki + dropped_held; }
+  // Packets that never reached the depayloader. A packet under a not-yet-known TEK is held
+  // (counted in unknown-mki and held) and is only lost when it is dropped from the hold queue, or
+  // when it could not be held at all.
+  guint64 unknown_mki_dropped() const { return unknown_mki > held ? unknown_mki - held : 0; }
+  guint64 failures() const {
+    return auth_failures + replays + unknown_mki_dropped() + dropped_held;
+  }
 };
 
 guint64 StructureCounter(const GstStructure* s, const char* name) {
@@ -110,10 +116,11 @@ class Player {
   bool Fail(std::string message);
   void Event(const std::string& line);
   void Warn(const std::string& line);
+  bool ShouldWarn(const std::string& kind, guint64 count);
   static gboolean OnBusMessage(GstBus* bus, GstMessage* message, gpointer data);
   void HandleElementMessage(GstMessage* message);
   static gboolean OnPoll(gpointer data);
-  void PollStats(bool final_poll);
+  void PollStats();
   static gboolean OnDuration(gpointer data);
   static gboolean OnSignal(gpointer data);
   static gboolean OnProgress(gpointer data);
@@ -141,6 +148,12 @@ class Player {
   bool have_display_ = false;
   bool have_sound_ = false;
   guint duration_source_ = 0;
+  struct Limiter {
+    guint64 shown = 0;
+    gint64 last_us = 0;
+  };
+  std::map<std::string, Limiter> limiters_;  // main thread only
+  guint64 stkmparse_malformed_warned_ = 0;
 };
 
 gint64 Player::ElapsedMs() const {
@@ -153,6 +166,20 @@ void Player::Event(const std::string& line) {
   std::lock_guard lock(out_mutex_);
   std::fprintf(stdout, "%s\n", line.c_str());
   std::fflush(stdout);
+}
+
+bool Player::ShouldWarn(const std::string& kind, guint64 count) {
+  // Faulty broadcasts repeat: the first few of each kind are shown, then one every 5 s with the
+  // running count, so the output stays readable and nothing goes unreported.
+  Limiter& l = limiters_[kind];
+  const gint64 now = g_get_monotonic_time();
+  ++l.shown;
+  if (l.shown <= 3 || now - l.last_us >= 5 * G_USEC_PER_SEC) {
+    l.last_us = now;
+    return true;
+  }
+  (void)count;
+  return false;
 }
 
 void Player::Warn(const std::string& line) {
@@ -396,7 +423,8 @@ void Player::HandleElementMessage(GstMessage* message) {
     const char* cid = gst_structure_get_string(s, "content-id");
     const char* detail = gst_structure_get_string(s, "detail");
     const std::string r = reason ? reason : "unknown";
-    ++stkm_rejected_msgs_[r];
+    const guint64 n = ++stkm_rejected_msgs_[r];
+    if (!ShouldWarn("stkm-" + r, n)) return;
     std::string text;
     if (r == "bad-mac") {
       text = "STKM rejected: MAC check failed (forged or corrupted key message)";
@@ -409,7 +437,7 @@ void Player::HandleElementMessage(GstMessage* message) {
     }
     if (cid && *cid) text += std::string(" for ") + cid;
     if (detail && *detail) text += std::string(": ") + detail;
-    Warn(text);
+    Warn(text + " (" + std::to_string(n) + " so far)");
   } else if (name == "openbcast-srtp-key") {
     guint id = 0;
     if (!gst_structure_get_uint(s, "tek-id", &id)) {
@@ -463,7 +491,17 @@ gboolean Player::OnBusMessage(GstBus*, GstMessage* message, gpointer data) {
   return G_SOURCE_CONTINUE;
 }
 
-void Player::PollStats(bool final_poll) {
+void Player::PollStats() {
+  if (auto malformed = IntegerProperty(stkmparse_, "malformed");
+      malformed && *malformed > stkmparse_malformed_warned_) {
+    if (ShouldWarn("stkmparse-malformed", *malformed)) {
+      Warn("STKM rejected: malformed key message: " +
+           std::to_string(*malformed - stkmparse_malformed_warned_) +
+           " datagrams on the key stream are not STKMs (" + std::to_string(*malformed) +
+           " so far)");
+      stkmparse_malformed_warned_ = *malformed;
+    }
+  }
   for (auto& stream : streams_) {
     if (stream->srtpdec == nullptr) continue;
     GstStructure* raw = nullptr;
@@ -482,9 +520,15 @@ void Player::PollStats(bool final_poll) {
     stream->counters = c;
     SrtpCounters& w = stream->warned;
     const std::string& n = stream->name;
-    if (c.auth_failures > w.auth_failures) {
-      const guint64 d = c.auth_failures - w.auth_failures;
-      if (c.decrypted == 0) {
+    // Each kind is reported with the packets lost since it was last reported.
+    auto report = [&](const char* kind, guint64 now, guint64& reported, const std::string& what) {
+      if (now <= reported || !ShouldWarn(n + kind, now)) return;
+      Warn(n + ": " + std::to_string(now - reported) + " " + what + " (total " +
+           std::to_string(now) + ")");
+      reported = now;
+    };
+    if (c.auth_failures > w.auth_failures && c.decrypted == 0) {
+      if (ShouldWarn(n + "-no-decrypt", c.auth_failures)) {
         std::string text = n + ": " + std::to_string(c.auth_failures) +
                            " SRTP packets failed authentication and none decrypted: wrong TEK, or "
                            "unknown roll-over counter (ROC)";
@@ -494,31 +538,24 @@ void Player::PollStats(bool final_poll) {
               "terminal that joins after a sequence number wrap cannot decrypt it";
         }
         Warn(text);
-      } else {
-        Warn(n + ": " + std::to_string(d) + " SRTP packets failed authentication, dropped (total " +
-             std::to_string(c.auth_failures) + ")");
+        w.auth_failures = c.auth_failures;
       }
+    } else {
+      report("-auth", c.auth_failures, w.auth_failures,
+             "SRTP packets failed authentication, dropped");
     }
-    if (c.replays > w.replays) {
-      Warn(n + ": " + std::to_string(c.replays - w.replays) +
-           " replayed SRTP packets dropped (total " + std::to_string(c.replays) + ")");
-    }
-    if (c.unknown_mki > w.unknown_mki) {
-      Warn(n + ": " + std::to_string(c.unknown_mki - w.unknown_mki) +
-           " SRTP packets name an unknown TEK (MKI) (total " + std::to_string(c.unknown_mki) + ")");
-    }
-    if (c.dropped_held > w.dropped_held) {
-      Warn(n + ": " + std::to_string(c.dropped_held - w.dropped_held) +
-           " held SRTP packets dropped: their TEK never arrived (total " +
-           std::to_string(c.dropped_held) + ")");
-    }
-    w = c;
+    report("-replay", c.replays, w.replays, "replayed SRTP packets dropped");
+    guint64 unknown_dropped = w.unknown_mki;  // the unknown-MKI losses last reported
+    report("-mki", c.unknown_mki_dropped(), unknown_dropped,
+           "SRTP packets under an unknown TEK (MKI) dropped");
+    w.unknown_mki = unknown_dropped;
+    report("-held", c.dropped_held, w.dropped_held,
+           "held SRTP packets dropped: their TEK never arrived");
   }
-  (void)final_poll;
 }
 
 gboolean Player::OnPoll(gpointer data) {
-  static_cast<Player*>(data)->PollStats(false);
+  static_cast<Player*>(data)->PollStats();
   return G_SOURCE_CONTINUE;
 }
 
@@ -560,10 +597,15 @@ Report Player::MakeReport() {
     s.first_frame_ms = stream->first_frame_ms.load();
     s.srtp = stream->srtpdec != nullptr;
     const SrtpCounters& c = stream->counters;
-    s.srtp_stats = {{"received", c.received},           {"decrypted", c.decrypted},
-                    {"auth-failures", c.auth_failures}, {"replays", c.replays},
-                    {"unknown-mki", c.unknown_mki},     {"held", c.held},
-                    {"dropped-held", c.dropped_held},   {"roc", c.roc}};
+    s.srtp_stats = {{"received", c.received},
+                    {"decrypted", c.decrypted},
+                    {"auth-failures", c.auth_failures},
+                    {"replays", c.replays},
+                    {"unknown-mki", c.unknown_mki},
+                    {"held", c.held},
+                    {"dropped-held", c.dropped_held},
+                    {"roc", c.roc},
+                    {"lost", c.failures()}};
     if (s.srtp) r.decrypt_failures += c.failures();
     if (stream->chain.video && s.first_frame_ms >= 0 && (ttff < 0 || s.first_frame_ms < ttff)) {
       ttff = s.first_frame_ms;
@@ -632,7 +674,7 @@ int Player::Run() {
       }
       g_main_loop_run(loop_.get());
     }
-    PollStats(true);
+    PollStats();
     gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
     // Messages posted before the stop (errors especially) still count.
     while (GstMessage* m = gst_bus_pop(bus.get())) {

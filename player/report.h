@@ -23,7 +23,8 @@ struct Report {
   std::string sdp;
   gint64 duration_ms = 0;
   std::vector<StreamReport> streams;
-  guint64 decrypt_failures = 0;  // auth-failures + replays + unknown-mki + dropped-held
+  guint64 decrypt_failures = 0;  // packets lost: auth-failures + replays + dropped-held +
+                                 // unknown-mki that could not be held
   guint64 tek_changes = 0;       // changes of the TEK in use after the first one
   std::vector<guint> tek_ids_in_use;
   guint64 teks_received = 0;

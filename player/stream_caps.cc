@@ -136,8 +136,11 @@ spc::Result<MediaChain> ChainForMedia(const channels::MediaStream& media) {
     if (!auth) return auth.error();
     chain.rcc_mode = auth->rcc_mode;
     gst_structure_set(s, "srtp-auth", G_TYPE_STRING, auth->auth.c_str(), "mki-length", G_TYPE_INT,
-                      media.mki_length, "srtp-rcc-mode", G_TYPE_INT, auth->rcc_mode,
-                      "srtp-roc-tx-rate", G_TYPE_INT, media.roc_tx_rate, nullptr);
+                      media.mki_length, "srtp-rcc-mode", G_TYPE_INT, auth->rcc_mode, nullptr);
+    // RFC 5159: without a=SRTPROCTxRate the ROC travels in every packet (R = 1); without an RCC
+    // mode the rate means nothing and is left out.
+    const int rate = media.roc_tx_rate > 0 ? media.roc_tx_rate : (auth->rcc_mode > 0 ? 1 : 0);
+    if (rate > 0) gst_structure_set(s, "srtp-roc-tx-rate", G_TYPE_INT, rate, nullptr);
   }
   std::unique_ptr<gchar, CharDeleter> text(gst_caps_to_string(caps.get()));
   chain.caps = text.get();
