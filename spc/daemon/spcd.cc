@@ -323,6 +323,9 @@ int Run(int argc, char** argv) {
   g_dbus_connection_set_exit_on_close(conn, FALSE);
 
   d.loop = g_main_loop_new(nullptr, FALSE);
+  // Before the name is visible on the bus: whoever sees the name may already send SIGTERM.
+  g_unix_signal_add(SIGTERM, OnSignal, &d);
+  g_unix_signal_add(SIGINT, OnSignal, &d);
   g_autoptr(SpcSPC1) skeleton = spc_spc1_skeleton_new();
   d.skeleton = skeleton;
   g_signal_connect(skeleton, "handle-process-stkm", G_CALLBACK(OnProcessStkm), &d);
@@ -340,8 +343,6 @@ int Run(int argc, char** argv) {
   guint owner = g_bus_own_name_on_connection(
       conn, kBusName, replace ? G_BUS_NAME_OWNER_FLAGS_REPLACE : G_BUS_NAME_OWNER_FLAGS_NONE,
       OnNameAcquired, OnNameLost, &d, nullptr);
-  g_unix_signal_add(SIGTERM, OnSignal, &d);
-  g_unix_signal_add(SIGINT, OnSignal, &d);
   g_message("spcd %s: key store %s (schema %d), parental rating %d, replay tolerance %d s",
             kVersion, path.c_str(), d.store->schema_version(), parental, tolerance);
 

@@ -1,0 +1,418 @@
+#include "spc/client/spc_client.h"
+
+#include <gio/gio.h>
+#include <openssl/crypto.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "spc/daemon/dbus_api.h"
+#include "spc/daemon/spc-dbus-generated.h"
+
+namespace spc::client {
+namespace {
+
+void Cleanse(TrafficKey& k) {
+  OPENSSL_cleanse(k.key.data(), k.key.size());
+  OPENSSL_cleanse(k.salt.data(), k.salt.size());
+}
+
+struct VariantUnref {
+  void operator()(GVariant* v) const {
+    if (v) g_variant_unref(v);
+  }
+};
+using VariantPtr = std::unique_ptr<GVariant, VariantUnref>;
+
+template <std::size_t N>
+bool CopyBytes(GVariant* v, std::array<std::uint8_t, N>& out) {
+  gsize n = 0;
+  const void* p = v ? g_variant_get_fixed_array(v, &n, 1) : nullptr;
+  if (n != N || !p) return false;
+  std::memcpy(out.data(), p, N);
+  return true;
+}
+
+// GVariant buffers of key bytes are wiped before they are freed.
+void CleanseVariant(GVariant* v) {
+  if (!v) return;
+  gsize n = 0;
+  const void* p = g_variant_get_fixed_array(v, &n, 1);
+  if (p && n) OPENSSL_cleanse(const_cast<void*>(p), n);
+}
+
+template <class Status>
+void SetError(Status& out, GError* err) {
+  g_autofree gchar* remote = g_dbus_error_get_remote_error(err);
+  out.error_name = remote ? remote : "";
+  if (err->domain == spc::daemon::SpcDaemonError() && err->code >= 0 &&
+      err->code < spc::daemon::kCodeCount) {
+    // Error enumerators after kNone follow daemon::Code's order.
+    out.error = static_cast<Error>(err->code + 1);
+    out.error_name = spc::daemon::ErrorName(static_cast<spc::daemon::Code>(err->code));
+  } else {
+    out.error = Error::kUnavailable;
+  }
+  g_dbus_error_strip_remote_error(err);
+  out.message = err->message;
+}
+
+const char* PurposeName(Purpose p) { return p == Purpose::kRecord ? "record" : "play"; }
+
+// Out-arguments of ProcessStkm(For); wipes the key variants whatever happens.
+struct TekReply {
+  guint16 tek_id = 0, lifetime = 0, next_id = 0;
+  guchar protocol = 0;
+  gboolean authenticated = FALSE, has_next = FALSE;
+  GVariant* tek = nullptr;
+  GVariant* salt = nullptr;
+  GVariant* next_tek = nullptr;
+  GVariant* next_salt = nullptr;
+  gchar* content_id = nullptr;
+
+  ~TekReply() {
+    for (GVariant* v : {tek, salt, next_tek, next_salt}) {
+      CleanseVariant(v);
+      if (v) g_variant_unref(v);
+    }
+    g_free(content_id);
+  }
+
+  TekResult ToResult() const {
+    TekResult r;
+    r.content_id = content_id ? content_id : "";
+    r.current.id = tek_id;
+    r.lifetime = lifetime;
+    r.protocol = protocol;
+    r.authenticated = authenticated;
+    bool sizes = CopyBytes(tek, r.current.key) && CopyBytes(salt, r.current.salt);
+    if (has_next) {
+      TrafficKey next;
+      next.id = next_id;
+      sizes = sizes && CopyBytes(next_tek, next.key) && CopyBytes(next_salt, next.salt);
+      r.next = next;
+      Cleanse(next);
+    }
+    if (!sizes) {
+      r = TekResult{};
+      r.error = Error::kFailed;
+      r.message = "spcd answered with keys of the wrong size";
+    }
+    return r;
+  }
+};
+
+}  // namespace
+
+const char* ErrorString(Error e) {
+  switch (e) {
+    case Error::kNone:
+      return "None";
+    case Error::kFailed:
+      return "Failed";
+    case Error::kMalformed:
+      return "Malformed";
+    case Error::kNoRights:
+      return "NoRights";
+    case Error::kBadMac:
+      return "BadMac";
+    case Error::kReplay:
+      return "Replay";
+    case Error::kExpired:
+      return "Expired";
+    case Error::kNotPermitted:
+      return "NotPermitted";
+    case Error::kInvalidArgs:
+      return "InvalidArgs";
+    case Error::kInvalidKeyFile:
+      return "InvalidKeyFile";
+    case Error::kUnavailable:
+      return "Unavailable";
+  }
+  return "?";
+}
+
+TekResult::~TekResult() {
+  Cleanse(current);
+  if (next) Cleanse(*next);
+}
+
+struct Client::Impl {
+  GMainContext* ctx = nullptr;
+  GMainLoop* loop = nullptr;
+  GDBusConnection* conn = nullptr;
+  SpcSPC1* proxy = nullptr;
+  GCancellable* cancellable = nullptr;
+  std::thread thread;
+  // Touched on the client thread only.
+  int pending = 0;
+  bool stopping = false;
+
+  std::mutex handlers_mutex;
+  std::function<void(const std::string&)> on_missing;
+  std::function<void(const std::vector<std::string>&)> on_changed;
+
+  ~Impl() {
+    if (proxy) g_object_unref(proxy);
+    if (conn) g_object_unref(conn);
+    if (cancellable) g_object_unref(cancellable);
+    if (loop) g_main_loop_unref(loop);
+    if (ctx) g_main_context_unref(ctx);
+  }
+
+  void MaybeQuit() {
+    if (stopping && pending == 0) g_main_loop_quit(loop);
+  }
+};
+
+namespace {
+
+struct AsyncRequest {
+  Client::Impl* impl;
+  std::vector<std::uint8_t> stkm;
+  std::string base_cid;
+  Purpose purpose;
+  Client::TekCallback done;
+};
+
+void OnProcessDone(GObject* source, GAsyncResult* res, gpointer user_data) {
+  std::unique_ptr<AsyncRequest> req(static_cast<AsyncRequest*>(user_data));
+  TekReply reply;
+  g_autoptr(GError) err = nullptr;
+  TekResult result;
+  if (spc_spc1_call_process_stkm_for_finish(
+          SPC_SPC1(source), &reply.tek_id, &reply.tek, &reply.salt, &reply.lifetime,
+          &reply.protocol, &reply.authenticated, &reply.has_next, &reply.next_id, &reply.next_tek,
+          &reply.next_salt, &reply.content_id, res, &err)) {
+    result = reply.ToResult();
+  } else {
+    SetError(result, err);
+  }
+  Client::Impl* impl = req->impl;
+  if (req->done) req->done(std::move(result));
+  req.reset();
+  --impl->pending;
+  impl->MaybeQuit();
+}
+
+gboolean StartProcess(gpointer user_data) {
+  std::unique_ptr<AsyncRequest> req(static_cast<AsyncRequest*>(user_data));
+  Client::Impl* impl = req->impl;
+  if (impl->stopping) {
+    TekResult r;
+    r.error = Error::kUnavailable;
+    r.message = "client is shutting down";
+    if (req->done) req->done(std::move(r));
+    return G_SOURCE_REMOVE;
+  }
+  ++impl->pending;
+  GVariant* bytes =
+      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, req->stkm.data(), req->stkm.size(), 1);
+  std::string base = req->base_cid;
+  Purpose purpose = req->purpose;
+  spc_spc1_call_process_stkm_for(impl->proxy, bytes, base.c_str(), PurposeName(purpose),
+                                 impl->cancellable, OnProcessDone, req.release());
+  return G_SOURCE_REMOVE;
+}
+
+gboolean Stop(gpointer user_data) {
+  auto* impl = static_cast<Client::Impl*>(user_data);
+  impl->stopping = true;
+  g_cancellable_cancel(impl->cancellable);
+  impl->MaybeQuit();
+  return G_SOURCE_REMOVE;
+}
+
+void OnRightsMissingSignal(SpcSPC1*, const gchar* content_id, gpointer user_data) {
+  auto* impl = static_cast<Client::Impl*>(user_data);
+  std::function<void(const std::string&)> handler;
+  {
+    std::lock_guard lock(impl->handlers_mutex);
+    handler = impl->on_missing;
+  }
+  if (handler) handler(content_id);
+}
+
+void OnRightsChangedSignal(SpcSPC1*, const gchar* const* ids, gpointer user_data) {
+  auto* impl = static_cast<Client::Impl*>(user_data);
+  std::function<void(const std::vector<std::string>&)> handler;
+  {
+    std::lock_guard lock(impl->handlers_mutex);
+    handler = impl->on_changed;
+  }
+  std::vector<std::string> v;
+  for (const gchar* const* p = ids; p && *p; ++p) v.emplace_back(*p);
+  if (handler) handler(v);
+}
+
+}  // namespace
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+std::unique_ptr<Client> Client::Connect(const Options& options, std::string* error) {
+  spc::daemon::SpcDaemonError();  // map the D-Bus error names to the GError domain
+  auto impl = std::make_unique<Impl>();
+  g_autoptr(GError) err = nullptr;
+  if (options.bus == Bus::kAddress) {
+    impl->conn = g_dbus_connection_new_for_address_sync(
+        options.address.c_str(),
+        static_cast<GDBusConnectionFlags>(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                          G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION),
+        nullptr, nullptr, &err);
+  } else {
+    impl->conn = g_bus_get_sync(
+        options.bus == Bus::kSession ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, nullptr, &err);
+  }
+  if (!impl->conn) {
+    if (error) *error = std::string("cannot connect to the bus: ") + err->message;
+    return nullptr;
+  }
+  // The host process (a player) decides about its life, not a lost bus.
+  g_dbus_connection_set_exit_on_close(impl->conn, FALSE);
+
+  impl->ctx = g_main_context_new();
+  impl->loop = g_main_loop_new(impl->ctx, FALSE);
+  impl->cancellable = g_cancellable_new();
+  // The proxy delivers its signals and name-owner updates to the thread-default context at
+  // construction: make that the client thread's context (nobody runs it yet, so we may push it).
+  g_main_context_push_thread_default(impl->ctx);
+  int flags = G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES;
+  if (!options.auto_start) flags |= G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START;
+  impl->proxy =
+      spc_spc1_proxy_new_sync(impl->conn, static_cast<GDBusProxyFlags>(flags),
+                              spc::daemon::kBusName, spc::daemon::kObjectPath, nullptr, &err);
+  if (impl->proxy) {
+    g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(impl->proxy), options.timeout_ms);
+    g_signal_connect(impl->proxy, "rights-missing", G_CALLBACK(OnRightsMissingSignal), impl.get());
+    g_signal_connect(impl->proxy, "rights-changed", G_CALLBACK(OnRightsChangedSignal), impl.get());
+  }
+  g_main_context_pop_thread_default(impl->ctx);
+  if (!impl->proxy) {
+    if (error) *error = std::string("cannot make the spcd proxy: ") + err->message;
+    return nullptr;
+  }
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] {
+    g_main_context_push_thread_default(raw->ctx);
+    g_main_loop_run(raw->loop);
+    g_main_context_pop_thread_default(raw->ctx);
+  });
+  return std::make_unique<Client>(std::move(impl));
+}
+
+Client::~Client() {
+  if (!impl_) return;
+  g_main_context_invoke(impl_->ctx, Stop, impl_.get());
+  if (impl_->thread.joinable()) impl_->thread.join();
+  // Signal handlers must not fire into a freed Impl.
+  g_signal_handlers_disconnect_by_data(impl_->proxy, impl_.get());
+}
+
+void Client::ProcessStkmAsync(std::span<const std::uint8_t> stkm, const std::string& base_cid,
+                              Purpose purpose, TekCallback done) {
+  auto req = std::make_unique<AsyncRequest>(
+      AsyncRequest{impl_.get(), std::vector<std::uint8_t>(stkm.begin(), stkm.end()), base_cid,
+                   purpose, std::move(done)});
+  g_main_context_invoke(impl_->ctx, StartProcess, req.release());
+}
+
+TekResult Client::ProcessStkm(std::span<const std::uint8_t> stkm, const std::string& base_cid,
+                              Purpose purpose) {
+  TekReply reply;
+  g_autoptr(GError) err = nullptr;
+  GVariant* bytes = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, stkm.data(), stkm.size(), 1);
+  TekResult result;
+  if (spc_spc1_call_process_stkm_for_sync(
+          impl_->proxy, bytes, base_cid.c_str(), PurposeName(purpose), &reply.tek_id, &reply.tek,
+          &reply.salt, &reply.lifetime, &reply.protocol, &reply.authenticated, &reply.has_next,
+          &reply.next_id, &reply.next_tek, &reply.next_salt, &reply.content_id, nullptr, &err)) {
+    result = reply.ToResult();
+  } else {
+    SetError(result, err);
+  }
+  return result;
+}
+
+CallStatus Client::ImportKeys(const std::string& key_file_text, std::uint32_t* imported) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  guint n = 0;
+  if (!spc_spc1_call_import_keys_sync(impl_->proxy, key_file_text.c_str(), &n, nullptr, &err)) {
+    SetError(st, err);
+  } else if (imported) {
+    *imported = n;
+  }
+  return st;
+}
+
+CallStatus Client::Status(StatusInfo* out) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  GVariant* raw = nullptr;
+  if (!spc_spc1_call_status_sync(impl_->proxy, &raw, nullptr, &err)) {
+    SetError(st, err);
+    return st;
+  }
+  VariantPtr dict(raw);
+  g_autoptr(GVariantDict) d = g_variant_dict_new(dict.get());
+  const gchar* s = nullptr;
+  if (g_variant_dict_lookup(d, "version", "&s", &s)) out->version = s;
+  if (g_variant_dict_lookup(d, "key-store", "&s", &s)) out->key_store = s;
+  g_variant_dict_lookup(d, "schema-version", "u", &out->schema_version);
+  g_variant_dict_lookup(d, "rights", "u", &out->rights);
+  g_variant_dict_lookup(d, "parental-rating", "y", &out->parental_rating);
+  g_variant_dict_lookup(d, "replay-tolerance", "u", &out->replay_tolerance);
+  guint64 v = 0;
+  if (g_variant_dict_lookup(d, "stkms-processed", "t", &v)) out->stkms_processed = v;
+  if (g_variant_dict_lookup(d, "stkms-cached", "t", &v)) out->stkms_cached = v;
+  if (g_variant_dict_lookup(d, "stkms-rejected", "t", &v)) out->stkms_rejected = v;
+  if (g_variant_dict_lookup(d, "stkms-bad-mac", "t", &v)) out->stkms_bad_mac = v;
+  if (g_variant_dict_lookup(d, "uptime", "t", &v)) out->uptime = v;
+  return st;
+}
+
+CallStatus Client::ListRights(std::vector<RightsInfo>* out) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  GVariant* raw = nullptr;
+  if (!spc_spc1_call_list_rights_sync(impl_->proxy, &raw, nullptr, &err)) {
+    SetError(st, err);
+    return st;
+  }
+  VariantPtr list(raw);
+  GVariantIter it;
+  g_variant_iter_init(&it, list.get());
+  const gchar *cid = nullptr, *kind = nullptr, *source = nullptr;
+  guint32 domain = 0;
+  gint64 nb = 0, na = 0;
+  gboolean play = FALSE, record = FALSE;
+  while (g_variant_iter_next(&it, "(&su&sxxbb&s)", &cid, &domain, &kind, &nb, &na, &play, &record,
+                             &source)) {
+    out->push_back(RightsInfo{cid, domain, kind, nb, na, play != FALSE, record != FALSE, source});
+  }
+  return st;
+}
+
+CallStatus Client::SetParentalRating(std::uint8_t max_age) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  if (!spc_spc1_call_set_parental_rating_sync(impl_->proxy, max_age, nullptr, &err)) {
+    SetError(st, err);
+  }
+  return st;
+}
+
+void Client::OnRightsMissing(std::function<void(const std::string&)> handler) {
+  std::lock_guard lock(impl_->handlers_mutex);
+  impl_->on_missing = std::move(handler);
+}
+
+void Client::OnRightsChanged(std::function<void(const std::vector<std::string>&)> handler) {
+  std::lock_guard lock(impl_->handlers_mutex);
+  impl_->on_changed = std::move(handler);
+}
+
+}  // namespace spc::client

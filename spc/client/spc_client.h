@@ -1,0 +1,145 @@
+// Client of spcd (org.openbcast.SPC1) on the proxy that gdbus-codegen makes from
+// spc/daemon/org.openbcast.SPC1.xml.
+//
+// Threading: a Client runs its own GLib thread ("spc-client") with its own GMainContext. Every
+// method may be called from any thread (a GStreamer streaming thread included). ProcessStkmAsync
+// never blocks: its callback and the signal handlers run on the client's thread, so they must not
+// block for long and must do their own locking. The blocking methods wait for the answer (at most
+// the timeout) on the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "spc/libspc/keys.h"
+
+namespace spc::client {
+
+enum class Bus { kSystem, kSession, kAddress };
+
+struct Options {
+  Bus bus = Bus::kSystem;
+  std::string address;     // for Bus::kAddress (e.g. a test's private bus)
+  int timeout_ms = 10000;  // per D-Bus call
+  // Let the bus start spcd by D-Bus activation when it is not running.
+  bool auto_start = true;
+};
+
+// Error of a call: the D-Bus error of spcd, or kUnavailable when spcd could not be reached (not
+// running, bus gone, timeout, client shutting down).
+enum class Error {
+  kNone,
+  kFailed,
+  kMalformed,
+  kNoRights,
+  kBadMac,
+  kReplay,
+  kExpired,
+  kNotPermitted,
+  kInvalidArgs,
+  kInvalidKeyFile,
+  kUnavailable,
+};
+const char* ErrorString(Error e);  // "NoRights", "Unavailable", ...
+
+enum class Purpose { kPlay, kRecord };
+
+// Answer of ProcessStkm: what tekdec puts into the keyring. Key bytes are wiped on destruction.
+struct TekResult {
+  Error error = Error::kNone;
+  std::string error_name;  // "org.openbcast.SPC1.Error.NoRights", or the D-Bus error's name
+  std::string message;     // spcd's reason (field/offset, content ID...)
+
+  std::string content_id;      // the rights used (and for kNoRights: the missing content ID)
+  TrafficKey current;          // id = traffic_key_id, key = TEK, salt = master salt (zero if none)
+  std::uint16_t lifetime = 0;  // traffic_key_lifetime, seconds
+  std::uint8_t protocol = 0;   // traffic_protection_protocol: 0 IPsec, 1 SRTP, 2 ISMACryp
+  bool authenticated = false;  // traffic_authentication_flag
+  std::optional<TrafficKey> next;
+
+  bool ok() const { return error == Error::kNone; }
+  TekResult() = default;
+  TekResult(const TekResult&) = default;
+  TekResult(TekResult&&) = default;
+  TekResult& operator=(const TekResult&) = default;
+  TekResult& operator=(TekResult&&) = default;
+  ~TekResult();
+};
+
+struct RightsInfo {
+  std::string content_id;
+  std::uint32_t key_domain_id = 0;
+  std::string kind;             // "service" or "programme"
+  std::int64_t not_before = 0;  // seconds since 1970 UTC, 0 = no limit
+  std::int64_t not_after = 0;
+  bool play = false;
+  bool record = false;
+  std::string source;
+};
+
+struct StatusInfo {
+  std::string version;
+  std::string key_store;
+  std::uint32_t schema_version = 0;
+  std::uint32_t rights = 0;
+  std::uint8_t parental_rating = 255;
+  std::uint32_t replay_tolerance = 0;
+  std::uint64_t stkms_processed = 0;
+  std::uint64_t stkms_cached = 0;
+  std::uint64_t stkms_rejected = 0;
+  std::uint64_t stkms_bad_mac = 0;
+  std::uint64_t uptime = 0;
+};
+
+// Result of the management calls.
+struct CallStatus {
+  Error error = Error::kNone;
+  std::string error_name;
+  std::string message;
+  bool ok() const { return error == Error::kNone; }
+};
+
+class Client {
+ public:
+  using TekCallback = std::function<void(TekResult)>;
+
+  // Connects to the bus (not to spcd: a missing spcd shows as kUnavailable on the calls).
+  // nullptr and *error set when the bus cannot be reached.
+  static std::unique_ptr<Client> Connect(const Options& options, std::string* error);
+  // Pending ProcessStkmAsync callbacks are called with kUnavailable before this returns. Do not
+  // destroy the Client from one of its own callbacks.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Non-blocking; `done` runs once on the client's thread.
+  void ProcessStkmAsync(std::span<const std::uint8_t> stkm, const std::string& base_cid,
+                        Purpose purpose, TekCallback done);
+  // Blocking.
+  TekResult ProcessStkm(std::span<const std::uint8_t> stkm, const std::string& base_cid,
+                        Purpose purpose = Purpose::kPlay);
+
+  CallStatus ImportKeys(const std::string& key_file_text, std::uint32_t* imported);
+  CallStatus Status(StatusInfo* out);
+  CallStatus ListRights(std::vector<RightsInfo>* out);
+  CallStatus SetParentalRating(std::uint8_t max_age);
+
+  // Signal handlers (run on the client's thread). Set them before the calls whose effects you
+  // want to see; replacing a handler is thread-safe.
+  void OnRightsMissing(std::function<void(const std::string& content_id)> handler);
+  void OnRightsChanged(std::function<void(const std::vector<std::string>& content_ids)> handler);
+
+  struct Impl;
+
+  explicit Client(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace spc::client

@@ -1,0 +1,307 @@
+// spcctl: command line client of spcd.
+//
+//   spcctl [--session | --bus-address ADDR] [--json] COMMAND [ARGS]
+//     status                         counters and settings of spcd
+//     list-rights                    the rights in the key store (never key bytes)
+//     import-keys FILE               import a key file (stkm.md + not-before/not-after/play/record)
+//     process-stkm FILE [--base-cid CID] [--record]
+//                                    send one binary STKM; prints TEK ID, lifetime, protocol and a
+//                                    fingerprint (first 8 bytes of SHA-256) of the TEK, never the
+//                                    TEK
+//     set-parental-rating AGE        highest minimum age allowed (255 = no limit)
+//
+// Exit status: 0 done, 1 refused by spcd (named error), 2 usage or file error, 3 spcd unreachable.
+#include <glib.h>
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "spc/client/spc_client.h"
+#include "spc/libspc/hex.h"
+#include "spc/libspc/json_writer.h"
+
+namespace {
+
+using spc::client::CallStatus;
+using spc::client::Client;
+using spc::client::Error;
+
+gboolean g_json = FALSE;
+
+int Fail(const CallStatus& st) {
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginObject()
+        .Member("error", spc::client::ErrorString(st.error))
+        .Member("error_name", st.error_name)
+        .Member("message", st.message)
+        .EndObject();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    std::fprintf(stderr, "spcctl: %s: %s\n",
+                 st.error_name.empty() ? spc::client::ErrorString(st.error) : st.error_name.c_str(),
+                 st.message.c_str());
+  }
+  return st.error == Error::kUnavailable ? 3 : 1;
+}
+
+std::string Time(std::int64_t t) {
+  if (t == 0) return "-";
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
+  if (!dt) return std::to_string(t);
+  g_autofree gchar* s = g_date_time_format_iso8601(dt);
+  return s;
+}
+
+// Identifies a TEK in logs and bug reports without revealing it.
+std::string Fingerprint(std::span<const std::uint8_t> key) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(key.data(), key.size(), md, &n, EVP_sha256(), nullptr);
+  return "sha256:" + spc::HexEncode(std::span<const std::uint8_t>(md, 8));
+}
+
+bool ReadFile(const char* path, std::string* out) {
+  g_autofree gchar* data = nullptr;
+  gsize len = 0;
+  g_autoptr(GError) err = nullptr;
+  if (!g_file_get_contents(path, &data, &len, &err)) {
+    std::fprintf(stderr, "spcctl: %s\n", err->message);
+    return false;
+  }
+  out->assign(data, len);
+  return true;
+}
+
+int CmdStatus(Client& c) {
+  spc::client::StatusInfo s;
+  CallStatus st = c.Status(&s);
+  if (!st.ok()) return Fail(st);
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginObject()
+        .Member("version", s.version)
+        .Member("key_store", s.key_store)
+        .Member("schema_version", s.schema_version)
+        .Member("rights", s.rights)
+        .Member("parental_rating", static_cast<unsigned>(s.parental_rating))
+        .Member("replay_tolerance", s.replay_tolerance)
+        .Member("stkms_processed", s.stkms_processed)
+        .Member("stkms_cached", s.stkms_cached)
+        .Member("stkms_rejected", s.stkms_rejected)
+        .Member("stkms_bad_mac", s.stkms_bad_mac)
+        .Member("uptime", s.uptime)
+        .EndObject();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    std::printf("spcd %s\n", s.version.c_str());
+    std::printf("key store:        %s (schema %u)\n", s.key_store.c_str(), s.schema_version);
+    std::printf("rights:           %u\n", s.rights);
+    std::printf("parental rating:  %s\n",
+                s.parental_rating == 255 ? "no limit" : std::to_string(s.parental_rating).c_str());
+    std::printf("replay tolerance: %u s\n", s.replay_tolerance);
+    std::printf("STKMs:            %llu processed, %llu from cache, %llu rejected (%llu bad MAC)\n",
+                static_cast<unsigned long long>(s.stkms_processed),
+                static_cast<unsigned long long>(s.stkms_cached),
+                static_cast<unsigned long long>(s.stkms_rejected),
+                static_cast<unsigned long long>(s.stkms_bad_mac));
+    std::printf("uptime:           %llu s\n", static_cast<unsigned long long>(s.uptime));
+  }
+  return 0;
+}
+
+int CmdListRights(Client& c) {
+  std::vector<spc::client::RightsInfo> rights;
+  CallStatus st = c.ListRights(&rights);
+  if (!st.ok()) return Fail(st);
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginArray();
+    for (const auto& r : rights) {
+      char domain[16];
+      g_snprintf(domain, sizeof domain, "%06x", r.key_domain_id);
+      w.BeginObject()
+          .Member("content_id", r.content_id)
+          .Member("key_domain", domain)
+          .Member("kind", r.kind)
+          .Member("not_before", r.not_before)
+          .Member("not_after", r.not_after)
+          .Member("play", r.play)
+          .Member("record", r.record)
+          .Member("source", r.source)
+          .EndObject();
+    }
+    w.EndArray();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    if (rights.empty()) std::printf("no rights\n");
+    for (const auto& r : rights) {
+      std::printf("%s\n  key domain %06x, %s key, valid %s .. %s, %s%s, from %s\n",
+                  r.content_id.c_str(), r.key_domain_id, r.kind.c_str(), Time(r.not_before).c_str(),
+                  Time(r.not_after).c_str(), r.play ? "play" : "no play",
+                  r.record ? " + record" : ", no record", r.source.c_str());
+    }
+  }
+  return 0;
+}
+
+int CmdImportKeys(Client& c, const char* path) {
+  std::string text;
+  if (!ReadFile(path, &text)) return 2;
+  std::uint32_t n = 0;
+  CallStatus st = c.ImportKeys(text, &n);
+  OPENSSL_cleanse(text.data(), text.size());
+  if (!st.ok()) return Fail(st);
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginObject().Member("imported", n).EndObject();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    std::printf("imported %u rights\n", n);
+  }
+  return 0;
+}
+
+int CmdProcessStkm(Client& c, const char* path, const char* base_cid, bool record) {
+  std::string data;
+  if (!ReadFile(path, &data)) return 2;
+  auto bytes = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(data.data()),
+                                             data.size());
+  spc::client::TekResult r =
+      c.ProcessStkm(bytes, base_cid ? base_cid : "",
+                    record ? spc::client::Purpose::kRecord : spc::client::Purpose::kPlay);
+  if (!r.ok()) return Fail(CallStatus{r.error, r.error_name, r.message});
+  static const char* kProtocols[] = {"IPsec", "SRTP", "ISMACryp"};
+  const char* proto = r.protocol < 3 ? kProtocols[r.protocol] : "reserved";
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginObject()
+        .Member("content_id", r.content_id)
+        .Member("tek_id", static_cast<unsigned>(r.current.id))
+        .Member("tek_fingerprint", Fingerprint(r.current.key))
+        .Member("lifetime", static_cast<unsigned>(r.lifetime))
+        .Member("protocol", proto)
+        .Member("authenticated", r.authenticated)
+        .Member("has_next", r.next.has_value());
+    if (r.next) {
+      w.Member("next_tek_id", static_cast<unsigned>(r.next->id))
+          .Member("next_tek_fingerprint", Fingerprint(r.next->key));
+    }
+    w.EndObject();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    std::printf("content ID:     %s\n", r.content_id.c_str());
+    std::printf("TEK ID:         %u (0x%04x)\n", r.current.id, r.current.id);
+    std::printf("TEK:            %s\n", Fingerprint(r.current.key).c_str());
+    std::printf("lifetime:       %u s\n", r.lifetime);
+    std::printf("protocol:       %s%s\n", proto, r.authenticated ? ", authenticated" : "");
+    if (r.next) {
+      std::printf("next TEK ID:    %u (0x%04x)\n", r.next->id, r.next->id);
+      std::printf("next TEK:       %s\n", Fingerprint(r.next->key).c_str());
+    } else {
+      std::printf("next TEK:       none\n");
+    }
+  }
+  return 0;
+}
+
+int CmdSetParentalRating(Client& c, const char* age_text) {
+  gchar* end = nullptr;
+  guint64 age = g_ascii_strtoull(age_text, &end, 10);
+  if (!*age_text || *end || age > 255) {
+    std::fprintf(stderr, "spcctl: AGE must be 0-255\n");
+    return 2;
+  }
+  CallStatus st = c.SetParentalRating(static_cast<std::uint8_t>(age));
+  if (!st.ok()) return Fail(st);
+  if (!g_json) std::printf("parental rating set to %u\n", static_cast<unsigned>(age));
+  if (g_json) std::printf("{\"parental_rating\":%u}\n", static_cast<unsigned>(age));
+  return 0;
+}
+
+int Run(int argc, char** argv) {
+  gboolean session = FALSE;
+  gboolean record = FALSE;
+  g_autofree gchar* address = nullptr;
+  g_autofree gchar* base_cid = nullptr;
+  GOptionEntry entries[] = {
+      {"session", 0, 0, G_OPTION_ARG_NONE, &session, "Use the session bus", nullptr},
+      {"bus-address", 0, 0, G_OPTION_ARG_STRING, &address, "Use the bus at ADDR", "ADDR"},
+      {"json", 0, 0, G_OPTION_ARG_NONE, &g_json, "JSON output", nullptr},
+      {"base-cid", 0, 0, G_OPTION_ARG_STRING, &base_cid,
+       "process-stkm: the service's base CID (from the session description)", "CID"},
+      {"record", 0, 0, G_OPTION_ARG_NONE, &record, "process-stkm: ask for recording", nullptr},
+      {},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARGS] - control spcd");
+  g_option_context_set_description(
+      ctx,
+      "Commands:\n"
+      "  status\n"
+      "  list-rights\n"
+      "  import-keys FILE\n"
+      "  process-stkm FILE [--base-cid CID] [--record]\n"
+      "  set-parental-rating AGE\n"
+      "\nExit status: 0 done, 1 refused by spcd, 2 usage or file error, 3 spcd unreachable.\n");
+  g_option_context_add_main_entries(ctx, entries, nullptr);
+  g_autoptr(GError) err = nullptr;
+  if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+    std::fprintf(stderr, "spcctl: %s\n", err->message);
+    return 2;
+  }
+  if (argc < 2) {
+    g_autofree gchar* help = g_option_context_get_help(ctx, TRUE, nullptr);
+    std::fprintf(stderr, "%s", help);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  int nargs = argc - 2;
+  struct Want {
+    const char* name;
+    int args;
+  };
+  static const Want kCommands[] = {{"status", 0},
+                                   {"list-rights", 0},
+                                   {"import-keys", 1},
+                                   {"process-stkm", 1},
+                                   {"set-parental-rating", 1}};
+  const Want* want = nullptr;
+  for (const Want& w : kCommands) {
+    if (cmd == w.name) want = &w;
+  }
+  if (!want) {
+    std::fprintf(stderr, "spcctl: unknown command \"%s\" (see --help)\n", cmd.c_str());
+    return 2;
+  }
+  if (nargs != want->args) {
+    std::fprintf(stderr, "spcctl: %s takes %d argument(s)\n", want->name, want->args);
+    return 2;
+  }
+
+  spc::client::Options opts;
+  if (address) {
+    opts.bus = spc::client::Bus::kAddress;
+    opts.address = address;
+  } else if (session) {
+    opts.bus = spc::client::Bus::kSession;
+  }
+  std::string error;
+  auto client = Client::Connect(opts, &error);
+  if (!client) {
+    std::fprintf(stderr, "spcctl: %s\n", error.c_str());
+    return 3;
+  }
+  if (cmd == "status") return CmdStatus(*client);
+  if (cmd == "list-rights") return CmdListRights(*client);
+  if (cmd == "import-keys") return CmdImportKeys(*client, argv[2]);
+  if (cmd == "process-stkm") return CmdProcessStkm(*client, argv[2], base_cid, record);
+  return CmdSetParentalRating(*client, argv[2]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }
