@@ -310,8 +310,9 @@ void Headend::OnPacket(StreamKind kind, std::span<const std::uint8_t> rtp,
   Send(s, packet);
   if (s.sender && options_.replay_srtp_every != 0) {
     s.recent.push_back(packet);
-    if (s.recent.size() > kReplayDistance) s.recent.pop_front();
-    if (s.packets % options_.replay_srtp_every == 0 && s.recent.size() == kReplayDistance) {
+    // The ring holds this packet and the kReplayDistance before it.
+    if (s.recent.size() > kReplayDistance + 1) s.recent.pop_front();
+    if (s.packets % options_.replay_srtp_every == 0 && s.recent.size() == kReplayDistance + 1) {
       Send(s, s.recent.front());
     }
   }
