@@ -2,6 +2,7 @@
 // the replay / validity / record / parental checks, the signals, the key store file mode.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <memory>
@@ -563,6 +564,46 @@ TEST_F(SpcdApiTest, SecondSpcdCannotTakeTheName) {
 }
 
 TEST_F(SpcdApiTest, SigtermExitsCleanly) { EXPECT_TRUE(spcd_->Stop()); }
+
+}  // namespace
+}  // namespace spcd_test
+
+namespace spcd_test {
+namespace {
+
+// The installed system-bus policy (data/dbus/org.openbcast.SPC1.conf) on a private bus: it parses,
+// root owns the name and calls, another user can neither call nor own.
+TEST(SpcdPolicyTest, RootOnlyOwnsAndOthersAreDenied) {
+  std::string policy = EnvOr("SPCD_DBUS_POLICY", "");
+  ASSERT_FALSE(policy.empty());
+  TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);  // let another user reach the socket
+  PrivateBus bus(dir.path(), policy);
+  ASSERT_TRUE(bus.ok());
+  if (::getuid() != 0) GTEST_SKIP() << "needs root to own the name under the policy";
+  Spcd spcd(bus, dir.File("spc.db"), dir.File("spcd.log"));
+  ASSERT_TRUE(spcd.Start());
+  std::string out;
+  ASSERT_EQ(RunCommand({SpcctlPath(), "--bus-address", bus.address(), "status"}, &out), 0) << out;
+
+  if (!g_file_test("/usr/bin/setpriv", G_FILE_TEST_IS_EXECUTABLE)) GTEST_SKIP() << "no setpriv";
+  std::vector<std::string> as_nobody = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                        "--clear-groups"};
+  auto cmd = as_nobody;
+  cmd.insert(cmd.end(), {SpcctlPath(), "--bus-address", bus.address(), "status"});
+  EXPECT_EQ(RunCommand(cmd, &out), 3) << out;
+  EXPECT_NE(out.find("AccessDenied"), std::string::npos) << out;
+
+  std::string nobody_dir = dir.File("nobody");
+  ASSERT_EQ(::mkdir(nobody_dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(nobody_dir.c_str(), 65534, 65534), 0);
+  spcd.Kill();
+  cmd = as_nobody;
+  cmd.insert(cmd.end(),
+             {SpcdPath(), "--bus-address", bus.address(), "--store", nobody_dir + "/spc.db"});
+  EXPECT_EQ(RunCommand(cmd, &out), 1) << out;
+  EXPECT_NE(out.find("org.openbcast.SPC1"), std::string::npos) << out;
+}
 
 }  // namespace
 }  // namespace spcd_test

@@ -38,6 +38,7 @@ PrivateBus::PrivateBus(const std::string& dir, const std::string& include) {
        "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
        "    <allow eavesdrop=\"true\"/>\n"
        "    <allow own=\"*\"/>\n"
+       "    <allow user=\"*\"/>\n"
        "  </policy>\n";
   if (!include.empty()) f << "  <include>" << include << "</include>\n";
   f << "</busconfig>\n";
