@@ -44,7 +44,7 @@ class Process:
         self._err = open(os.path.join(workdir, f"{name}.err"), "w")
         print(f"  run {name}: {' '.join(argv)}", flush=True)
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._err, text=True,
-                                     env=env, start_new_session=True)
+                                     env=env, cwd=workdir, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -337,13 +337,57 @@ def scenario_faults(s):
     check(len(counts) >= 3 and all(b > a for a, b in zip(counts, counts[1:])),
           f"video frames decoded keep increasing: {counts}")
     check(final >= 100, f"video frames decoded: {final}")
-    check_ordered_subsequence(reference["video"], frames.get("video", []), "video")
+    # The head-end still sends every genuine packet, so no frame may be missing either.
+    check_contiguous_run(reference["video"], frames.get("video", []), "video")
     check(report["frames_decoded"].get("audio", 0) >= 200,
           f"audio buffers decoded: {report['frames_decoded'].get('audio', 0)}")
     check(report["tek_changes"] >= 2, f"TEK changes still followed: {report['tek_changes']}")
 
 
+def readme_block(readme, marker):
+    """The fenced code block that follows `<!-- e2e:MARKER -->` in README.md, as written."""
+    with open(readme) as f:
+        text = f.read()
+    m = re.search(r"<!-- e2e:" + re.escape(marker) + r" -->\s*```[a-z]*\n(.*?)```", text, re.S)
+    if not m:
+        raise TestFailure(f"README.md has no block marked e2e:{marker}")
+    return m.group(1).strip()
+
+
+def scenario_readme(s):
+    """The README's head-end and gst-launch-1.0 commands work verbatim."""
+    args = s.args
+    # Only what the README's commands set themselves (GST_PLUGIN_PATH) may find the plugin.
+    s.env.pop("GST_PLUGIN_PATH", None)
+    # The README's commands run from the repository root, where the build is in ./build.
+    os.symlink(os.path.abspath(args.build_dir), os.path.join(s.workdir, "build"))
+    keys_cmd = readme_block(args.readme, "keys")
+    headend_cmd = readme_block(args.readme, "headend")
+    launch_cmd = readme_block(args.readme, "gst-launch")
+    print(f"  README keys command: {keys_cmd}")
+    subprocess.run(["bash", "-ec", keys_cmd], cwd=s.workdir, env=s.env, check=True, timeout=30)
+    headend = Process("headend", ["bash", "-c", "exec " + headend_cmd], s.workdir, s.env)
+    s.processes.append(headend)
+    headend.wait_for_line(r"^ready sdp=", timeout=60)
+    check(True, "README head-end command is running")
+    env = dict(s.env)
+    # Decoded pictures leave a debug line each; the command itself is run as written.
+    env["GST_DEBUG"] = "videodecoder:5"
+    env["GST_DEBUG_NO_COLOR"] = "1"
+    # No display here: autovideosink would fall back to DirectFB's sink, which crashes in its own
+    # thread on headless machines (as README.md says). Same for a user; not a property of the line.
+    env["GST_PLUGIN_FEATURE_RANK"] = "dfbvideosink:NONE"
+    launch = Process("gst-launch", ["bash", "-c", "exec 2>&1; " + launch_cmd], s.workdir, env)
+    s.processes.append(launch)
+    for _ in range(50):
+        launch.wait_for_line(r"avdec_h264.*pushing buffer", timeout=30)
+    check(True, "gst-launch-1.0 decodes video from the protected service (50 pictures)")
+    errors = [l for l in launch.lines if l.startswith("ERROR")]
+    check(not errors, "gst-launch-1.0 reports no error" + (f": {errors[0]}" if errors else ""))
+
+
 SCENARIOS = {
+    "readme": scenario_readme,
     "tek-changes": scenario_tek_changes,
     "clear": scenario_clear,
     "roc-rcc": scenario_roc_rcc,
@@ -362,9 +406,15 @@ def main():
     parser.add_argument("--make-media", required=True)
     parser.add_argument("--plugin-dir", default="")
     parser.add_argument("--port-base", type=int, required=True)
+    parser.add_argument("--readme", default="")
+    parser.add_argument("--build-dir", default="")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
 
+    for name in ("headend", "player", "reference", "media", "make_media", "plugin_dir", "readme",
+                 "build_dir"):
+        if getattr(args, name):
+            setattr(args, name, os.path.abspath(getattr(args, name)))
     print(f"scenario {args.scenario}: {SCENARIOS[args.scenario].__doc__}", flush=True)
     s = Scenario(args)
     passed = False
