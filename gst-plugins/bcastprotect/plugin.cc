@@ -2,6 +2,7 @@
 #include <gst/gst.h>
 
 #include "gst-plugins/bcastprotect/bcastsrtpdec.h"
+#include "gst-plugins/bcastprotect/ismacrypdec.h"
 #include "gst-plugins/bcastprotect/stkmparse.h"
 #include "gst-plugins/bcastprotect/tekdec.h"
 
@@ -14,6 +15,7 @@ static gboolean plugin_init(GstPlugin* plugin) {
   ok |= GST_ELEMENT_REGISTER(stkmparse, plugin);
   ok |= GST_ELEMENT_REGISTER(tekdec, plugin);
   ok |= GST_ELEMENT_REGISTER(bcastsrtpdec, plugin);
+  ok |= GST_ELEMENT_REGISTER(ismacrypdec, plugin);
   return ok;
 }
 

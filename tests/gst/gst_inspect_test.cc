@@ -50,7 +50,7 @@ TEST(GstInspect, PluginByPathListsAllElements) {
   ASSERT_NE(path, nullptr) << "BCASTPROTECT_PLUGIN not set (run through meson test)";
   InspectRun run = Inspect({path});
   ExpectClean(run);
-  for (const char* element : {"stkmparse", "tekdec", "bcastsrtpdec"}) {
+  for (const char* element : {"stkmparse", "tekdec", "bcastsrtpdec", "ismacrypdec"}) {
     EXPECT_NE(run.out.find(std::string("  ") + element + ":"), std::string::npos)
         << element << " missing in:\n"
         << run.out;
@@ -61,7 +61,7 @@ TEST(GstInspect, PluginByNameFromPluginPath) {
   InspectRun run = Inspect({"bcastprotect"});
   ExpectClean(run);
   EXPECT_NE(run.out.find("bcastprotect"), std::string::npos) << run.out;
-  for (const char* element : {"stkmparse", "tekdec", "bcastsrtpdec"}) {
+  for (const char* element : {"stkmparse", "tekdec", "bcastsrtpdec", "ismacrypdec"}) {
     EXPECT_NE(run.out.find(element), std::string::npos) << element;
   }
 }
@@ -79,6 +79,7 @@ TEST(GstInspect, EachElementInspectsCleanly) {
        {"application/x-bcast-stkm", "sek-file", "base-cid", "teks", "bad-mac", "no-rights",
         "malformed"}},
       {"bcastsrtpdec", {}},
+      {"ismacrypdec", {}},
   };
   for (const auto& e : expects) {
     InspectRun run = Inspect({e.element});
