@@ -20,5 +20,5 @@ static gboolean plugin_init(GstPlugin* plugin) {
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, bcastprotect,
-                  "OMA BCAST service and content protection (DRM Profile)", plugin_init,
-                  "0.1.0", "LGPL", "openbcast", "https://openbcast.invalid/")
+                  "OMA BCAST service and content protection (DRM Profile)", plugin_init, "0.1.0",
+                  "LGPL", "openbcast", "https://openbcast.invalid/")
