@@ -340,9 +340,12 @@ int Run(int argc, char** argv) {
     return 1;
   }
   g_signal_connect(conn, "closed", G_CALLBACK(OnClosed), &d);
-  guint owner = g_bus_own_name_on_connection(
-      conn, kBusName, replace ? G_BUS_NAME_OWNER_FLAGS_REPLACE : G_BUS_NAME_OWNER_FLAGS_NONE,
-      OnNameAcquired, OnNameLost, &d, nullptr);
+  // A newer spcd started with --replace takes over (upgrade); this one then exits.
+  int own_flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
+  if (replace) own_flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+  guint owner =
+      g_bus_own_name_on_connection(conn, kBusName, static_cast<GBusNameOwnerFlags>(own_flags),
+                                   OnNameAcquired, OnNameLost, &d, nullptr);
   g_message("spcd %s: key store %s (schema %d), parental rating %d, replay tolerance %d s",
             kVersion, path.c_str(), d.store->schema_version(), parental, tolerance);
 

@@ -563,6 +563,17 @@ TEST_F(SpcdApiTest, SecondSpcdCannotTakeTheName) {
   EXPECT_TRUE(Status().count("version"));
 }
 
+TEST_F(SpcdApiTest, ReplaceTakesOverTheName) {
+  Import(KeyFileGroup(RandomKeys(1)), 1);
+  Spcd second(*bus_, dir_.File("other.db"), dir_.File("second.log"), {"--replace"});
+  ASSERT_TRUE(second.Start());
+  // The first spcd loses the name and exits with status 1.
+  EXPECT_EQ(WaitForExit(spcd_->proc(), 20000), 1);
+  // The answers now come from the second one (its own, empty store).
+  EXPECT_EQ(g_variant_get_uint32(Status()["rights"].get()), 0u);
+  EXPECT_TRUE(second.Stop());
+}
+
 TEST_F(SpcdApiTest, SigtermExitsCleanly) { EXPECT_TRUE(spcd_->Stop()); }
 
 }  // namespace
