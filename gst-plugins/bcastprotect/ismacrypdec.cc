@@ -624,8 +624,8 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
     const ism::AuHeader& h = headers[i];
     if (i == 0) {
       bso = f.iv_length > 0 ? std::optional<std::uint64_t>(h.iv) : st.implicit_bso;
-    } else if (bso) {
-      *bso += h.iv;  // delta IV: counted from the end of the previous AU
+    } else {
+      if (bso) *bso += h.iv;  // delta IV: counted from the end of the previous AU
       index_ticks += static_cast<std::int64_t>(h.index + 1) * au_duration;
     }
     ki = key_of(h, ki);

@@ -290,6 +290,15 @@ TEST_F(IsmacrypDecTest, EveryFmtpCombination) {
               for (std::size_t i = 0; i < got.size(); ++i) {
                 EXPECT_EQ(Hex(got[i]), Hex(clear[i])) << i;
               }
+              // Later AUs of a packet: timed by CTS-delta, or by AU index × 1024 without it.
+              ASSERT_EQ(d.pts().size(), clear.size());
+              for (std::size_t i = 0; i < clear.size(); ++i) {
+                EXPECT_NEAR(
+                    static_cast<double>(d.pts()[i]),
+                    static_cast<double>(gst_util_uint64_scale_int(1024 * i, GST_SECOND, 44100)),
+                    1.0)  // ns rounding of packet PTS + delta
+                    << i;
+              }
               EXPECT_EQ(d.Stat("aus-clear"), se ? 2u : 0u);
               EXPECT_EQ(d.Stat("aus-decrypted"), se ? 4u : 6u);
               EXPECT_EQ(d.Stat("aus-dropped"), 0u);
