@@ -310,8 +310,8 @@ TEST_F(SrtpInterop, FfmpegSrtpOverUdp) {
     gint status = 0;
     GError* err = nullptr;
     gchar* err_out = nullptr;
-    const gboolean ok = g_spawn_sync(nullptr, argv.data(), nullptr, G_SPAWN_DEFAULT, nullptr,
-                                     nullptr, nullptr, &err_out, &status, &err);
+    const gboolean ok = g_spawn_sync(nullptr, argv.data(), nullptr, G_SPAWN_STDOUT_TO_DEV_NULL,
+                                     nullptr, nullptr, nullptr, &err_out, &status, &err);
     EXPECT_TRUE(ok && g_spawn_check_wait_status(status, nullptr))
         << (err ? err->message : "") << (err_out ? err_out : "");
     g_clear_error(&err);
