@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <csignal>
 #include <cstdio>
@@ -15,13 +16,12 @@
 namespace headend {
 namespace {
 
-// Stream key identifier in the SDP (a=stkmstream); one key stream per service.
-constexpr const char* kKeyStreamId = "1";
 constexpr int kVideoPayloadType = 96;
 constexpr int kAudioPayloadType = 97;
-// RTP payload MTU: leaves room for IP/UDP headers and the SRTP MKI, ROC and tag within 1500.
-constexpr int kRtpMtu = 1400;
+constexpr std::size_t kRtpHeaderSize = 12;
 constexpr std::size_t kReplayDistance = 8;
+
+namespace ism = bcast::ismacryp;
 
 void Event(const std::string& line) {
   std::fputs(line.c_str(), stdout);
@@ -49,6 +49,89 @@ void PutBe16(std::uint8_t* p, std::uint16_t v) {
 }
 void PutBe32(std::uint8_t* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+}
+
+std::string Hex(std::span<const std::uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (auto b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> BufferBytes(const GstStructure* s, const char* field) {
+  const GValue* v = gst_structure_get_value(s, field);
+  if (v == nullptr || !GST_VALUE_HOLDS_BUFFER(v)) return {};
+  GstBuffer* buffer = gst_value_get_buffer(v);
+  std::vector<std::uint8_t> out(gst_buffer_get_size(buffer));
+  gst_buffer_extract(buffer, 0, out.data(), out.size());
+  return out;
+}
+
+// The AVCDecoderConfigurationRecord (ISO/IEC 14496-15) of the caps' codec_data: NAL length size,
+// profile-level-id (RFC 6184: profile_idc, constraint flags, level_idc as hex) and the parameter
+// sets as sprop-parameter-sets (base64, comma separated).
+bool ParseAvcC(std::span<const std::uint8_t> c, unsigned* nal_length_size,
+               std::string* profile_level_id, std::string* sprop) {
+  if (c.size() < 7 || c[0] != 1) return false;
+  *nal_length_size = (c[4] & 3u) + 1;
+  *profile_level_id = Hex(c.subspan(1, 3));
+  sprop->clear();
+  std::size_t pos = 5;
+  for (int list = 0; list < 2; ++list) {
+    if (pos >= c.size()) return false;
+    const unsigned count = list == 0 ? (c[pos] & 0x1fu) : c[pos];
+    ++pos;
+    for (unsigned i = 0; i < count; ++i) {
+      if (pos + 2 > c.size()) return false;
+      const std::size_t len = (std::size_t{c[pos]} << 8) | c[pos + 1];
+      pos += 2;
+      if (len == 0 || pos + len > c.size()) return false;
+      gchar* b64 = g_base64_encode(c.data() + pos, len);
+      if (!sprop->empty()) *sprop += ',';
+      *sprop += b64;
+      g_free(b64);
+      pos += len;
+    }
+  }
+  return !sprop->empty();
+}
+
+// ISMA E&A carries H.264 access units as Annex B: each NAL unit's length prefix becomes the 4-byte
+// start code. False when the lengths do not add up to the AU.
+bool AvcToAnnexB(std::span<const std::uint8_t> au, unsigned length_size,
+                 std::vector<std::uint8_t>* out) {
+  out->clear();
+  out->reserve(au.size() + 16);
+  std::size_t pos = 0;
+  while (pos < au.size()) {
+    if (pos + length_size > au.size()) return false;
+    std::size_t len = 0;
+    for (unsigned i = 0; i < length_size; ++i) len = (len << 8) | au[pos + i];
+    pos += length_size;
+    if (len == 0 || len > au.size() - pos) return false;
+    static constexpr std::uint8_t kStartCode[] = {0, 0, 0, 1};
+    out->insert(out->end(), std::begin(kStartCode), std::end(kStartCode));
+    out->insert(out->end(), au.begin() + static_cast<std::ptrdiff_t>(pos),
+                au.begin() + static_cast<std::ptrdiff_t>(pos + len));
+    pos += len;
+  }
+  return !out->empty();
+}
+
+// RFC 3640 profile-level-id of an AAC stream: the MPEG-4 audioProfileLevelIndication of the AAC
+// Profile at the level aacparse reports (0x28..0x2b for levels 1, 2, 4, 5), else 0xfe ("no audio
+// profile specified").
+std::string AacProfileLevelId(const GstStructure* s) {
+  const gchar* level = gst_structure_get_string(s, "level");
+  const std::string l = level != nullptr ? level : "";
+  if (l == "1") return "40";
+  if (l == "2") return "41";
+  if (l == "4") return "42";
+  if (l == "5") return "43";
+  return "254";
 }
 
 // The payloader caps as SDP: rtpmap fields, and every other parameter as an fmtp parameter (what
@@ -90,6 +173,12 @@ Headend::Headend(Options options) : options_(std::move(options)) {
   streams_[1].media = "audio";
   streams_[1].port = options_.audio_port;
   streams_[1].payload_type = kAudioPayloadType;
+  streams_[0].protection = options_.video_protection;
+  streams_[1].protection = options_.audio_protection;
+  // With mixed protection the ISMACryp TEKs have their own key stream (the second).
+  for (auto& s : streams_) {
+    s.key_stream = Mixed(options_) && s.protection == Protection::kIsmacryp ? 1 : 0;
+  }
 }
 
 Headend::~Headend() {
@@ -97,6 +186,7 @@ Headend::~Headend() {
   media_.reset();
   if (loop_ != nullptr) g_main_loop_unref(loop_);
   OPENSSL_cleanse(&service_key_, sizeof service_key_);
+  for (auto& s : streams_) OPENSSL_cleanse(s.tek.data(), s.tek.size());
 }
 
 bool Headend::LoadKeys(std::string* error) {
@@ -142,7 +232,9 @@ bool Headend::OpenSocket(std::string* error) {
     // Player and head-end on one machine is the normal test setup.
     g_socket_set_multicast_loopback(socket, TRUE);
   }
-  key_address_.reset(g_inet_socket_address_new(addr.get(), options_.key_port));
+  for (auto& ks : key_streams_) {
+    ks.address.reset(g_inet_socket_address_new(addr.get(), ks.port));
+  }
   for (auto& s : streams_) s.address.reset(g_inet_socket_address_new(addr.get(), s.port));
   return true;
 }
@@ -158,12 +250,12 @@ channels::SessionDescription Headend::Describe() const {
            g_inet_address_get_family(a.get()) == G_SOCKET_FAMILY_IPV4;
   }();
   const int ttl = multicast ? std::max(options_.ttl, 1) : 0;
-  if (!options_.clear) {
+  for (const KeyStreamOut& k : key_streams_) {
     channels::KeyStream ks;
-    ks.id = kKeyStreamId;
+    ks.id = k.id;
     ks.address = options_.dest;
     ks.ttl = ttl;
-    ks.port = options_.key_port;
+    ks.port = k.port;
     ks.base_cid = options_.base_cid;
     ks.key_domain_id = service_key_.key_domain_id;
     sd.key_streams.push_back(ks);
@@ -175,12 +267,30 @@ channels::SessionDescription Headend::Describe() const {
     ms.ttl = ttl;
     ms.port = s.port;
     ms.payload_type = s.payload_type;
-    if (const GstCaps* caps = media_->caps(s.kind)) CapsToMedia(caps, &ms);
     if (options_.clear) {
+      if (const GstCaps* caps = media_->caps(s.kind)) CapsToMedia(caps, &ms);
       ms.protocol = "RTP/AVP";
+    } else if (s.protection == Protection::kIsmacryp) {
+      ms.protocol = "RTP/AVP";
+      ms.encoding_name = "enc-mpeg4-generic";
+      ms.clock_rate = s.clock_rate;
+      ms.channels = s.channels;
+      ms.key_stream_id = key_streams_[s.key_stream].id;
+      // The library's fmtp writer, taken apart into the name → value map the SDP writer wants.
+      const std::string fmtp = ism::FormatFmtp(s.fmtp);
+      gchar** params = g_strsplit(fmtp.c_str(), ";", -1);
+      for (gchar** p = params; *p != nullptr; ++p) {
+        std::string param = g_strstrip(*p);
+        const auto eq = param.find('=');
+        if (eq == std::string::npos) continue;
+        ms.fmtp[param.substr(0, eq)] = param.substr(eq + 1);
+      }
+      g_strfreev(params);
+      ms.fmtp["profile-level-id"] = s.profile_level_id;
     } else {
+      if (const GstCaps* caps = media_->caps(s.kind)) CapsToMedia(caps, &ms);
       ms.protocol = "RTP/SAVP";
-      ms.key_stream_id = kKeyStreamId;
+      ms.key_stream_id = key_streams_[s.key_stream].id;
       ms.mki_length = 2;
       // The tag length is not in the STKM (only whether there is one), so it is always named here;
       // the RFC 4771 mode comes first when there is one.
@@ -210,17 +320,106 @@ bool Headend::WriteSdp(std::string* error) {
   return true;
 }
 
+bool Headend::SetupIsmacryp(OutStream& s, std::string* error) {
+  const GstCaps* caps = media_->caps(s.kind);
+  if (caps == nullptr) {
+    *error = "no caps for the " + s.media + " stream";
+    return false;
+  }
+  const GstStructure* st = gst_caps_get_structure(caps, 0);
+  const std::vector<std::uint8_t> codec_data = BufferBytes(st, "codec_data");
+  ism::Fmtp& f = s.fmtp;
+  f.iv_length = options_.isma.iv_length;
+  f.delta_iv_length = options_.isma.delta_iv_length;
+  f.key_indicator_length = options_.isma.key_indicator_length;
+  f.key_indicator_per_au = options_.isma.key_indicator_per_au;
+  f.selective_encryption = options_.isma.selective_encryption;
+  f.salt = {};  // k_s = 0 in BCAST (3GPP TS 26.234 R.1)
+  if (s.kind == StreamKind::kVideo) {
+    // mode=avc-video tells the decryptor (and tshark) that the AUs are H.264 Annex B; the RAP flag
+    // marks IDRs. Several frames in one packet need their own timestamps: CTS deltas.
+    f.mode = "avc-video";
+    f.stream_type = 4;
+    f.size_length = 16;
+    f.random_access_indication = true;
+    if (options_.isma.aus_per_packet > 1) f.cts_delta_length = 16;
+    if (!ParseAvcC(codec_data, &s.nal_length_size, &s.profile_level_id, &f.sprop_parameter_sets)) {
+      *error = "H.264 caps without a usable codec_data (avcC)";
+      return false;
+    }
+    s.clock_rate = 90000;
+  } else {
+    f.mode = "AAC-hbr";
+    f.stream_type = 5;
+    f.size_length = 13;
+    f.index_length = 3;
+    f.index_delta_length = 3;
+    f.config = codec_data;
+    if (f.config.empty()) {
+      *error = "AAC caps without codec_data (AudioSpecificConfig)";
+      return false;
+    }
+    gint rate = 0, channels = 0;
+    if (!gst_structure_get_int(st, "rate", &rate) || rate <= 0) {
+      *error = "AAC caps without a sample rate";
+      return false;
+    }
+    gst_structure_get_int(st, "channels", &channels);
+    s.clock_rate = rate;
+    s.channels = channels;
+    s.profile_level_id = AacProfileLevelId(st);
+  }
+  ism::PacketizerOptions po;
+  po.max_payload_size = options_.mtu - kRtpHeaderSize;
+  po.max_aus_per_packet = options_.isma.aus_per_packet;
+  auto packetizer = ism::Packetizer::Create(f, po);
+  if (!packetizer) {
+    *error = "ISMACryp " + s.media + ": " + packetizer.error().message + " (" +
+             packetizer.error().field + ")";
+    return false;
+  }
+  s.packetizer.emplace(std::move(packetizer).value());
+  const spc::TrafficKey& tek = key_streams_[s.key_stream].schedule->current();
+  s.tek = tek.key;
+  s.tek_id = tek.id;
+  return true;
+}
+
 bool Headend::Setup(std::string* error) {
   if (!options_.clear) {
     if (!LoadKeys(error)) return false;
-    KeySchedule::Config config;
-    config.service_key = service_key_;
-    config.cid_extension = options_.cid_extension;
-    config.first_tek_id = options_.first_tek_id;
-    config.tek_period_s = options_.tek_period_s;
-    config.traffic_authentication = options_.auth != SrtpAuth::kNull;
-    schedule_ = std::make_unique<KeySchedule>(config);
-    OPENSSL_cleanse(&config.service_key, sizeof config.service_key);
+    // One key stream per traffic protection protocol in use: an STKM names exactly one.
+    const bool mixed = Mixed(options_);
+    auto add_key_stream = [&](Protection protection, std::uint16_t port, std::uint16_t first_id) {
+      KeySchedule::Config config;
+      config.service_key = service_key_;
+      config.cid_extension = options_.cid_extension;
+      config.first_tek_id = first_id;
+      config.tek_period_s = options_.tek_period_s;
+      config.id_stride = mixed ? 2 : 1;
+      if (protection == Protection::kSrtp) {
+        config.protocol = spc::TrafficProtectionProtocol::kSrtp;
+        config.traffic_authentication = options_.auth != SrtpAuth::kNull;
+      } else {
+        config.protocol = spc::TrafficProtectionProtocol::kIsmacryp;
+        config.traffic_authentication = false;  // ISMACryp has no integrity protection
+      }
+      KeyStreamOut ks;
+      ks.id = std::to_string(key_streams_.size() + 1);
+      ks.port = port;
+      ks.schedule = std::make_unique<KeySchedule>(config);
+      OPENSSL_cleanse(&config.service_key, sizeof config.service_key);
+      key_streams_.push_back(std::move(ks));
+    };
+    if (mixed) {
+      // SRTP on the IDs of the first TEK's parity, ISMACryp on the others.
+      const std::uint16_t first = options_.first_tek_id;
+      add_key_stream(Protection::kSrtp, options_.key_port, first);
+      add_key_stream(Protection::kIsmacryp, options_.isma_key_port,
+                     first == 0xffff ? 2 : static_cast<std::uint16_t>(first + 1));
+    } else {
+      add_key_stream(options_.video_protection, options_.key_port, options_.first_tek_id);
+    }
   }
   media_ = std::make_unique<MediaSource>([this](StreamKind kind, std::span<const std::uint8_t> rtp,
                                                 GstClockTime t) { OnPacket(kind, rtp, t); },
@@ -230,12 +429,28 @@ bool Headend::Setup(std::string* error) {
                                                         message.c_str());
                                            Quit(1);
                                          });
-  if (!media_->Open(options_.media, kVideoPayloadType, kAudioPayloadType, kRtpMtu, error)) {
+  for (auto& s : streams_) {
+    if (!options_.clear && s.protection == Protection::kIsmacryp) {
+      media_->SetAccessUnitOutput(
+          s.kind, [this](StreamKind kind, const AccessUnitBuffer& au) { OnAccessUnit(kind, au); });
+    }
+  }
+  if (!media_->Open(options_.media, kVideoPayloadType, kAudioPayloadType,
+                    static_cast<int>(options_.mtu), error)) {
     return false;
   }
   if (!OpenSocket(error)) return false;
 
   for (auto& s : streams_) {
+    s.ssrc = g_random_int();
+    s.timestamp_base = g_random_int();
+    s.seq = options_.initial_seq >= 0 ? static_cast<std::uint16_t>(options_.initial_seq)
+                                      : static_cast<std::uint16_t>(g_random_int_range(0, 0x10000));
+    s.roc = options_.initial_roc;
+    if (!options_.clear && s.protection == Protection::kIsmacryp) {
+      if (!SetupIsmacryp(s, error)) return false;
+      continue;
+    }
     if (const GstCaps* caps = media_->caps(s.kind)) {
       gint clock = 0;
       if (gst_structure_get_int(gst_caps_get_structure(caps, 0), "clock-rate", &clock) &&
@@ -243,24 +458,20 @@ bool Headend::Setup(std::string* error) {
         s.clock_rate = clock;
       }
     }
-    s.ssrc = g_random_int();
-    s.timestamp_base = g_random_int();
-    s.seq = options_.initial_seq >= 0 ? static_cast<std::uint16_t>(options_.initial_seq)
-                                      : static_cast<std::uint16_t>(g_random_int_range(0, 0x10000));
-    s.roc = options_.initial_roc;
     if (!options_.clear) {
+      const KeySchedule& schedule = *key_streams_[s.key_stream].schedule;
       s.sender = std::make_unique<bcast::srtp::SrtpSender>(
           ToSrtp(options_.auth), 2, ToSrtp(options_.rcc_mode),
           static_cast<std::uint16_t>(options_.roc_tx_rate));
       s.sender->SetRoc(s.ssrc, options_.initial_roc);
       const bool authenticated = options_.auth != SrtpAuth::kNull;
-      for (const spc::TrafficKey* k : {&schedule_->current(), &schedule_->next()}) {
+      for (const spc::TrafficKey* k : {&schedule.current(), &schedule.next()}) {
         if (!s.sender->AddKey(k->id, k->key, k->salt, authenticated)) {
           *error = "libsrtp refused TEK " + std::to_string(k->id);
           return false;
         }
       }
-      s.tek_id = schedule_->current().id;
+      s.tek_id = schedule.current().id;
     }
   }
   return WriteSdp(error);
@@ -318,63 +529,150 @@ void Headend::OnPacket(StreamKind kind, std::span<const std::uint8_t> rtp,
   }
 }
 
-void Headend::SendKeyDatagram(std::span<const std::uint8_t> datagram) {
+void Headend::OnAccessUnit(StreamKind kind, const AccessUnitBuffer& au) {
+  OutStream& s = streams_[static_cast<int>(kind)];
+  std::vector<std::uint8_t> annex_b;
+  std::span<const std::uint8_t> data = au.data;
+  if (kind == StreamKind::kVideo) {
+    if (!AvcToAnnexB(au.data, s.nal_length_size, &annex_b)) {
+      std::lock_guard lock(s.mutex);
+      if (s.dropped_aus++ == 0) {
+        std::fprintf(stderr, "bcast-headend: H.264 AU with bad NAL lengths dropped\n");
+      }
+      return;
+    }
+    data = annex_b;
+  }
+  std::lock_guard lock(s.mutex);
+  if (!s.packetizer) return;
+  const std::uint64_t n = s.aus++;
+  // Selective encryption: AU n goes clear when it takes the clear count to floor((n+1)·p/100), so
+  // any run of AUs holds the configured share, evenly spread.
+  const std::uint64_t p =
+      options_.isma.selective_encryption ? options_.isma.clear_share_percent : 0;
+  const bool clear = (n + 1) * p / 100 > n * p / 100;
+  ism::AccessUnit a;
+  a.data = data;
+  a.rtp_timestamp =
+      s.timestamp_base + static_cast<std::uint32_t>(gst_util_uint64_scale(
+                             au.media_time, static_cast<guint64>(s.clock_rate), GST_SECOND));
+  a.rap = au.key_frame;
+  a.key_indicator = s.tek_id;
+  a.tek = s.tek;
+  a.encrypt = !clear;
+  auto payloads = s.packetizer->Push(a);
+  OPENSSL_cleanse(a.tek.data(), a.tek.size());
+  if (!payloads) {
+    ++s.dropped_aus;
+    const auto& e = payloads.error();
+    if (e.field == "IV") {
+      // The byte stream offset outgrew ISMACrypIVLength: wrapping would reuse key stream.
+      std::fprintf(stderr, "bcast-headend: %s: %s; stopping\n", s.media.c_str(), e.message.c_str());
+      s.packetizer.reset();
+      g_idle_add(
+          +[](gpointer self) -> gboolean {
+            static_cast<Headend*>(self)->Quit(1);
+            return G_SOURCE_REMOVE;
+          },
+          this);
+    } else if (s.dropped_aus == 1 || s.dropped_aus % 100 == 0) {
+      std::fprintf(stderr, "bcast-headend: %s AU dropped (%" PRIu64 " so far): %s (%s)\n",
+                   s.media.c_str(), s.dropped_aus, e.message.c_str(), e.field.c_str());
+    }
+    return;
+  }
+  if (clear) ++s.clear_aus;
+  for (const ism::RtpPayload& payload : *payloads) SendIsmacrypPayload(s, payload);
+}
+
+void Headend::SendIsmacrypPayload(OutStream& s, const ism::RtpPayload& payload) {
+  std::vector<std::uint8_t> packet(kRtpHeaderSize);
+  packet[0] = 0x80;  // RTP version 2
+  packet[1] = static_cast<std::uint8_t>((payload.marker ? 0x80 : 0) | s.payload_type);
+  PutBe16(&packet[2], s.seq);
+  PutBe32(&packet[4], payload.rtp_timestamp);
+  PutBe32(&packet[8], s.ssrc);
+  packet.insert(packet.end(), payload.bytes.begin(), payload.bytes.end());
+  ++s.packets;
+  if (s.seq == 0xffff) ++s.roc;
+  ++s.seq;
+  Send(s, packet);
+}
+
+void Headend::SendKeyDatagram(const KeyStreamOut& ks, std::span<const std::uint8_t> datagram) {
   GError* err = nullptr;
-  if (g_socket_send_to(socket_.get(), key_address_.get(),
+  if (g_socket_send_to(socket_.get(), ks.address.get(),
                        reinterpret_cast<const gchar*>(datagram.data()), datagram.size(), nullptr,
                        &err) < 0) {
     g_clear_error(&err);
   }
 }
 
-void Headend::SendStkm(bool tick) {
+void Headend::SendStkms(bool tick) {
+  if (tick) ++stkm_ticks_;
+  for (const KeyStreamOut& ks : key_streams_) SendStkm(ks, tick);
+}
+
+void Headend::SendStkm(const KeyStreamOut& ks, bool tick) {
   const auto now = static_cast<std::uint64_t>(g_get_real_time() / G_USEC_PER_SEC);
-  SendKeyDatagram(schedule_->MakeStkm(now));
-  ++stkms_sent_;
-  if (stkms_sent_ % 20 == 0) Event("stkm-sent n=" + std::to_string(stkms_sent_));
+  SendKeyDatagram(ks, ks.schedule->MakeStkm(now));
+  // Counted on the first key stream only, so the event rate does not depend on the mode.
+  if (&ks == &key_streams_.front() && ++stkms_sent_ % 20 == 0) {
+    Event("stkm-sent n=" + std::to_string(stkms_sent_));
+  }
   if (!tick) return;
-  ++stkm_ticks_;
   if (options_.corrupt_stkm_every != 0 && stkm_ticks_ % options_.corrupt_stkm_every == 0) {
-    SendKeyDatagram(schedule_->MakeForgedStkm(now));
+    SendKeyDatagram(ks, ks.schedule->MakeForgedStkm(now));
   }
   if (options_.foreign_stkm_every != 0 && stkm_ticks_ % options_.foreign_stkm_every == 0) {
-    SendKeyDatagram(schedule_->MakeForeignStkm(now));
+    SendKeyDatagram(ks, ks.schedule->MakeForeignStkm(now));
   }
   if (options_.inject_random_key_datagrams != 0 &&
       stkm_ticks_ % options_.inject_random_key_datagrams == 0) {
     std::vector<std::uint8_t> junk(static_cast<std::size_t>(g_random_int_range(1, 201)));
     for (auto& b : junk) b = static_cast<std::uint8_t>(g_random_int());
-    SendKeyDatagram(junk);
+    SendKeyDatagram(ks, junk);
   }
 }
 
-void Headend::AnnounceTek() {
-  Event("tek id=" + std::to_string(schedule_->current().id) +
-        " next=" + std::to_string(schedule_->next().id));
+void Headend::AnnounceTek(std::size_t key_stream) {
+  const KeySchedule& schedule = *key_streams_[key_stream].schedule;
+  std::string line = "tek id=" + std::to_string(schedule.current().id) +
+                     " next=" + std::to_string(schedule.next().id);
+  if (key_stream > 0) line += " key-stream=" + key_streams_[key_stream].id;
+  Event(line);
 }
 
 void Headend::RotateTek() {
-  const std::uint16_t old_id = schedule_->current().id;
-  schedule_->Rotate();
   const bool authenticated = options_.auth != SrtpAuth::kNull;
-  for (auto& s : streams_) {
-    std::lock_guard lock(s.mutex);
-    const spc::TrafficKey& next = schedule_->next();
-    if (!s.sender->AddKey(next.id, next.key, next.salt, authenticated)) {
-      std::fprintf(stderr, "bcast-headend: libsrtp refused TEK %u\n", next.id);
-      Quit(1);
-      return;
+  for (std::size_t k = 0; k < key_streams_.size(); ++k) {
+    KeySchedule& schedule = *key_streams_[k].schedule;
+    const std::uint16_t old_id = schedule.current().id;
+    schedule.Rotate();
+    for (auto& s : streams_) {
+      if (s.key_stream != k) continue;
+      std::lock_guard lock(s.mutex);
+      const spc::TrafficKey& next = schedule.next();
+      s.tek_id = schedule.current().id;
+      if (s.protection == Protection::kIsmacryp) {
+        s.tek = schedule.current().key;
+        continue;
+      }
+      if (!s.sender->AddKey(next.id, next.key, next.salt, authenticated)) {
+        std::fprintf(stderr, "bcast-headend: libsrtp refused TEK %u\n", next.id);
+        Quit(1);
+        return;
+      }
+      s.sender->RemoveKey(old_id);
     }
-    s.tek_id = schedule_->current().id;
-    s.sender->RemoveKey(old_id);
+    AnnounceTek(k);
+    // The new next TEK goes out at once rather than up to one interval later.
+    SendStkm(key_streams_[k], false);
   }
-  AnnounceTek();
-  // The new next TEK goes out at once rather than up to one interval later.
-  SendStkm(false);
 }
 
 gboolean Headend::OnStkmTimer(gpointer self) {
-  static_cast<Headend*>(self)->SendStkm(true);
+  static_cast<Headend*>(self)->SendStkms(true);
   auto* h = static_cast<Headend*>(self);
   const unsigned loops = h->media_->loops();
   if (loops != h->loops_reported_) {
@@ -416,9 +714,9 @@ int Headend::Run() {
   if (options_.duration_s > 0) {
     sources_.push_back(g_timeout_add_seconds(options_.duration_s, &Headend::OnDurationTimer, this));
   }
-  if (schedule_) {
-    AnnounceTek();
-    SendStkm(false);
+  if (!key_streams_.empty()) {
+    for (std::size_t k = 0; k < key_streams_.size(); ++k) AnnounceTek(k);
+    SendStkms(false);
     sources_.push_back(g_timeout_add(options_.stkm_interval_ms, &Headend::OnStkmTimer, this));
     sources_.push_back(g_timeout_add(options_.tek_period_s * 1000, &Headend::OnTekTimer, this));
   } else {
@@ -447,6 +745,12 @@ int Headend::Run() {
   for (const auto& s : streams_) {
     std::fprintf(stderr, "bcast-headend: %s: %" PRIu64 " packets sent, last seq %u roc %u\n",
                  s.media.c_str(), s.packets, static_cast<unsigned>(s.seq - 1), s.roc);
+    if (s.packetizer || s.aus > 0) {
+      std::fprintf(stderr,
+                   "bcast-headend: %s: ISMACryp %" PRIu64 " AUs, %" PRIu64 " clear, %" PRIu64
+                   " dropped\n",
+                   s.media.c_str(), s.aus, s.clear_aus, s.dropped_aus);
+    }
   }
   Event("stopped");
   return exit_code_;

@@ -1,5 +1,6 @@
-// The sample head-end: media from MediaSource, SRTP with TEKs from KeySchedule, STKMs on the key
-// stream, all sent over UDP from one GLib main loop (packets from the streaming threads).
+// The sample head-end: media from MediaSource, SRTP or ISMACryp with TEKs from KeySchedule, STKMs
+// on the key stream(s), all sent over UDP from one GLib main loop (packets from the streaming
+// threads).
 #pragma once
 
 #include <gio/gio.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "channels/session_description.h"
+#include "gst-plugins/bcastprotect/ismacryp/ismacryp.h"
 #include "gst-plugins/bcastprotect/srtp/srtp_sender.h"
 #include "samples/headend/key_schedule.h"
 #include "samples/headend/media_source.h"
@@ -25,18 +27,40 @@ struct GObjectUnref {
   void operator()(gpointer p) const { g_object_unref(p); }
 };
 
-// One RTP stream on its way out: header rewriting, SRTP, faults, socket.
+// A key stream: one TEK schedule and its STKMs. One per service, two with --protection mixed (SRTP
+// TEKs in the first, ISMACryp TEKs in the second: an STKM names one traffic protection protocol).
+struct KeyStreamOut {
+  std::string id;  // a=stkmstream
+  std::uint16_t port = 0;
+  std::unique_ptr<KeySchedule> schedule;
+  std::unique_ptr<GSocketAddress, GObjectUnref> address;
+};
+
+// One RTP stream on its way out: header rewriting, SRTP or ISMACryp, faults, socket.
 struct OutStream {
   StreamKind kind = StreamKind::kVideo;
   std::string media;  // "video" / "audio"
+  Protection protection = Protection::kSrtp;
+  std::size_t key_stream = 0;  // index into the head-end's key streams
   std::uint16_t port = 0;
   int payload_type = 0;
   int clock_rate = 90000;
   std::unique_ptr<GSocketAddress, GObjectUnref> address;
 
+  // ISMACryp: the payload shape (also the SDP fmtp) and the source format.
+  bcast::ismacryp::Fmtp fmtp;
+  std::string profile_level_id;  // RFC 3640 / RFC 6184 profile-level-id for the SDP
+  unsigned nal_length_size = 4;  // H.264 AVC length prefix, from codec_data
+  int channels = 0;              // AAC channels (rtpmap encoding parameter)
+
   std::mutex mutex;  // the packet path runs in a streaming thread, TEK changes in the main loop
-  std::unique_ptr<bcast::srtp::SrtpSender> sender;  // null with --clear
-  std::uint16_t tek_id = 0;                         // TEK the next packet is protected with
+  std::unique_ptr<bcast::srtp::SrtpSender> sender;        // SRTP only, null with --clear
+  std::optional<bcast::ismacryp::Packetizer> packetizer;  // ISMACryp only
+  spc::Key128 tek{};                                      // ISMACryp: the key of tek_id
+  std::uint16_t tek_id = 0;                               // TEK the next packet is protected with
+  std::uint64_t aus = 0;                                  // ISMACryp AUs packetized
+  std::uint64_t clear_aus = 0;    // of which sent clear (selective encryption)
+  std::uint64_t dropped_aus = 0;  // refused by the packetizer
   std::uint32_t ssrc = 0;
   std::uint16_t seq = 0;
   std::uint32_t roc = 0;  // of the next packet, for the log only: libsrtp keeps its own
@@ -63,12 +87,16 @@ class Headend {
   channels::SessionDescription Describe() const;
   bool WriteSdp(std::string* error);
 
+  bool SetupIsmacryp(OutStream& s, std::string* error);
   void OnPacket(StreamKind kind, std::span<const std::uint8_t> rtp, GstClockTime media_time);
+  void OnAccessUnit(StreamKind kind, const AccessUnitBuffer& au);
+  void SendIsmacrypPayload(OutStream& s, const bcast::ismacryp::RtpPayload& payload);
   void Send(OutStream& stream, std::span<const std::uint8_t> packet);
-  void SendKeyDatagram(std::span<const std::uint8_t> datagram);
-  void SendStkm(bool tick);
+  void SendKeyDatagram(const KeyStreamOut& ks, std::span<const std::uint8_t> datagram);
+  void SendStkms(bool tick);
+  void SendStkm(const KeyStreamOut& ks, bool tick);
   void RotateTek();
-  void AnnounceTek();
+  void AnnounceTek(std::size_t key_stream);
   void Quit(int code);
 
   static gboolean OnStkmTimer(gpointer self);
@@ -78,11 +106,10 @@ class Headend {
 
   Options options_;
   spc::LongTermKey service_key_{};
-  std::unique_ptr<KeySchedule> schedule_;
+  std::vector<KeyStreamOut> key_streams_;  // empty with --clear
   std::unique_ptr<MediaSource> media_;
   std::array<OutStream, kStreamCount> streams_;
   std::unique_ptr<GSocket, GObjectUnref> socket_;
-  std::unique_ptr<GSocketAddress, GObjectUnref> key_address_;
   GMainLoop* loop_ = nullptr;
   std::vector<guint> sources_;
   int exit_code_ = 0;

@@ -21,15 +21,19 @@ void Random(std::span<std::uint8_t> out) {
 
 }  // namespace
 
-std::uint16_t NextTekId(std::uint16_t id) {
-  return id == 0xffff ? 1 : static_cast<std::uint16_t>(id + 1);
+std::uint16_t NextTekId(std::uint16_t id) { return NextTekId(id, 1); }
+
+std::uint16_t NextTekId(std::uint16_t id, unsigned stride) {
+  if (stride == 0) stride = 1;
+  const auto next = static_cast<std::uint16_t>((id + stride) & 0xffff);
+  return next == 0 ? static_cast<std::uint16_t>(stride) : next;
 }
 
 KeySchedule::KeySchedule(Config config) : config_(std::move(config)) {
   if (config_.first_tek_id == 0) config_.first_tek_id = 1;
   if (config_.tek_period_s == 0) config_.tek_period_s = 1;
   current_ = RandomTek(config_.first_tek_id);
-  next_ = RandomTek(NextTekId(current_.id));
+  next_ = RandomTek(NextTekId(current_.id, config_.id_stride));
 }
 
 KeySchedule::~KeySchedule() {
@@ -38,17 +42,17 @@ KeySchedule::~KeySchedule() {
   OPENSSL_cleanse(&config_.service_key, sizeof config_.service_key);
 }
 
-spc::TrafficKey KeySchedule::RandomTek(std::uint16_t id) {
+spc::TrafficKey KeySchedule::RandomTek(std::uint16_t id) const {
   spc::TrafficKey k;
   k.id = id;
   Random(k.key);
-  Random(k.salt);
+  if (srtp()) Random(k.salt);
   return k;
 }
 
 void KeySchedule::Rotate() {
   current_ = next_;
-  next_ = RandomTek(NextTekId(current_.id));
+  next_ = RandomTek(NextTekId(current_.id, config_.id_stride));
 }
 
 std::uint16_t KeySchedule::tek_lifetime_s() const {
@@ -60,8 +64,8 @@ spc::Stkm KeySchedule::BaseStkm(std::uint64_t unix_time) const {
   spc::Stkm s;
   s.protocol_version = 1;
   s.protection_after_reception = 0;
-  s.master_salt_flag = true;
-  s.traffic_protection_protocol = static_cast<std::uint8_t>(spc::TrafficProtectionProtocol::kSrtp);
+  s.master_salt_flag = srtp();
+  s.traffic_protection_protocol = static_cast<std::uint8_t>(config_.protocol);
   s.traffic_authentication_flag = config_.traffic_authentication;
   s.next_traffic_key_flag = true;
   s.timestamp_flag = true;

@@ -17,6 +17,10 @@ namespace headend {
 // TEK IDs count up from the first ID and wrap from 0xffff to 1: ID 0 is never used (a zero MKI is
 // too easy to produce by accident).
 std::uint16_t NextTekId(std::uint16_t id);
+// The same in steps of `stride` (1 or 2), keeping the ID's parity across the wrap (0xfffe + 2 is
+// 2): two schedules of one service, one on odd and one on even IDs, never share a TEK ID (the
+// terminal's keyring holds TEKs by ID alone).
+std::uint16_t NextTekId(std::uint16_t id, unsigned stride);
 
 class KeySchedule {
  public:
@@ -26,6 +30,10 @@ class KeySchedule {
     std::uint16_t first_tek_id = 1;
     unsigned tek_period_s = 10;
     bool traffic_authentication = true;  // the STKM's traffic_authentication_flag
+    // kSrtp: random master salts, master_salt_flag 1. kIsmacryp: no salt (ISMACryp's k_s is 0 in
+    // BCAST), master_salt_flag 0.
+    spc::TrafficProtectionProtocol protocol = spc::TrafficProtectionProtocol::kSrtp;
+    unsigned id_stride = 1;  // see NextTekId
   };
 
   explicit KeySchedule(Config config);
@@ -53,7 +61,8 @@ class KeySchedule {
 
  private:
   spc::Stkm BaseStkm(std::uint64_t unix_time) const;
-  static spc::TrafficKey RandomTek(std::uint16_t id);
+  spc::TrafficKey RandomTek(std::uint16_t id) const;
+  bool srtp() const { return config_.protocol == spc::TrafficProtectionProtocol::kSrtp; }
 
   Config config_;
   spc::TrafficKey current_;

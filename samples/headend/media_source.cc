@@ -38,18 +38,34 @@ MediaSource::MediaSource(PacketFn on_packet, ErrorFn on_error)
 
 MediaSource::~MediaSource() { Stop(); }
 
+void MediaSource::SetAccessUnitOutput(StreamKind kind, AccessUnitFn on_access_unit) {
+  on_access_unit_ = std::move(on_access_unit);
+  output_[static_cast<int>(kind)] = MediaOutput::kAccessUnits;
+}
+
 bool MediaSource::Open(const std::string& path, int video_pt, int audio_pt, int mtu,
                        std::string* error) {
   // h264parse puts SPS/PPS in front of every IDR (config-interval=-1) so that a terminal joining at
   // any IDR can decode without the SDP's sprop-parameter-sets.
+  // For ISMACryp the access units themselves: AVC format (length-prefixed NAL units, converted to
+  // Annex B by the head-end) with the parameter sets in-band in front of every IDR, and raw AAC.
+  const bool video_aus = output_[static_cast<int>(StreamKind::kVideo)] == MediaOutput::kAccessUnits;
+  const bool audio_aus = output_[static_cast<int>(StreamKind::kAudio)] == MediaOutput::kAccessUnits;
+  const std::string video_branch =
+      video_aus
+          ? "h264parse config-interval=-1 ! "
+            "video/x-h264,stream-format=avc,alignment=au"
+          : "h264parse ! rtph264pay name=vpay config-interval=-1 pt=" + std::to_string(video_pt) +
+                " mtu=" + std::to_string(mtu);
+  const std::string audio_branch =
+      audio_aus ? "aacparse ! audio/mpeg,mpegversion=4,stream-format=raw"
+                : "aacparse ! rtpmp4gpay name=apay pt=" + std::to_string(audio_pt) +
+                      " mtu=" + std::to_string(mtu);
   std::string description =
-      "filesrc name=src ! qtdemux name=demux "
-      "demux.video_0 ! queue ! h264parse ! rtph264pay name=vpay config-interval=-1 pt=" +
-      std::to_string(video_pt) + " mtu=" + std::to_string(mtu) +
+      "filesrc name=src ! qtdemux name=demux demux.video_0 ! queue ! " + video_branch +
       " ! appsink name=video_sink sync=true max-buffers=0 drop=false "
-      "demux.audio_0 ! queue ! aacparse ! rtpmp4gpay name=apay pt=" +
-      std::to_string(audio_pt) + " mtu=" + std::to_string(mtu) +
-      " ! appsink name=audio_sink sync=true max-buffers=0 drop=false";
+      "demux.audio_0 ! queue ! " +
+      audio_branch + " ! appsink name=audio_sink sync=true max-buffers=0 drop=false";
   GError* raw_error = nullptr;
   GstElement* pipeline = gst_parse_launch(description.c_str(), &raw_error);
   std::unique_ptr<GError, GErrorFree> parse_error(raw_error);
@@ -167,7 +183,15 @@ void MediaSource::HandleSample(StreamKind kind, GstSample* sample) {
   }
   GstMapInfo map;
   if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) return;
-  on_packet_(kind, std::span<const std::uint8_t>(map.data, map.size), media_time);
+  if (output_[static_cast<int>(kind)] == MediaOutput::kAccessUnits) {
+    AccessUnitBuffer au;
+    au.data = std::span<const std::uint8_t>(map.data, map.size);
+    au.media_time = media_time;
+    au.key_frame = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+    on_access_unit_(kind, au);
+  } else {
+    on_packet_(kind, std::span<const std::uint8_t>(map.data, map.size), media_time);
+  }
   gst_buffer_unmap(buffer, &map);
 }
 

@@ -37,6 +37,7 @@ std::optional<std::uint64_t> ParseUnsigned(const char* text, std::uint64_t min, 
 constexpr const char* kDescription =
     "Events on stdout (one per line, flushed):\n"
     "  tek id=<n> next=<n>     the TEK with ID n is now used for the media; next is announced\n"
+    "  tek id=<n> next=<n> key-stream=2   the same for the ISMACryp TEKs of --protection mixed\n"
     "  ready sdp=<path>        sending has started (path empty without --sdp-out)\n"
     "  stkm-sent n=<count>     every 20 STKMs\n"
     "  loop n=<count>          the media file started over\n"
@@ -50,6 +51,17 @@ constexpr const char* kDescription =
     "mode every packet with SEQ mod R = 0 carries the ROC (R = --roc-tx-rate, default 1: every\n"
     "packet, so a terminal joining at any packet learns the ROC at once and RCCm1 never leaves a\n"
     "packet without integrity tag).\n"
+    "ISMACryp (--protection ismacryp, or the audio of mixed): RTP enc-mpeg4-generic, H.264 as "
+    "ISMA\n"
+    "E&A Annex B access units (mode=avc-video, streamType=4, sizeLength=16, RAP flag; parameter\n"
+    "sets in-band and in sprop-parameter-sets), AAC raw frames (mode=AAC-hbr, streamType=5,\n"
+    "sizeLength=13, indexLength=3, indexDeltaLength=3). AES-128-CTR under the current TEK at each\n"
+    "AU's byte stream offset, salt 0; key indicator = TEK ID. STKMs say "
+    "traffic_protection_protocol\n"
+    "2, no master salt, no traffic authentication. --isma-* options shape the AU headers, larger "
+    "AUs\n"
+    "than --mtu allows are fragmented. With mixed, the ISMACryp TEKs come in a second key stream\n"
+    "(--isma-key-port) and the two schedules use odd and even TEK IDs so they never share an ID.\n"
     "\n"
     "Fault injection (every Nth, counted per stream; 0 = off). Except for --inject, the genuine\n"
     "traffic is still sent, so a correct terminal plays as if nothing happened:\n"
@@ -80,6 +92,10 @@ const char* ToString(SrtpAuth auth) {
   return "?";
 }
 
+const char* ToString(Protection protection) {
+  return protection == Protection::kSrtp ? "srtp" : "ismacryp";
+}
+
 const char* ToString(RccMode mode) {
   switch (mode) {
     case RccMode::kNone:
@@ -98,11 +114,15 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   gchar *media = nullptr, *key_file = nullptr, *base_cid = nullptr, *cid_ext = nullptr,
         *key_domain = nullptr, *write_key_file = nullptr, *auth = nullptr, *rcc = nullptr,
         *dest = nullptr, *sdp_out = nullptr, *session_name = nullptr, *first_tek = nullptr,
-        *initial_seq = nullptr, *initial_roc = nullptr;
+        *initial_seq = nullptr, *initial_roc = nullptr, *protection = nullptr;
   gint tek_period = static_cast<gint>(o->tek_period_s),
        stkm_interval = static_cast<gint>(o->stkm_interval_ms), roc_rate = -1, ttl = o->ttl,
        key_port = o->key_port, video_port = o->video_port, audio_port = o->audio_port, duration = 0,
-       corrupt = 0, inject = 0, foreign = 0, brk = 0, replay = 0;
+       corrupt = 0, inject = 0, foreign = 0, brk = 0, replay = 0, isma_key_port = o->isma_key_port,
+       mtu = static_cast<gint>(o->mtu), iv_length = static_cast<gint>(o->isma.iv_length),
+       delta_iv_length = static_cast<gint>(o->isma.delta_iv_length),
+       ki_length = static_cast<gint>(o->isma.key_indicator_length), ki_per_au = 0, selective = 0,
+       clear_share = -1, aus_per_packet = static_cast<gint>(o->isma.aus_per_packet);
   gboolean clear = FALSE;
   GOptionEntry entries[] = {
       {"media", 0, 0, G_OPTION_ARG_FILENAME, &media, "MP4 with H.264 + AAC (default: sample)",
@@ -121,6 +141,26 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
        "N"},
       {"stkm-interval", 0, 0, G_OPTION_ARG_INT, &stkm_interval, "ms between STKMs (500)", "MS"},
       {"clear", 0, 0, G_OPTION_ARG_NONE, &clear, "no encryption: RTP/AVP, no key stream", nullptr},
+      {"protection", 0, 0, G_OPTION_ARG_STRING, &protection,
+       "srtp | ismacryp | mixed (video SRTP, audio ISMACryp) (srtp)", "P"},
+      {"mtu", 0, 0, G_OPTION_ARG_INT, &mtu,
+       "largest RTP packet in bytes, header included, before SRTP's MKI/tag (1400)", "BYTES"},
+      {"isma-iv-length", 0, 0, G_OPTION_ARG_INT, &iv_length, "ISMACrypIVLength, bytes 0..8 (4)",
+       "N"},
+      {"isma-delta-iv-length", 0, 0, G_OPTION_ARG_INT, &delta_iv_length,
+       "ISMACrypDeltaIVLength, bytes 0..8 (0)", "N"},
+      {"isma-key-indicator-length", 0, 0, G_OPTION_ARG_INT, &ki_length,
+       "ISMACrypKeyIndicatorLength, bytes: 0 or 2..8 (2)", "N"},
+      {"isma-key-indicator-per-au", 0, 0, G_OPTION_ARG_INT, &ki_per_au,
+       "ISMACrypKeyIndicatorPerAU 0|1 (0)", "0|1"},
+      {"isma-selective-encryption", 0, 0, G_OPTION_ARG_INT, &selective,
+       "ISMACrypSelectiveEncryption 0|1 (0)", "0|1"},
+      {"isma-clear-share", 0, 0, G_OPTION_ARG_INT, &clear_share,
+       "with selective encryption: percent of AUs sent clear (0)", "PERCENT"},
+      {"isma-aus-per-packet", 0, 0, G_OPTION_ARG_INT, &aus_per_packet,
+       "most AUs aggregated in one RTP packet (1)", "N"},
+      {"isma-key-port", 0, 0, G_OPTION_ARG_INT, &isma_key_port,
+       "with --protection mixed: UDP port of the ISMACryp key stream (5006)", "PORT"},
       {"auth", 0, 0, G_OPTION_ARG_STRING, &auth, "hmac-sha1-80 | hmac-sha1-32 | null", "AUTH"},
       {"rcc-mode", 0, 0, G_OPTION_ARG_STRING, &rcc,
        "RFC 4771 ROC carrying: none | rccm1 | rccm2 | rccm3", "MODE"},
@@ -160,7 +200,7 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
                       GCharPtr(cid_ext),     GCharPtr(key_domain),   GCharPtr(write_key_file),
                       GCharPtr(auth),        GCharPtr(rcc),          GCharPtr(dest),
                       GCharPtr(sdp_out),     GCharPtr(session_name), GCharPtr(first_tek),
-                      GCharPtr(initial_seq), GCharPtr(initial_roc)};
+                      GCharPtr(initial_seq), GCharPtr(initial_roc),  GCharPtr(protection)};
   if (!parsed) {
     *error = err->message;
     g_clear_error(&err);
@@ -243,9 +283,11 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   if (dest != nullptr) o->dest = dest;
   if (ttl < 0 || ttl > 255) return fail("--ttl: 0..255");
   o->ttl = ttl;
-  for (auto [name, value, out] : {std::tuple{"--key-port", key_port, &o->key_port},
-                                  std::tuple{"--video-port", video_port, &o->video_port},
-                                  std::tuple{"--audio-port", audio_port, &o->audio_port}}) {
+  for (auto [name, value, out] :
+       {std::tuple{"--key-port", key_port, &o->key_port},
+        std::tuple{"--video-port", video_port, &o->video_port},
+        std::tuple{"--audio-port", audio_port, &o->audio_port},
+        std::tuple{"--isma-key-port", isma_key_port, &o->isma_key_port}}) {
     if (value < 1 || value > 65535) return fail(std::string(name) + ": 1..65535");
     *out = static_cast<std::uint16_t>(value);
   }
@@ -261,6 +303,48 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
         std::tuple{"--replay-srtp-every", replay, &o->replay_srtp_every}}) {
     if (value < 0) return fail(std::string(name) + ": N >= 0");
     *out = static_cast<unsigned>(value);
+  }
+  if (protection != nullptr) {
+    const std::string p = protection;
+    if (o->clear) return fail("--clear sends no protection: leave out --protection");
+    if (p == "srtp") {
+      o->video_protection = o->audio_protection = Protection::kSrtp;
+    } else if (p == "ismacryp") {
+      o->video_protection = o->audio_protection = Protection::kIsmacryp;
+    } else if (p == "mixed") {
+      o->video_protection = Protection::kSrtp;
+      o->audio_protection = Protection::kIsmacryp;
+    } else {
+      return fail("--protection: srtp, ismacryp or mixed, not " + p);
+    }
+  }
+  // 12 bytes of RTP header plus room for at least a few bytes of AU after the AU headers.
+  if (mtu < 64 || mtu > 65000) return fail("--mtu: 64..65000 bytes");
+  o->mtu = static_cast<unsigned>(mtu);
+  if (iv_length < 0 || iv_length > 8) return fail("--isma-iv-length: 0..8 bytes");
+  if (delta_iv_length < 0 || delta_iv_length > 8) return fail("--isma-delta-iv-length: 0..8 bytes");
+  // The key indicator is the 16-bit TEK ID: one byte cannot carry it.
+  if (ki_length != 0 && (ki_length < 2 || ki_length > 8)) {
+    return fail("--isma-key-indicator-length: 0 or 2..8 bytes (TEK IDs are 16 bits)");
+  }
+  if (ki_per_au < 0 || ki_per_au > 1) return fail("--isma-key-indicator-per-au: 0 or 1");
+  if (selective < 0 || selective > 1) return fail("--isma-selective-encryption: 0 or 1");
+  if (aus_per_packet < 1 || aus_per_packet > 64) return fail("--isma-aus-per-packet: 1..64");
+  o->isma.iv_length = static_cast<unsigned>(iv_length);
+  o->isma.delta_iv_length = static_cast<unsigned>(delta_iv_length);
+  o->isma.key_indicator_length = static_cast<unsigned>(ki_length);
+  o->isma.key_indicator_per_au = ki_per_au == 1;
+  o->isma.selective_encryption = selective == 1;
+  o->isma.aus_per_packet = static_cast<unsigned>(aus_per_packet);
+  if (clear_share != -1) {
+    if (clear_share < 0 || clear_share > 100) return fail("--isma-clear-share: 0..100 percent");
+    if (clear_share > 0 && !o->isma.selective_encryption) {
+      return fail("--isma-clear-share needs --isma-selective-encryption 1");
+    }
+    o->isma.clear_share_percent = static_cast<unsigned>(clear_share);
+  }
+  if (Mixed(*o) && (o->isma_key_port == o->key_port)) {
+    return fail("--isma-key-port must differ from --key-port");
   }
   if (!o->clear && o->key_file.empty() && o->write_key_file.empty()) {
     return fail("--key-file is needed (or --clear, or --write-key-file to make one)");

@@ -9,6 +9,20 @@ namespace headend {
 
 enum class SrtpAuth { kHmacSha1_80, kHmacSha1_32, kNull };
 enum class RccMode { kNone = 0, kRccm1 = 1, kRccm2 = 2, kRccm3 = 3 };
+// How one media stream is protected (ignored with --clear).
+enum class Protection { kSrtp, kIsmacryp };
+
+// ISMACryp (enc-mpeg4-generic) choices, the same for every ISMACryp stream of the service; they go
+// into the SDP fmtp as ISMACryp* parameters (shared/spec/ismacryp.md).
+struct IsmacrypOptions {
+  unsigned iv_length = 4;             // --isma-iv-length, bytes 0..8
+  unsigned delta_iv_length = 0;       // --isma-delta-iv-length, bytes 0..8
+  unsigned key_indicator_length = 2;  // --isma-key-indicator-length: 0 or 2..8 (TEK IDs are 16 bit)
+  bool key_indicator_per_au = false;  // --isma-key-indicator-per-au
+  bool selective_encryption = false;  // --isma-selective-encryption
+  unsigned clear_share_percent = 0;   // --isma-clear-share: share of AUs sent clear (needs SE)
+  unsigned aus_per_packet = 1;        // --isma-aus-per-packet
+};
 
 struct Options {
   // Content and keys.
@@ -22,8 +36,14 @@ struct Options {
   std::uint16_t first_tek_id = 1;
   unsigned stkm_interval_ms = 500;
 
-  // SRTP.
+  // Protection. --protection srtp|ismacryp|mixed sets both; mixed = video SRTP, audio ISMACryp.
   bool clear = false;
+  Protection video_protection = Protection::kSrtp;
+  Protection audio_protection = Protection::kSrtp;
+  IsmacrypOptions isma;
+  unsigned mtu = 1400;  // --mtu: largest RTP packet (header + payload) before SRTP's MKI and tag
+
+  // SRTP.
   SrtpAuth auth = SrtpAuth::kHmacSha1_80;
   RccMode rcc_mode = RccMode::kNone;
   unsigned roc_tx_rate = 1;
@@ -36,6 +56,8 @@ struct Options {
   std::uint16_t key_port = 5000;
   std::uint16_t video_port = 5002;
   std::uint16_t audio_port = 5004;
+  // Second key stream, only with --protection mixed: the ISMACryp TEKs (the first carries SRTP's).
+  std::uint16_t isma_key_port = 5006;
   std::string sdp_out;
   std::string session_name = "openbcast sample service";
   unsigned duration_s = 0;  // 0: forever
@@ -54,5 +76,8 @@ bool ParseOptions(int argc, char** argv, Options* options, std::string* error);
 
 const char* ToString(SrtpAuth auth);
 const char* ToString(RccMode mode);
+const char* ToString(Protection protection);
+// --protection mixed: SRTP and ISMACryp streams in one service, one key stream per protocol.
+inline bool Mixed(const Options& o) { return !o.clear && o.video_protection != o.audio_protection; }
 
 }  // namespace headend

@@ -34,6 +34,50 @@ TEST(KeySchedule, TekIdsWrapSkippingZero) {
   EXPECT_EQ(headend::NextTekId(0xffff), 1);
 }
 
+// Mixed services run two schedules with stride 2 from IDs of different parity: they never meet.
+TEST(KeySchedule, StrideTwoKeepsParityAcrossTheWrap) {
+  EXPECT_EQ(headend::NextTekId(0xffff, 1), 1);
+  EXPECT_EQ(headend::NextTekId(0xfffd, 2), 0xffff);
+  EXPECT_EQ(headend::NextTekId(0xffff, 2), 1);
+  EXPECT_EQ(headend::NextTekId(0xfffe, 2), 2);
+  EXPECT_EQ(headend::NextTekId(2, 2), 4);
+  std::uint16_t odd = 0xfff1, even = 0xfff2;
+  for (int i = 0; i < 70000; ++i) {
+    odd = headend::NextTekId(odd, 2);
+    even = headend::NextTekId(even, 2);
+    ASSERT_EQ(odd % 2, 1);
+    ASSERT_EQ(even % 2, 0);
+    ASSERT_NE(even, 0);
+  }
+}
+
+// ISMACryp TEKs: traffic_protection_protocol 2, no master salt (k_s = 0), no authentication flag.
+TEST(KeySchedule, IsmacrypStkmHasNoSalt) {
+  Fixture f;
+  headend::KeySchedule::Config config;
+  config.service_key = f.key;
+  config.cid_extension = 0x2a;
+  config.first_tek_id = 8;
+  config.id_stride = 2;
+  config.traffic_authentication = false;
+  config.protocol = spc::TrafficProtectionProtocol::kIsmacryp;
+  headend::KeySchedule schedule(config);
+  auto opened = f.Open(schedule.MakeStkm(1700000000));
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  EXPECT_EQ(opened->stkm.traffic_protection_protocol, 2);
+  EXPECT_FALSE(opened->stkm.master_salt_flag);
+  EXPECT_FALSE(opened->stkm.traffic_authentication_flag);
+  EXPECT_EQ(opened->current.id, 8);
+  EXPECT_EQ(opened->current.key, schedule.current().key);
+  EXPECT_EQ(opened->current.salt, spc::MasterSalt{});
+  ASSERT_TRUE(opened->next);
+  EXPECT_EQ(opened->next->id, 10);
+  EXPECT_EQ(schedule.current().salt, spc::MasterSalt{});
+  schedule.Rotate();
+  EXPECT_EQ(schedule.current().id, 10);
+  EXPECT_EQ(schedule.next().id, 12);
+}
+
 TEST(KeySchedule, StkmCarriesCurrentAndNextAndRotates) {
   Fixture f;
   EXPECT_EQ(f.key.key_domain_id, 0x0a0b0cu);
