@@ -447,13 +447,19 @@ CryptoResult<std::vector<X509Ptr>> LoadCertificates(std::span<const std::uint8_t
     ERR_clear_error();
     return certs;
   }
-  const unsigned char* p = pem_or_der.data();
-  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(pem_or_der.size())));
-  if (!cert || p != pem_or_der.data() + pem_or_der.size()) {
+  auto cert = LoadCertificateDer(pem_or_der);
+  if (!cert) return cert.error();
+  certs.push_back(std::move(cert).value());
+  return certs;
+}
+
+CryptoResult<X509Ptr> LoadCertificateDer(std::span<const std::uint8_t> der) {
+  const unsigned char* p = der.data();
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!cert || p != der.data() + der.size()) {
     return Error(CryptoErrorCode::kBadInput, "not a DER certificate", true);
   }
-  certs.push_back(std::move(cert));
-  return certs;
+  return cert;
 }
 
 CryptoResult<X509Ptr> LoadCertificate(std::span<const std::uint8_t> pem_or_der) {

@@ -141,6 +141,8 @@ CryptoStatus RsaPssVerify(EVP_PKEY* public_key, std::span<const std::uint8_t> da
 
 // PEM (detected by "-----BEGIN") or DER. Private keys: PKCS#8 or traditional RSA, unencrypted.
 CryptoResult<X509Ptr> LoadCertificate(std::span<const std::uint8_t> pem_or_der);
+// Exactly one DER certificate, nothing after it (wire formats).
+CryptoResult<X509Ptr> LoadCertificateDer(std::span<const std::uint8_t> der);
 // Every certificate of a PEM bundle, in file order (a DER input gives one).
 CryptoResult<std::vector<X509Ptr>> LoadCertificates(std::span<const std::uint8_t> pem_or_der);
 CryptoResult<EvpPkeyPtr> LoadPrivateKey(std::span<const std::uint8_t> pem_or_der);
