@@ -1,6 +1,7 @@
 // The bcastprotect plugin: OMA BCAST service and content protection for GStreamer.
 #include <gst/gst.h>
 
+#include "gst-plugins/bcastprotect/bcastsrc.h"
 #include "gst-plugins/bcastprotect/bcastsrtpdec.h"
 #include "gst-plugins/bcastprotect/ismacrypdec.h"
 #include "gst-plugins/bcastprotect/stkmparse.h"
@@ -16,6 +17,7 @@ static gboolean plugin_init(GstPlugin* plugin) {
   ok |= GST_ELEMENT_REGISTER(tekdec, plugin);
   ok |= GST_ELEMENT_REGISTER(bcastsrtpdec, plugin);
   ok |= GST_ELEMENT_REGISTER(ismacrypdec, plugin);
+  ok |= GST_ELEMENT_REGISTER(bcastsrc, plugin);
   return ok;
 }
 
