@@ -1,8 +1,13 @@
 // bcast-inspect subcommands. Each takes the arguments after its name and returns the exit status.
 #pragma once
 
+#include <cstdint>
+#include <ctime>
+#include <span>
 #include <string>
 #include <vector>
+
+#include "spc/libspc/ltkm/drr.h"
 
 namespace spc::inspect {
 
@@ -18,5 +23,17 @@ inline constexpr int kExitNoInput = 66;
 bool ReadInput(const std::string& path, std::string& contents, std::string& error);
 
 int StkmCommand(const std::vector<std::string>& args);
+int DrrCommand(const std::vector<std::string>& args);
+int BcroCommand(const std::vector<std::string>& args);
+
+// Seconds since 1970 (decimal, non-negative). False on anything else.
+bool ParseTime(const std::string& text, std::time_t& out);
+
+// The registration a device_registration_response gives `device_key` at `now`: VerifyDrr with
+// `anchors`, or, when `anchors` is null, with the response's own RI certificate taken as trusted
+// (for inspecting messages without the root).
+Result<RegistrationMaterial, LtkmFailure> RegistrationFromDrr(std::span<const std::uint8_t> message,
+                                                              EVP_PKEY* device_key,
+                                                              X509_STORE* anchors, std::time_t now);
 
 }  // namespace spc::inspect

@@ -19,9 +19,11 @@ struct Subcommand {
   const char* synopsis;
 };
 
-// Later message types (bcro, drr) are added here.
 constexpr Subcommand kSubcommands[] = {
     {"stkm", StkmCommand, "stkm [--base-cid CID [--keys FILE]] FILE...  (- reads standard input)"},
+    {"drr", DrrCommand, "drr [--device-key FILE [--anchors FILE] [--now SECONDS]] FILE..."},
+    {"bcro", BcroCommand,
+     "bcro [--drr FILE --device-key FILE [--anchors FILE] [--now SECONDS]] FILE..."},
 };
 
 void PrintUsage(FILE* out) {
@@ -33,6 +35,17 @@ void PrintUsage(FILE* out) {
 }
 
 }  // namespace
+
+bool ParseTime(const std::string& text, std::time_t& out) {
+  if (text.empty() || text.size() > 12) return false;
+  std::time_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  out = v;
+  return true;
+}
 
 bool ReadInput(const std::string& path, std::string& contents, std::string& error) {
   if (path != "-") {
