@@ -281,9 +281,10 @@ std::unique_ptr<Client> Client::Connect(const Options& options, std::string* err
   g_main_context_push_thread_default(impl->ctx);
   int flags = G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES;
   if (!options.auto_start) flags |= G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START;
-  impl->proxy =
-      spc_spc1_proxy_new_sync(impl->conn, static_cast<GDBusProxyFlags>(flags),
-                              spc::daemon::kBusName, spc::daemon::kObjectPath, nullptr, &err);
+  impl->proxy = spc_spc1_proxy_new_sync(
+      impl->conn, static_cast<GDBusProxyFlags>(flags),
+      options.bus_name.empty() ? spc::daemon::kBusName : options.bus_name.c_str(),
+      spc::daemon::kObjectPath, nullptr, &err);
   if (impl->proxy) {
     g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(impl->proxy), options.timeout_ms);
     g_signal_connect(impl->proxy, "rights-missing", G_CALLBACK(OnRightsMissingSignal), impl.get());

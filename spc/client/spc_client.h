@@ -28,6 +28,8 @@ struct Options {
   int timeout_ms = 10000;  // per D-Bus call
   // Let the bus start spcd by D-Bus activation when it is not running.
   bool auto_start = true;
+  // Well-known name of spcd; empty = org.openbcast.SPC1.
+  std::string bus_name;
 };
 
 // Error of a call: the D-Bus error of spcd, or kUnavailable when spcd could not be reached (not
