@@ -141,7 +141,7 @@ class KeyFileTekSource final : public TekSource {
     return SubmitResult::kSubmitted;
   }
 
-  std::string Describe() const override { return "key file " + path_; }
+  std::string Describe() const override { return "the key file " + path_; }
 
  private:
   spc::Result<OpenedStkm, StkmRejection> Open(std::span<const std::uint8_t> stkm,
@@ -982,10 +982,15 @@ static gboolean gst_tek_dec_start(GstBaseSink* sink) {
   self->replay = self->expired = self->not_permitted = self->failed = self->unavailable = 0;
   self->connected = FALSE;
   GST_OBJECT_UNLOCK(self);
-  self->state.source = make_tek_source(self);
-  if (!self->state.source) return FALSE;
-  self->state.source_name = self->state.source->Describe();
-  GST_INFO_OBJECT(self, "TEKs from %s", self->state.source_name.c_str());
+  std::unique_ptr<bcast::TekSource> source = make_tek_source(self);
+  if (!source) return FALSE;
+  std::string name = source->Describe();
+  GST_INFO_OBJECT(self, "TEKs from %s", name.c_str());
+  // spcd's name watch may already report: the listener reads the name under the object lock.
+  GST_OBJECT_LOCK(self);
+  self->state.source_name = std::move(name);
+  GST_OBJECT_UNLOCK(self);
+  self->state.source = std::move(source);
   return TRUE;
 }
 
@@ -1117,7 +1122,8 @@ void ElementListener::OnRejected(const bcast::StkmRejection& rejection) {
     case bcast::StkmRejectReason::kNoRights:
       GST_ELEMENT_WARNING(
           self, STREAM, DECRYPT_NOKEY,
-          ("No rights for %s: no key for this content ID in the %s", cid, source.c_str()),
+          ("No rights for %s: %s has no key for this content ID; acquire the rights for it", cid,
+           source.c_str()),
           ("%s; %u STKMs without rights so far", detail, count));
       break;
     case bcast::StkmRejectReason::kBadMac:

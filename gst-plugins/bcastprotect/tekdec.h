@@ -82,7 +82,8 @@ class TekSource {
   virtual ~TekSource() = default;
   // Called from the streaming thread, once per STKM; never blocks on I/O.
   virtual SubmitResult Submit(std::span<const std::uint8_t> stkm, std::string_view base_cid) = 0;
-  // Where the keys come from, for messages ("key file /path", "spcd on the system bus as ...").
+  // Where the keys come from, for messages ("the key file /path", "spcd (org.openbcast.SPC1 on the
+  // system bus)").
   virtual std::string Describe() const = 0;
 };
 
