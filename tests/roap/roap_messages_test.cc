@@ -358,6 +358,17 @@ TEST(RoapMessages, RoResponseKeepsExactRoBytes) {
             x.size());
 }
 
+TEST(RoapMessages, PduTypeDispatches) {
+  EXPECT_EQ(*PduType(WriteDeviceHello(SampleDeviceHello())), "deviceHello");
+  EXPECT_EQ(*PduType(WriteRoRequest(SampleRoRequest())), "roRequest");
+  EXPECT_EQ(*PduType(WriteRoapTrigger(SampleTrigger())), "roapTrigger");
+  EXPECT_EQ(ErrorName(PduType("<roap:joinDomainRequest xmlns:roap=\"urn:oma:bac:dldrm:roap-1.0\">"
+                              "</roap:joinDomainRequest>")
+                          .error()),
+            "Malformed(root)");
+  EXPECT_EQ(ErrorName(PduType("<a").error()), "Malformed(xml)");
+}
+
 TEST(RoapMessages, SignaturePlacement) {
   std::string unsigned_msg = WriteRoRequest([] {
     auto m = SampleRoRequest();

@@ -62,6 +62,9 @@ TrustAnchors MakeTrustAnchors(std::vector<X509Ptr> roots);
 
 // ---- Device side -------------------------------------------------------------------------------
 
+// The session classes keep references to the credentials, anchors and RI context they are given:
+// those must outlive the session.
+//
 // 4-pass registration. Call in order: DeviceHello, OnRiHello, RegistrationRequest,
 // OnRegistrationResponse; an out-of-order call gives BadState.
 class RegistrationSession {
