@@ -371,12 +371,12 @@ TEST_F(HeadendRun, ClearStreamLoopsContinuously) {
   const char* script = std::getenv("MAKE_SAMPLE_MEDIA");
   ASSERT_NE(script, nullptr);
   std::string out, err;
-  int status =
-      RunToCompletion({"/bin/sh", "-c", std::string(script) + " --duration=2 --output=" + clip}, &out, &err);
+  int status = RunToCompletion(
+      {"/bin/sh", "-c", std::string(script) + " --duration=2 --output=" + clip}, &out, &err);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
   // Re-running is a no-op on an existing file.
-  status =
-      RunToCompletion({"/bin/sh", "-c", std::string(script) + " --duration=2 --output=" + clip}, &out, &err);
+  status = RunToCompletion(
+      {"/bin/sh", "-c", std::string(script) + " --duration=2 --output=" + clip}, &out, &err);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
   EXPECT_NE(out.find("present"), std::string::npos) << out;
 
