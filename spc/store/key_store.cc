@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <span>
 #include <utility>
 
 namespace spc::store {
@@ -91,6 +92,44 @@ constexpr Migration kMigrations[] = {
      "  service TEXT PRIMARY KEY NOT NULL,"
      "  newest_timestamp INTEGER NOT NULL"
      ");"},
+    // v2: LTKM origin, RI contexts with registration material, group keys, installed RO IDs
+    // (key_store.h). Designed for every carrier: source 'bcro', 'roap' or 'import'.
+    {2,
+     "ALTER TABLE rights ADD COLUMN ro_id TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE rights ADD COLUMN issuer TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE rights ADD COLUMN ro_timestamp INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX rights_issuer ON rights (issuer);"
+     "CREATE TABLE ri_contexts ("
+     "  ri_id TEXT PRIMARY KEY NOT NULL CHECK (length(ri_id) = 40),"
+     "  source TEXT NOT NULL CHECK (source IN ('bcro', 'roap', 'import')),"
+     "  url TEXT NOT NULL DEFAULT '',"
+     "  certificate_chain BLOB NOT NULL DEFAULT x'',"
+     "  device_id TEXT NOT NULL DEFAULT '',"
+     "  timestamp INTEGER NOT NULL DEFAULT 0,"
+     "  not_after INTEGER NOT NULL DEFAULT 0,"
+     "  status TEXT NOT NULL DEFAULT 'registered'"
+     "    CHECK (status IN ('registered', 'revoked', 'unknown-device')),"
+     "  k_mac BLOB CHECK (k_mac IS NULL OR length(k_mac) = 16),"
+     "  k_dev BLOB CHECK (k_dev IS NULL OR length(k_dev) = 16),"
+     "  ocsp_response BLOB NOT NULL DEFAULT x'',"
+     "  ocsp_checked_at INTEGER NOT NULL DEFAULT 0,"
+     "  updated_at INTEGER NOT NULL"
+     ");"
+     "CREATE TABLE group_keys ("
+     "  ri_id TEXT NOT NULL REFERENCES ri_contexts (ri_id) ON DELETE CASCADE,"
+     "  group_id INTEGER NOT NULL,"
+     "  key_generation INTEGER NOT NULL,"
+     "  group_key BLOB NOT NULL CHECK (length(group_key) = 16),"
+     "  PRIMARY KEY (ri_id, group_id, key_generation)"
+     ");"
+     "CREATE TABLE ro_installs ("
+     "  issuer TEXT NOT NULL,"
+     "  ro_id TEXT NOT NULL,"
+     "  timestamp INTEGER NOT NULL,"
+     "  content_id TEXT NOT NULL,"
+     "  installed_at INTEGER NOT NULL,"
+     "  PRIMARY KEY (issuer, ro_id)"
+     ");"},
 };
 
 bool ReadKey(sqlite3_stmt* st, int col, Key128& out) {
@@ -103,7 +142,59 @@ bool ReadKey(sqlite3_stmt* st, int col, Key128& out) {
 
 constexpr const char* kRightsColumns =
     "content_id, key_domain_id, kind, encryption_key, authentication_key, not_before, not_after, "
-    "play, record, source";
+    "play, record, source, ro_id, issuer, ro_timestamp";
+
+std::string ColumnText(sqlite3_stmt* st, int col) {
+  const unsigned char* t = sqlite3_column_text(st, col);
+  return t ? std::string(reinterpret_cast<const char*>(t),
+                         static_cast<std::size_t>(sqlite3_column_bytes(st, col)))
+           : std::string();
+}
+
+std::vector<std::uint8_t> ColumnBlob(sqlite3_stmt* st, int col) {
+  const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(st, col));
+  int n = sqlite3_column_bytes(st, col);
+  return p && n > 0 ? std::vector<std::uint8_t>(p, p + n) : std::vector<std::uint8_t>();
+}
+
+void BindText(sqlite3_stmt* st, int i, std::string_view v) {
+  sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+void BindBlob(sqlite3_stmt* st, int i, std::span<const std::uint8_t> v) {
+  // A zero-length blob, not NULL: the columns are NOT NULL.
+  sqlite3_bind_blob(st, i, v.empty() ? "" : static_cast<const void*>(v.data()),
+                    static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+// Certificate chain column: each DER certificate preceded by its 32-bit big-endian length.
+std::vector<std::uint8_t> EncodeChain(const std::vector<std::vector<std::uint8_t>>& certs) {
+  std::vector<std::uint8_t> out;
+  for (const auto& c : certs) {
+    const auto n = static_cast<std::uint32_t>(c.size());
+    out.push_back(static_cast<std::uint8_t>(n >> 24));
+    out.push_back(static_cast<std::uint8_t>(n >> 16));
+    out.push_back(static_cast<std::uint8_t>(n >> 8));
+    out.push_back(static_cast<std::uint8_t>(n));
+    out.insert(out.end(), c.begin(), c.end());
+  }
+  return out;
+}
+
+std::vector<std::vector<std::uint8_t>> DecodeChain(const std::vector<std::uint8_t>& blob) {
+  std::vector<std::vector<std::uint8_t>> out;
+  std::size_t i = 0;
+  while (i + 4 <= blob.size()) {
+    std::size_t n = (std::size_t{blob[i]} << 24) | (std::size_t{blob[i + 1]} << 16) |
+                    (std::size_t{blob[i + 2]} << 8) | blob[i + 3];
+    i += 4;
+    if (n > blob.size() - i) break;
+    out.emplace_back(blob.begin() + static_cast<std::ptrdiff_t>(i),
+                     blob.begin() + static_cast<std::ptrdiff_t>(i + n));
+    i += n;
+  }
+  return out;
+}
 
 bool ReadRights(sqlite3_stmt* st, Rights& r) {
   r.content_id = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
@@ -117,12 +208,68 @@ bool ReadRights(sqlite3_stmt* st, Rights& r) {
   r.not_after = sqlite3_column_int64(st, 6);
   r.play = sqlite3_column_int(st, 7) != 0;
   r.record = sqlite3_column_int(st, 8) != 0;
-  const unsigned char* src = sqlite3_column_text(st, 9);
-  r.source = src ? reinterpret_cast<const char*>(src) : "";
+  r.source = ColumnText(st, 9);
+  r.ro_id = ColumnText(st, 10);
+  r.issuer = ColumnText(st, 11);
+  r.ro_timestamp = sqlite3_column_int64(st, 12);
   return true;
 }
 
+bool WriteRights(sqlite3* db, sqlite3_stmt* st, const Rights& r, std::int64_t now,
+                 StoreError* error) {
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  BindText(st, 1, r.content_id);
+  sqlite3_bind_int64(st, 2, r.key.key_domain_id);
+  sqlite3_bind_text(st, 3, r.key.programme ? "programme" : "service", -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, r.key.encryption_key.data(), 16, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 5, r.key.authentication_key.data(), 16, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 6, r.not_before);
+  sqlite3_bind_int64(st, 7, r.not_after);
+  sqlite3_bind_int(st, 8, r.play ? 1 : 0);
+  sqlite3_bind_int(st, 9, r.record ? 1 : 0);
+  BindText(st, 10, r.source);
+  sqlite3_bind_int64(st, 11, now);
+  BindText(st, 12, r.ro_id);
+  BindText(st, 13, r.issuer);
+  sqlite3_bind_int64(st, 14, r.ro_timestamp);
+  if (sqlite3_step(st) != SQLITE_DONE) {
+    if (error) error->message = DbError(db, "insert rights " + r.content_id);
+    return false;
+  }
+  return true;
+}
+
+constexpr const char* kInsertRights =
+    "INSERT OR REPLACE INTO rights (content_id, key_domain_id, kind, encryption_key, "
+    "authentication_key, not_before, not_after, play, record, source, updated_at, ro_id, issuer, "
+    "ro_timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+constexpr const char* kContextColumns =
+    "ri_id, source, url, certificate_chain, device_id, timestamp, not_after, status, "
+    "ocsp_response, ocsp_checked_at, updated_at, k_mac, k_dev";
+
+void ReadContext(sqlite3_stmt* st, RiContext& c) {
+  c.ri_id = ColumnText(st, 0);
+  c.source = ColumnText(st, 1);
+  c.url = ColumnText(st, 2);
+  c.certificates = DecodeChain(ColumnBlob(st, 3));
+  c.device_id = ColumnText(st, 4);
+  c.timestamp = sqlite3_column_int64(st, 5);
+  c.not_after = sqlite3_column_int64(st, 6);
+  c.status = ColumnText(st, 7);
+  c.ocsp_response = ColumnBlob(st, 8);
+  c.ocsp_checked_at = sqlite3_column_int64(st, 9);
+  c.updated_at = sqlite3_column_int64(st, 10);
+}
+
 }  // namespace
+
+Registration::~Registration() {
+  OPENSSL_cleanse(k_mac.data(), k_mac.size());
+  OPENSSL_cleanse(k_dev.data(), k_dev.size());
+  for (auto& g : groups) OPENSSL_cleanse(g.key.data(), g.key.size());
+}
 
 Rights::~Rights() {
   OPENSSL_cleanse(key.encryption_key.data(), key.encryption_key.size());
@@ -222,33 +369,11 @@ bool KeyStore::ImportRights(const std::vector<Rights>& rights, StoreError* error
   sqlite3* db = db_.get();
   Transaction tx(db, error);
   if (!tx.ok()) return false;
-  Stmt st = Prepare(db,
-                    "INSERT OR REPLACE INTO rights (content_id, key_domain_id, kind, "
-                    "encryption_key, authentication_key, not_before, not_after, play, record, "
-                    "source, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    error);
+  Stmt st = Prepare(db, kInsertRights, error);
   if (!st) return false;
   const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
   for (const Rights& r : rights) {
-    sqlite3_reset(st.get());
-    sqlite3_clear_bindings(st.get());
-    sqlite3_bind_text(st.get(), 1, r.content_id.data(), static_cast<int>(r.content_id.size()),
-                      SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st.get(), 2, r.key.key_domain_id);
-    sqlite3_bind_text(st.get(), 3, r.key.programme ? "programme" : "service", -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st.get(), 4, r.key.encryption_key.data(), 16, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st.get(), 5, r.key.authentication_key.data(), 16, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st.get(), 6, r.not_before);
-    sqlite3_bind_int64(st.get(), 7, r.not_after);
-    sqlite3_bind_int(st.get(), 8, r.play ? 1 : 0);
-    sqlite3_bind_int(st.get(), 9, r.record ? 1 : 0);
-    sqlite3_bind_text(st.get(), 10, r.source.data(), static_cast<int>(r.source.size()),
-                      SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st.get(), 11, now);
-    if (sqlite3_step(st.get()) != SQLITE_DONE) {
-      if (error) error->message = DbError(db, "insert rights " + r.content_id);
-      return false;
-    }
+    if (!WriteRights(db, st.get(), r, now, error)) return false;
   }
   st.reset();
   return tx.Commit(error);
@@ -315,6 +440,210 @@ bool KeyStore::RaiseNewestTimestamp(std::string_view service, std::int64_t times
     if (error) error->message = DbError(db_.get(), "replay state");
     return false;
   }
+  return true;
+}
+
+bool KeyStore::PutRegistration(const Registration& reg, StoreError* error) {
+  sqlite3* db = db_.get();
+  Transaction tx(db, error);
+  if (!tx.ok()) return false;
+  const RiContext& c = reg.context;
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  {
+    // Not INSERT OR REPLACE: that would delete the row first and cascade to the group keys of
+    // a concurrent reader's view; an upsert keeps the row identity.
+    Stmt st = Prepare(db,
+                      "INSERT INTO ri_contexts (ri_id, source, url, certificate_chain, device_id, "
+                      "timestamp, not_after, status, ocsp_response, ocsp_checked_at, updated_at, "
+                      "k_mac, k_dev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                      "?13) ON CONFLICT(ri_id) DO UPDATE SET source = excluded.source, url = "
+                      "excluded.url, certificate_chain = excluded.certificate_chain, device_id = "
+                      "excluded.device_id, timestamp = excluded.timestamp, not_after = "
+                      "excluded.not_after, status = excluded.status, ocsp_response = "
+                      "excluded.ocsp_response, ocsp_checked_at = excluded.ocsp_checked_at, "
+                      "updated_at = excluded.updated_at, k_mac = excluded.k_mac, k_dev = "
+                      "excluded.k_dev",
+                      error);
+    if (!st) return false;
+    BindText(st.get(), 1, c.ri_id);
+    BindText(st.get(), 2, c.source);
+    BindText(st.get(), 3, c.url);
+    BindBlob(st.get(), 4, EncodeChain(c.certificates));
+    BindText(st.get(), 5, c.device_id);
+    sqlite3_bind_int64(st.get(), 6, c.timestamp);
+    sqlite3_bind_int64(st.get(), 7, c.not_after);
+    BindText(st.get(), 8, c.status);
+    BindBlob(st.get(), 9, c.ocsp_response);
+    sqlite3_bind_int64(st.get(), 10, c.ocsp_checked_at);
+    sqlite3_bind_int64(st.get(), 11, now);
+    if (reg.has_device_keys) {
+      sqlite3_bind_blob(st.get(), 12, reg.k_mac.data(), 16, SQLITE_TRANSIENT);
+      sqlite3_bind_blob(st.get(), 13, reg.k_dev.data(), 16, SQLITE_TRANSIENT);
+    }
+    if (sqlite3_step(st.get()) != SQLITE_DONE) {
+      if (error) error->message = DbError(db, "write RI context " + c.ri_id);
+      return false;
+    }
+  }
+  {
+    // The registration's group keys replace the old ones: a generation the new response no
+    // longer lists is gone (revocation by re-keying).
+    Stmt del = Prepare(db, "DELETE FROM group_keys WHERE ri_id = ?1", error);
+    if (!del) return false;
+    BindText(del.get(), 1, c.ri_id);
+    if (sqlite3_step(del.get()) != SQLITE_DONE) {
+      if (error) error->message = DbError(db, "delete group keys");
+      return false;
+    }
+    Stmt ins = Prepare(db,
+                       "INSERT INTO group_keys (ri_id, group_id, key_generation, group_key) "
+                       "VALUES (?1, ?2, ?3, ?4)",
+                       error);
+    if (!ins) return false;
+    for (const StoredGroupKey& g : reg.groups) {
+      sqlite3_reset(ins.get());
+      BindText(ins.get(), 1, c.ri_id);
+      sqlite3_bind_int64(ins.get(), 2, g.group_id);
+      sqlite3_bind_int(ins.get(), 3, g.key_generation);
+      sqlite3_bind_blob(ins.get(), 4, g.key.data(), 16, SQLITE_TRANSIENT);
+      if (sqlite3_step(ins.get()) != SQLITE_DONE) {
+        if (error) error->message = DbError(db, "write group key");
+        return false;
+      }
+    }
+  }
+  return tx.Commit(error);
+}
+
+std::optional<Registration> KeyStore::FindRegistration(std::string_view ri_id,
+                                                       StoreError* error) const {
+  sqlite3* db = db_.get();
+  std::string sql = std::string("SELECT ") + kContextColumns + " FROM ri_contexts WHERE ri_id = ?1";
+  Stmt st = Prepare(db, sql.c_str(), error);
+  if (!st) return std::nullopt;
+  BindText(st.get(), 1, ri_id);
+  if (sqlite3_step(st.get()) != SQLITE_ROW) return std::nullopt;
+  Registration reg;
+  ReadContext(st.get(), reg.context);
+  reg.has_device_keys = ReadKey(st.get(), 11, reg.k_mac) && ReadKey(st.get(), 12, reg.k_dev);
+  Stmt g = Prepare(db,
+                   "SELECT group_id, key_generation, group_key FROM group_keys WHERE ri_id = ?1 "
+                   "ORDER BY group_id, key_generation",
+                   error);
+  if (!g) return std::nullopt;
+  BindText(g.get(), 1, ri_id);
+  while (sqlite3_step(g.get()) == SQLITE_ROW) {
+    StoredGroupKey k;
+    k.group_id = static_cast<std::uint32_t>(sqlite3_column_int64(g.get(), 0));
+    k.key_generation = static_cast<std::uint16_t>(sqlite3_column_int(g.get(), 1));
+    if (!ReadKey(g.get(), 2, k.key)) continue;
+    reg.groups.push_back(k);
+    OPENSSL_cleanse(k.key.data(), k.key.size());
+  }
+  return reg;
+}
+
+std::vector<RiContext> KeyStore::ListRiContexts(StoreError* error) const {
+  std::vector<RiContext> out;
+  std::string sql = std::string("SELECT ") + kContextColumns + " FROM ri_contexts ORDER BY ri_id";
+  Stmt st = Prepare(db_.get(), sql.c_str(), error);
+  if (!st) return out;
+  while (sqlite3_step(st.get()) == SQLITE_ROW) {
+    RiContext c;
+    ReadContext(st.get(), c);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+bool KeyStore::WithdrawRegistration(std::string_view ri_id, std::string_view status,
+                                    std::int64_t timestamp, std::vector<std::string>* removed,
+                                    StoreError* error) {
+  sqlite3* db = db_.get();
+  Transaction tx(db, error);
+  if (!tx.ok()) return false;
+  std::vector<std::string> cids;
+  {
+    Stmt st =
+        Prepare(db, "SELECT content_id FROM rights WHERE issuer = ?1 ORDER BY content_id", error);
+    if (!st) return false;
+    BindText(st.get(), 1, ri_id);
+    while (sqlite3_step(st.get()) == SQLITE_ROW) cids.push_back(ColumnText(st.get(), 0));
+  }
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  struct Step {
+    const char* sql;
+    bool with_status;
+  };
+  const Step steps[] = {
+      {"DELETE FROM rights WHERE issuer = ?1", false},
+      {"DELETE FROM ro_installs WHERE issuer = ?1", false},
+      {"DELETE FROM group_keys WHERE ri_id = ?1", false},
+      {"UPDATE ri_contexts SET status = ?2, timestamp = max(timestamp, ?3), k_mac = NULL, "
+       "k_dev = NULL, updated_at = ?4 WHERE ri_id = ?1",
+       true},
+  };
+  for (const Step& step : steps) {
+    Stmt st = Prepare(db, step.sql, error);
+    if (!st) return false;
+    BindText(st.get(), 1, ri_id);
+    if (step.with_status) {
+      BindText(st.get(), 2, status);
+      sqlite3_bind_int64(st.get(), 3, timestamp);
+      sqlite3_bind_int64(st.get(), 4, now);
+    }
+    if (sqlite3_step(st.get()) != SQLITE_DONE) {
+      if (error) error->message = DbError(db, "withdraw registration");
+      return false;
+    }
+  }
+  if (!tx.Commit(error)) return false;
+  if (removed) *removed = std::move(cids);
+  return true;
+}
+
+bool KeyStore::InstallLtkm(const Rights& rights, InstallOutcome* outcome, StoreError* error) {
+  sqlite3* db = db_.get();
+  Transaction tx(db, error);
+  if (!tx.ok()) return false;
+  {
+    Stmt st =
+        Prepare(db, "SELECT timestamp FROM ro_installs WHERE issuer = ?1 AND ro_id = ?2", error);
+    if (!st) return false;
+    BindText(st.get(), 1, rights.issuer);
+    BindText(st.get(), 2, rights.ro_id);
+    if (sqlite3_step(st.get()) == SQLITE_ROW) {
+      std::int64_t installed = sqlite3_column_int64(st.get(), 0);
+      if (rights.ro_timestamp <= installed) {
+        *outcome =
+            rights.ro_timestamp == installed ? InstallOutcome::kRepeat : InstallOutcome::kReplay;
+        return true;  // the transaction rolls back: nothing was written
+      }
+    }
+  }
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  {
+    Stmt st = Prepare(db, kInsertRights, error);
+    if (!st || !WriteRights(db, st.get(), rights, now, error)) return false;
+  }
+  {
+    Stmt st = Prepare(db,
+                      "INSERT OR REPLACE INTO ro_installs (issuer, ro_id, timestamp, content_id, "
+                      "installed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                      error);
+    if (!st) return false;
+    BindText(st.get(), 1, rights.issuer);
+    BindText(st.get(), 2, rights.ro_id);
+    sqlite3_bind_int64(st.get(), 3, rights.ro_timestamp);
+    BindText(st.get(), 4, rights.content_id);
+    sqlite3_bind_int64(st.get(), 5, now);
+    if (sqlite3_step(st.get()) != SQLITE_DONE) {
+      if (error) error->message = DbError(db, "write RO ID");
+      return false;
+    }
+  }
+  if (!tx.Commit(error)) return false;
+  *outcome = InstallOutcome::kInstalled;
   return true;
 }
 

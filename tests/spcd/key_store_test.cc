@@ -32,7 +32,7 @@ TEST(KeyStoreTest, CreatesSchemaV1WalFullAndMode0600) {
   auto store = KeyStore::Open(dir.File("s.db"), &err);
   ::umask(old);
   ASSERT_TRUE(store) << err.message;
-  EXPECT_EQ(store->schema_version(), 1);
+  EXPECT_EQ(store->schema_version(), spc::store::kSchemaVersion);
   struct stat st {};
   ASSERT_EQ(::stat(dir.File("s.db").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);

@@ -183,7 +183,7 @@ TEST_F(SpcdApiTest, StatusOfAnEmptyStore) {
   ASSERT_TRUE(m.count("version"));
   EXPECT_STREQ(g_variant_get_string(m["version"].get(), nullptr), "0.1.0");
   EXPECT_EQ(g_variant_get_string(m["key-store"].get(), nullptr), store());
-  EXPECT_EQ(g_variant_get_uint32(m["schema-version"].get()), 1u);
+  EXPECT_EQ(g_variant_get_uint32(m["schema-version"].get()), 2u);  // key store v2
   EXPECT_EQ(g_variant_get_uint32(m["rights"].get()), 0u);
   EXPECT_EQ(g_variant_get_byte(m["parental-rating"].get()), 255);
   EXPECT_EQ(g_variant_get_uint32(m["replay-tolerance"].get()), 60u);
