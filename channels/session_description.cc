@@ -22,6 +22,8 @@ namespace channels {
 namespace {
 
 constexpr std::string_view kStkmFormat = "vnd.oma.bcast.stkm";
+constexpr LtkmStreamKind kLtkmKinds[] = {LtkmStreamKind::kRegistration, LtkmStreamKind::kBcro,
+                                         LtkmStreamKind::kTrigger};
 
 struct SdpMessageDeleter {
   void operator()(GstSDPMessage* msg) const { gst_sdp_message_free(msg); }
@@ -326,7 +328,35 @@ spc::Result<MediaStream> ParseMedia(const GstSDPMedia* media, const GstSDPMessag
   return ms;
 }
 
+spc::Result<LtkmStream> ParseLtkmStream(const GstSDPMedia* media, const GstSDPMessage* msg,
+                                        const MLine& m, LtkmStreamKind kind, std::size_t mline) {
+  const std::string format(LtkmStreamFormat(kind));
+  if (m.proto != "UDP") {
+    return Error(format + " stream transport must be UDP, not " + m.proto, "m=", mline);
+  }
+  LtkmStream ls;
+  ls.kind = kind;
+  ls.port = m.port;
+  auto conn = ConnectionOf(media, msg);
+  if (!conn) return Error("no c= address for the " + format + " stream", "c=", mline);
+  ls.address = conn->address;
+  ls.ttl = conn->ttl;
+  return ls;
+}
+
 }  // namespace
+
+std::string_view LtkmStreamFormat(LtkmStreamKind kind) {
+  switch (kind) {
+    case LtkmStreamKind::kRegistration:
+      return "vnd.oma.bcast.registration";
+    case LtkmStreamKind::kBcro:
+      return "vnd.oma.bcast.bcro";
+    case LtkmStreamKind::kTrigger:
+      return "vnd.oma.drm.roap-trigger";
+  }
+  return "";
+}
 
 const KeyStream* SessionDescription::FindKeyStream(std::string_view id) const {
   for (const auto& ks : key_streams) {
@@ -370,8 +400,21 @@ spc::Result<SessionDescription> ParseSessionDescription(std::string_view text) {
     auto m = ParseMLine(layout->media[i].m_text, layout->media[i].m_line);
     if (!m) return m.error();
     if (m->media == "application") {
-      // Registration, BCRO and trigger streams are application lines too; only the key stream is
-      // described by this struct.
+      // Registration, BCRO and trigger streams (broadcast-only terminals).
+      bool ltkm = false;
+      for (LtkmStreamKind kind : kLtkmKinds) {
+        if (std::find(m->formats.begin(), m->formats.end(), LtkmStreamFormat(kind)) ==
+            m->formats.end()) {
+          continue;
+        }
+        auto ls = ParseLtkmStream(media, msg.get(), *m, kind, layout->media[i].m_line);
+        if (!ls) return ls.error();
+        sd.ltkm_streams.push_back(std::move(ls.value()));
+        ltkm = true;
+        break;
+      }
+      if (ltkm) continue;
+      // Other application lines are not this terminal's.
       if (std::find(m->formats.begin(), m->formats.end(), kStkmFormat) == m->formats.end())
         continue;
       auto ks = ParseKeyStream(media, msg.get(), *m, *layout, index);
@@ -477,6 +520,17 @@ std::string WriteSessionDescription(const SessionDescription& sd) {
     gst_sdp_media_add_attribute(media, "bcast-basecid", ks.base_cid.c_str());
     gst_sdp_media_add_attribute(media, "bcast-keydomain", Hex24(ks.key_domain_id).c_str());
     gst_sdp_message_add_media(msg.get(), media);  // copies
+    gst_sdp_media_free(media);
+  }
+  for (const LtkmStream& ls : sd.ltkm_streams) {
+    GstSDPMedia* media = nullptr;
+    gst_sdp_media_new(&media);
+    gst_sdp_media_set_media(media, "application");
+    gst_sdp_media_set_port_info(media, ls.port, 1);
+    gst_sdp_media_set_proto(media, "UDP");
+    gst_sdp_media_add_format(media, std::string(LtkmStreamFormat(ls.kind)).c_str());
+    AddConnection(media, ls.address, ls.ttl);
+    gst_sdp_message_add_media(msg.get(), media);
     gst_sdp_media_free(media);
   }
   for (const MediaStream& ms : sd.media) {

@@ -23,6 +23,24 @@ struct KeyStream {
   bool operator==(const KeyStream&) const = default;
 };
 
+// Broadcast-only terminals (sdp.md): the streams carrying device_registration_response() messages,
+// BCROs and ROAP triggers, each an m=application UDP line with its own format.
+enum class LtkmStreamKind { kRegistration, kBcro, kTrigger };
+
+// The format names: "vnd.oma.bcast.registration", "vnd.oma.bcast.bcro", "vnd.oma.drm.roap-trigger".
+std::string_view LtkmStreamFormat(LtkmStreamKind kind);
+// UDP port registered for OMA BCAST long-term key messages (IANA "omabcastltkm"): the default of
+// the BCRO stream.
+inline constexpr std::uint16_t kDefaultBcroPort = 4359;
+
+struct LtkmStream {
+  LtkmStreamKind kind = LtkmStreamKind::kBcro;
+  std::string address;  // c= (unicast or multicast, without /ttl)
+  std::uint16_t port = 0;
+  int ttl = 0;  // c= TTL of an IPv4 multicast address, 0 when absent
+  bool operator==(const LtkmStream&) const = default;
+};
+
 // One media m= line.
 struct MediaStream {
   std::string media;  // "video" / "audio"
@@ -50,6 +68,7 @@ struct SessionDescription {
   std::string stkm_url;       // a=bcast-stkm-url
   std::vector<KeyStream> key_streams;
   std::vector<MediaStream> media;
+  std::vector<LtkmStream> ltkm_streams;  // registration, BCRO and trigger streams, in SDP order
   bool operator==(const SessionDescription&) const = default;
 
   // The key stream with this a=stkmstream id, nullptr when there is none.

@@ -406,6 +406,34 @@ CallStatus Client::SetParentalRating(std::uint8_t max_age) {
   return st;
 }
 
+CallStatus Client::DeviceData(std::vector<std::uint8_t>* certificate_der, std::string* device_id) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  g_autoptr(GVariant) cert = nullptr;
+  g_autofree gchar* id = nullptr;
+  if (!spc_spc1_call_device_data_sync(impl_->proxy, &cert, &id, nullptr, &err)) {
+    SetError(st, err);
+    return st;
+  }
+  gsize n = 0;
+  const auto* p = static_cast<const std::uint8_t*>(g_variant_get_fixed_array(cert, &n, 1));
+  certificate_der->assign(p, p + n);
+  *device_id = id ? id : "";
+  return st;
+}
+
+CallStatus Client::AddBroadcastService(const std::string& description, std::uint32_t* streams) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  guint n = 0;
+  if (!spc_spc1_call_add_broadcast_service_sync(impl_->proxy, description.c_str(), &n, nullptr,
+                                                &err)) {
+    SetError(st, err);
+  }
+  if (streams) *streams = n;
+  return st;
+}
+
 void Client::OnRightsMissing(std::function<void(const std::string&)> handler) {
   std::lock_guard lock(impl_->handlers_mutex);
   impl_->on_missing = std::move(handler);

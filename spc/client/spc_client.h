@@ -130,6 +130,10 @@ class Client {
   CallStatus Status(StatusInfo* out);
   CallStatus ListRights(std::vector<RightsInfo>* out);
   CallStatus SetParentalRating(std::uint8_t max_age);
+  // Broadcast-only terminals: the device certificate (DER) and device ID (hex) for the BSM, and
+  // the registration/BCRO streams of a session description (SDP text or a path spcd reads).
+  CallStatus DeviceData(std::vector<std::uint8_t>* certificate_der, std::string* device_id);
+  CallStatus AddBroadcastService(const std::string& description, std::uint32_t* streams);
 
   // Signal handlers (run on the client's thread). Set them before the calls whose effects you
   // want to see; replacing a handler is thread-safe.

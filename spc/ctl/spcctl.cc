@@ -9,13 +9,19 @@
 //                                    fingerprint (first 8 bytes of SHA-256) of the TEK, never the
 //                                    TEK
 //     set-parental-rating AGE        highest minimum age allowed (255 = no limit)
+//     device-data [--der|--pem] [-o FILE]
+//                                    the device certificate for the BSM (out-of-band device data;
+//                                    PEM by default, to stdout or FILE); --json: device ID too
+//     add-service SDP                listen to the registration/BCRO streams of a service
 //
 // Exit status: 0 done, 1 refused by spcd (named error), 2 usage or file error, 3 spcd unreachable.
 #include <glib.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -75,6 +81,55 @@ bool ReadFile(const char* path, std::string* out) {
   }
   out->assign(data, len);
   return true;
+}
+
+int CmdDeviceData(Client& c, bool der, const char* out_path) {
+  std::vector<std::uint8_t> cert;
+  std::string device_id;
+  CallStatus st = c.DeviceData(&cert, &device_id);
+  if (!st.ok()) return Fail(st);
+  std::string data;
+  if (der) {
+    data.assign(cert.begin(), cert.end());
+  } else {
+    g_autofree gchar* b64 = g_base64_encode(cert.data(), cert.size());
+    data = "-----BEGIN CERTIFICATE-----\n";
+    for (std::size_t i = 0, n = std::strlen(b64); i < n; i += 64) {
+      data.append(b64 + i, std::min<std::size_t>(64, n - i));
+      data += "\n";
+    }
+    data += "-----END CERTIFICATE-----\n";
+  }
+  if (out_path) {
+    g_autoptr(GError) err = nullptr;
+    if (!g_file_set_contents(out_path, data.data(), static_cast<gssize>(data.size()), &err)) {
+      std::fprintf(stderr, "spcctl: %s\n", err->message);
+      return 2;
+    }
+  }
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginObject().Member("device_id", device_id).Member("bytes", cert.size());
+    if (out_path) w.Member("file", out_path);
+    w.EndObject();
+    std::printf("%s\n", w.str().c_str());
+  } else if (!out_path) {
+    std::fwrite(data.data(), 1, data.size(), stdout);
+  } else {
+    std::fprintf(stderr, "device %s: certificate written to %s\n", device_id.c_str(), out_path);
+  }
+  return 0;
+}
+
+int CmdAddService(Client& c, const char* sdp) {
+  std::uint32_t n = 0;
+  // A path is resolved here: spcd's working folder is not ours.
+  g_autofree gchar* abs =
+      g_str_has_prefix(sdp, "v=") ? g_strdup(sdp) : g_canonicalize_filename(sdp, nullptr);
+  CallStatus st = c.AddBroadcastService(abs, &n);
+  if (!st.ok()) return Fail(st);
+  std::printf("%u broadcast LTKM stream(s)\n", n);
+  return 0;
 }
 
 int CmdStatus(Client& c) {
@@ -228,6 +283,9 @@ int Run(int argc, char** argv) {
   gboolean record = FALSE;
   g_autofree gchar* address = nullptr;
   g_autofree gchar* base_cid = nullptr;
+  gboolean der = FALSE;
+  gboolean pem = FALSE;
+  g_autofree gchar* output = nullptr;
   GOptionEntry entries[] = {
       {"session", 0, 0, G_OPTION_ARG_NONE, &session, "Use the session bus", nullptr},
       {"bus-address", 0, 0, G_OPTION_ARG_STRING, &address, "Use the bus at ADDR", "ADDR"},
@@ -235,6 +293,9 @@ int Run(int argc, char** argv) {
       {"base-cid", 0, 0, G_OPTION_ARG_STRING, &base_cid,
        "process-stkm: the service's base CID (from the session description)", "CID"},
       {"record", 0, 0, G_OPTION_ARG_NONE, &record, "process-stkm: ask for recording", nullptr},
+      {"der", 0, 0, G_OPTION_ARG_NONE, &der, "device-data: DER instead of PEM", nullptr},
+      {"pem", 0, 0, G_OPTION_ARG_NONE, &pem, "device-data: PEM (the default)", nullptr},
+      {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "device-data: write to FILE", "FILE"},
       {},
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARGS] - control spcd");
@@ -246,6 +307,8 @@ int Run(int argc, char** argv) {
       "  import-keys FILE\n"
       "  process-stkm FILE [--base-cid CID] [--record]\n"
       "  set-parental-rating AGE\n"
+      "  device-data [--der|--pem] [-o FILE]\n"
+      "  add-service SDP\n"
       "\nExit status: 0 done, 1 refused by spcd, 2 usage or file error, 3 spcd unreachable.\n");
   g_option_context_add_main_entries(ctx, entries, nullptr);
   g_autoptr(GError) err = nullptr;
@@ -264,11 +327,10 @@ int Run(int argc, char** argv) {
     const char* name;
     int args;
   };
-  static const Want kCommands[] = {{"status", 0},
-                                   {"list-rights", 0},
-                                   {"import-keys", 1},
-                                   {"process-stkm", 1},
-                                   {"set-parental-rating", 1}};
+  static const Want kCommands[] = {
+      {"status", 0},       {"list-rights", 0},         {"import-keys", 1},
+      {"process-stkm", 1}, {"set-parental-rating", 1}, {"device-data", 0},
+      {"add-service", 1}};
   const Want* want = nullptr;
   for (const Want& w : kCommands) {
     if (cmd == w.name) want = &w;
@@ -299,6 +361,14 @@ int Run(int argc, char** argv) {
   if (cmd == "list-rights") return CmdListRights(*client);
   if (cmd == "import-keys") return CmdImportKeys(*client, argv[2]);
   if (cmd == "process-stkm") return CmdProcessStkm(*client, argv[2], base_cid, record);
+  if (cmd == "device-data") {
+    if (der && pem) {
+      std::fprintf(stderr, "spcctl: --der and --pem exclude each other\n");
+      return 2;
+    }
+    return CmdDeviceData(*client, der, output);
+  }
+  if (cmd == "add-service") return CmdAddService(*client, argv[2]);
   return CmdSetParentalRating(*client, argv[2]);
 }
 

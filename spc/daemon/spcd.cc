@@ -15,9 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "channels/session_description.h"
+#include "spc/daemon/broadcast_keys.h"
 #include "spc/daemon/dbus_api.h"
 #include "spc/daemon/spc-dbus-generated.h"
 #include "spc/daemon/stkm_processor.h"
+#include "spc/libspc/hex.h"
 #include "spc/store/key_import.h"
 #include "spc/store/key_store.h"
 
@@ -36,6 +39,9 @@ struct Daemon {
   int exit_code = 0;
   std::int64_t started = 0;
   std::map<std::string, std::int64_t> missing_signalled;
+  // Broadcast-only key delivery (device_registration_response, BCRO).
+  std::unique_ptr<DeviceIdentity> identity;
+  std::unique_ptr<BroadcastKeys> broadcast;
 };
 
 std::int64_t Now() { return g_get_real_time() / G_USEC_PER_SEC; }
@@ -96,6 +102,14 @@ gboolean HandleProcess(Daemon* d, SpcSPC1* object, GDBusMethodInvocation* inv, G
         last = now;
         g_message("no rights for %s", r.content_id.c_str());
         spc_spc1_emit_rights_missing(object, r.content_id.c_str());
+      }
+    }
+    if (r.code == Code::kNoRights && d->broadcast) {
+      // A broadcast-only terminal whose registration was revoked says so with the refusal.
+      std::string note = d->broadcast->WithdrawalNote();
+      if (!note.empty()) {
+        ReturnError(inv, r.code, r.message + "; " + note);
+        return TRUE;
       }
     }
     ReturnError(inv, r.code, r.message);
@@ -159,6 +173,94 @@ gboolean OnImportKeys(SpcSPC1* object, GDBusMethodInvocation* inv, const gchar* 
   return TRUE;
 }
 
+void AddBroadcastStatus(Daemon* d, GVariantBuilder* b) {
+  // spcd has no HTTP client: a broadcast-only terminal makes no interaction-channel request.
+  g_variant_builder_add(b, "{sv}", "interaction-requests", g_variant_new_uint64(0));
+  g_variant_builder_add(
+      b, "{sv}", "device-id",
+      g_variant_new_string(d->identity ? HexEncode(d->identity->device_id).c_str() : ""));
+  if (!d->broadcast) return;
+  const BroadcastKeys::Counters& c = d->broadcast->counters();
+  g_variant_builder_add(b, "{sv}", "broadcast-services",
+                        g_variant_new_uint32(d->broadcast->services()));
+  g_variant_builder_add(b, "{sv}", "broadcast-streams",
+                        g_variant_new_uint32(static_cast<guint32>(d->broadcast->streams())));
+  g_variant_builder_add(b, "{sv}", "broadcast-datagrams",
+                        g_variant_new_uint64(d->broadcast->datagrams()));
+  g_variant_builder_add(b, "{sv}", "drrs-received", g_variant_new_uint64(c.drrs_received));
+  g_variant_builder_add(b, "{sv}", "drrs-accepted", g_variant_new_uint64(c.drrs_accepted));
+  g_variant_builder_add(b, "{sv}", "registrations-withdrawn",
+                        g_variant_new_uint64(c.registrations_withdrawn));
+  g_variant_builder_add(b, "{sv}", "bcros-received", g_variant_new_uint64(c.bcros_received));
+  g_variant_builder_add(b, "{sv}", "bcros-installed", g_variant_new_uint64(c.bcros_installed));
+  g_variant_builder_add(b, "{sv}", "triggers-received", g_variant_new_uint64(c.triggers_received));
+  GVariantBuilder ig;
+  g_variant_builder_init(&ig, G_VARIANT_TYPE("a{st}"));
+  for (const auto& [reason, n] : c.drrs_ignored) {
+    g_variant_builder_add(&ig, "{st}", ("drr:" + reason).c_str(), static_cast<guint64>(n));
+  }
+  for (const auto& [reason, n] : c.bcros_ignored) {
+    g_variant_builder_add(&ig, "{st}", ("bcro:" + reason).c_str(), static_cast<guint64>(n));
+  }
+  g_variant_builder_add(b, "{sv}", "ltkm-ignored", g_variant_builder_end(&ig));
+}
+
+gboolean OnAddBroadcastService(SpcSPC1* object, GDBusMethodInvocation* inv,
+                               const gchar* description, gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  std::string_view text(description);
+  auto sd = text.starts_with("v=") ? channels::ParseSessionDescription(text)
+                                   : channels::LoadSessionDescription(description);
+  if (!sd) {
+    const ParseError& e = sd.error();
+    ReturnError(inv, Code::kInvalidArgs,
+                "session description: " + e.message + " (" + e.field + ", line " +
+                    std::to_string(e.offset) + ")");
+    return TRUE;
+  }
+  auto added = d->broadcast->AddService(*sd);
+  if (!added) {
+    ReturnError(inv, Code::kInvalidArgs, added.error());
+    return TRUE;
+  }
+  g_message("broadcast service \"%s\": %u LTKM streams", sd->session_name.c_str(), *added);
+  spc_spc1_complete_add_broadcast_service(object, inv, *added);
+  return TRUE;
+}
+
+gboolean OnDeviceData(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  if (!d->identity) {
+    ReturnError(inv, Code::kFailed,
+                "spcd has no device certificate (provision it with --device-cert/--device-key)");
+    return TRUE;
+  }
+  // Public data only: the certificate. The private key never leaves spcd.
+  std::vector<std::uint8_t> der = CertificateDer(d->identity->certificate.get());
+  GVariant* cert = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, der.data(), der.size(), 1);
+  spc_spc1_complete_device_data(object, inv, cert, HexEncode(d->identity->device_id).c_str());
+  return TRUE;
+}
+
+gboolean OnListRiContexts(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  store::StoreError err;
+  auto list = d->store->ListRiContexts(&err);
+  if (!err.message.empty()) {
+    ReturnError(inv, Code::kFailed, "key store: " + err.message);
+    return TRUE;
+  }
+  GVariantBuilder b;
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a(sssxxs)"));
+  for (const auto& c : list) {
+    g_variant_builder_add(&b, "(sssxxs)", c.ri_id.c_str(), c.source.c_str(), c.status.c_str(),
+                          static_cast<gint64>(c.timestamp), static_cast<gint64>(c.not_after),
+                          c.url.c_str());
+  }
+  spc_spc1_complete_list_ri_contexts(object, inv, g_variant_builder_end(&b));
+  return TRUE;
+}
+
 gboolean OnStatus(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_data) {
   auto* d = static_cast<Daemon*>(user_data);
   store::StoreError err;
@@ -182,6 +284,7 @@ gboolean OnStatus(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_dat
   g_variant_builder_add(&b, "{sv}", "stkms-bad-mac", g_variant_new_uint64(c.bad_mac));
   g_variant_builder_add(&b, "{sv}", "uptime",
                         g_variant_new_uint64(static_cast<guint64>(Now() - d->started)));
+  AddBroadcastStatus(d, &b);
   spc_spc1_complete_status(object, inv, g_variant_builder_end(&b));
   return TRUE;
 }
@@ -248,6 +351,10 @@ int Run(int argc, char** argv) {
   g_autofree gchar* store_path = nullptr;
   gint parental = 255;
   gint tolerance = 60;
+  g_autofree gchar* device_cert = nullptr;
+  g_autofree gchar* device_key = nullptr;
+  g_autofree gchar* trust_anchors = nullptr;
+  g_auto(GStrv) services = nullptr;
   GOptionEntry entries[] = {
       {"session", 0, 0, G_OPTION_ARG_NONE, &session, "Use the session bus", nullptr},
       {"bus-address", 0, 0, G_OPTION_ARG_STRING, &bus_address, "Use the bus at ADDR", "ADDR"},
@@ -259,6 +366,15 @@ int Run(int argc, char** argv) {
        "Highest minimum age allowed (0-255, 255 = no limit)", "AGE"},
       {"replay-tolerance", 0, 0, G_OPTION_ARG_INT, &tolerance,
        "Seconds an STKM may be older than the newest accepted (default 60)", "S"},
+      {"device-cert", 0, 0, G_OPTION_ARG_FILENAME, &device_cert,
+       "Provision the device certificate (PEM/DER; kept in the store's folder)", "FILE"},
+      {"device-key", 0, 0, G_OPTION_ARG_FILENAME, &device_key,
+       "Provision the device private key (kept 0600 in the store's folder)", "FILE"},
+      {"trust-anchors", 0, 0, G_OPTION_ARG_FILENAME, &trust_anchors,
+       "Provision the trust anchors of the Rights Issuers (PEM bundle)", "FILE"},
+      {"service", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &services,
+       "Listen to the registration/BCRO/trigger streams of this session description (repeat)",
+       "SDP"},
       {"replace", 0, 0, G_OPTION_ARG_NONE, &replace, "Replace a running spcd", nullptr},
       {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", nullptr},
       {},
@@ -304,6 +420,44 @@ int Run(int argc, char** argv) {
   settings.parental_max_age = static_cast<std::uint8_t>(parental);
   settings.replay_tolerance = tolerance;
   d.processor = std::make_unique<StkmProcessor>(*d.store, settings);
+  {
+    g_autofree gchar* state_dir = g_path_get_dirname(path.c_str());
+    std::string ierr;
+    d.identity =
+        LoadDeviceIdentity(state_dir, device_cert ? device_cert : "", device_key ? device_key : "",
+                           trust_anchors ? trust_anchors : "", &ierr);
+    if (!ierr.empty()) {
+      std::fprintf(stderr, "spcd: device identity: %s\n", ierr.c_str());
+      return 1;
+    }
+    if (d.identity) {
+      g_message("device ID %s", HexEncode(d.identity->device_id).c_str());
+    }
+  }
+  d.broadcast = std::make_unique<BroadcastKeys>(*d.store, d.identity.get());
+  d.broadcast->on_rights_changed = [&d](const std::vector<std::string>& ids) {
+    d.processor->InvalidateCache();
+    std::vector<const gchar*> v;
+    for (const auto& id : ids) {
+      d.missing_signalled.erase(id);
+      v.push_back(id.c_str());
+    }
+    v.push_back(nullptr);
+    if (d.skeleton) spc_spc1_emit_rights_changed(d.skeleton, v.data());
+  };
+  for (gchar** s = services; s && *s; ++s) {
+    auto sd = channels::LoadSessionDescription(*s);
+    if (!sd) {
+      std::fprintf(stderr, "spcd: --service %s: %s (%s, line %zu)\n", *s,
+                   sd.error().message.c_str(), sd.error().field.c_str(), sd.error().offset);
+      return 1;
+    }
+    auto added = d.broadcast->AddService(*sd);
+    if (!added) {
+      std::fprintf(stderr, "spcd: --service %s: %s\n", *s, added.error().c_str());
+      return 1;
+    }
+  }
   SpcDaemonError();  // register the D-Bus error names before the first call
 
   g_autoptr(GDBusConnection) conn = nullptr;
@@ -334,6 +488,9 @@ int Run(int argc, char** argv) {
   g_signal_connect(skeleton, "handle-status", G_CALLBACK(OnStatus), &d);
   g_signal_connect(skeleton, "handle-list-rights", G_CALLBACK(OnListRights), &d);
   g_signal_connect(skeleton, "handle-set-parental-rating", G_CALLBACK(OnSetParentalRating), &d);
+  g_signal_connect(skeleton, "handle-add-broadcast-service", G_CALLBACK(OnAddBroadcastService), &d);
+  g_signal_connect(skeleton, "handle-device-data", G_CALLBACK(OnDeviceData), &d);
+  g_signal_connect(skeleton, "handle-list-ri-contexts", G_CALLBACK(OnListRiContexts), &d);
   if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(skeleton), conn, kObjectPath,
                                         &error)) {
     std::fprintf(stderr, "spcd: cannot export %s: %s\n", kObjectPath, error->message);
@@ -355,6 +512,7 @@ int Run(int argc, char** argv) {
   g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(skeleton));
   g_dbus_connection_flush_sync(conn, nullptr, nullptr);
   g_main_loop_unref(d.loop);
+  d.broadcast.reset();
   d.processor.reset();
   d.store.reset();
   return d.exit_code;
