@@ -532,6 +532,14 @@ TEST(RoapMalformed, Table) {
        Erase(Erase(ro_resp, "<roap:protectedRO>", "</roap:protectedRO>"), "<roap:protectedRO>",
              "</roap:protectedRO>"),
        "Malformed(protectedRO)"},
+      {"protectedRO copy hidden in a comment", rs,
+       Replace(ro_resp, "<roap:protectedRO>",
+               "<!--" +
+                   ro_resp.substr(ro_resp.find("<roap:protectedRO>"),
+                                  ro_resp.find("</roap:protectedRO>") + 19 -
+                                      ro_resp.find("<roap:protectedRO>")) +
+                   "--><roap:protectedRO>"),
+       "Malformed(protectedRO)"},
       {"RO reference to another id", rs, Replace(ro_resp, "URI=\"#RO-0\"", "URI=\"#RO-9\""),
        "Malformed(ds:Reference)"},
       {"RO asset key not kw-aes128", rs, Replace(ro_resp, "xmlenc#kw-aes128", "xmlenc#kw-aes256"),
