@@ -303,6 +303,7 @@ channels::SessionDescription Headend::Describe() const {
     }
     sd.media.push_back(std::move(ms));
   }
+  if (carousel_) carousel_->Describe(&sd, ttl);
   return sd;
 }
 
@@ -420,6 +421,18 @@ bool Headend::Setup(std::string* error) {
     } else {
       add_key_stream(options_.video_protection, options_.key_port, options_.first_tek_id);
     }
+  }
+  if (options_.ltkm.enabled()) {
+    carousel_ = LtkmCarousel::Create(
+        options_.ltkm, options_.dest, service_key_, options_.base_cid, options_.cid_extension,
+        [this](const spc::LongTermKey& key, std::uint32_t extension) {
+          // SEK change: the BCROs went out sek-lead seconds ago; the STKMs switch now.
+          service_key_ = key;
+          for (auto& ks : key_streams_) ks.schedule->SetServiceKey(key, extension);
+          SendStkms(false);
+        },
+        error);
+    if (!carousel_) return false;
   }
   media_ = std::make_unique<MediaSource>([this](StreamKind kind, std::span<const std::uint8_t> rtp,
                                                 GstClockTime t) { OnPacket(kind, rtp, t); },
@@ -732,6 +745,10 @@ int Headend::Run() {
           return G_SOURCE_CONTINUE;
         },
         this));
+  }
+  if (carousel_ && !carousel_->Start(&error)) {
+    std::fprintf(stderr, "bcast-headend: %s\n", error.c_str());
+    return 1;
   }
   if (!media_->Play(&error)) {
     std::fprintf(stderr, "bcast-headend: %s\n", error.c_str());

@@ -18,6 +18,7 @@
 #include "gst-plugins/bcastprotect/ismacryp/ismacryp.h"
 #include "gst-plugins/bcastprotect/srtp/srtp_sender.h"
 #include "samples/headend/key_schedule.h"
+#include "samples/headend/ltkm_carousel.h"
 #include "samples/headend/media_source.h"
 #include "samples/headend/options.h"
 
@@ -116,6 +117,7 @@ class Headend {
   std::uint64_t stkm_ticks_ = 0;
   std::uint64_t stkms_sent_ = 0;
   unsigned loops_reported_ = 0;
+  std::unique_ptr<LtkmCarousel> carousel_;  // --ri-key: broadcast key delivery
 };
 
 // --write-key-file: a fresh random key file. Returns the exit code.

@@ -55,6 +55,11 @@ void KeySchedule::Rotate() {
   next_ = RandomTek(NextTekId(current_.id, config_.id_stride));
 }
 
+void KeySchedule::SetServiceKey(const spc::LongTermKey& service_key, std::uint32_t cid_extension) {
+  config_.service_key = service_key;
+  config_.cid_extension = cid_extension;
+}
+
 std::uint16_t KeySchedule::tek_lifetime_s() const {
   const unsigned lifetime = 2 * config_.tek_period_s + 5;
   return static_cast<std::uint16_t>(std::min<unsigned>(lifetime, 0xffff));

@@ -44,6 +44,9 @@ class KeySchedule {
   const spc::TrafficKey& current() const { return current_; }
   const spc::TrafficKey& next() const { return next_; }
 
+  // A SEK change: STKMs from now on carry the TEKs under `service_key` with `cid_extension`.
+  void SetServiceKey(const spc::LongTermKey& service_key, std::uint32_t cid_extension);
+
   // The next TEK comes into use and a fresh random one (key and salt) is announced after it.
   void Rotate();
 

@@ -193,6 +193,7 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   std::unique_ptr<GOptionContext, OptionContextFree> context(
       g_option_context_new("- OMA BCAST sample head-end: SRTP service with STKM key stream"));
   g_option_context_add_main_entries(context.get(), entries, nullptr);
+  g_option_context_add_group(context.get(), MakeLtkmOptionGroup(&o->ltkm));
   g_option_context_set_description(context.get(), kDescription);
   GError* err = nullptr;
   const bool parsed = g_option_context_parse(context.get(), &argc, &argv, &err);
@@ -346,6 +347,9 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   if (Mixed(*o) && (o->isma_key_port == o->key_port)) {
     return fail("--isma-key-port must differ from --key-port");
   }
+  if (!CheckLtkmOptions(o->ltkm, error)) return false;
+  if (o->ltkm.enabled() && o->clear)
+    return fail("the broadcast LTKM carousel needs keys: not --clear");
   if (!o->clear && o->key_file.empty() && o->write_key_file.empty()) {
     return fail("--key-file is needed (or --clear, or --write-key-file to make one)");
   }

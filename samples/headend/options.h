@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "samples/headend/ltkm_carousel.h"
+
 namespace headend {
 
 enum class SrtpAuth { kHmacSha1_80, kHmacSha1_32, kNull };
@@ -68,6 +70,9 @@ struct Options {
   unsigned foreign_stkm_every = 0;
   unsigned break_srtp_tag_every = 0;
   unsigned replay_srtp_every = 0;
+
+  // Broadcast key delivery for broadcast-only terminals (ltkm_carousel.h).
+  LtkmOptions ltkm;
 };
 
 // Parses argv. On error returns false with a message (already including the program name).
