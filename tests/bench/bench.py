@@ -509,6 +509,10 @@ def make_rows(raw, playback, zaps):
                     streams["hwm_mb"] if streams else None, "MB", "spcd RSS idle",
                     idle["rss_mb"] if idle else None, "<= 10 MB",
                     streams is not None and streams["hwm_mb"] <= 10, spcd_note))
+    rows.append(row("6 memory", "spcd RssAnon with 100 services' key streams",
+                    streams.get("anon_mb") if streams else None, "MB", "spcd RssAnon at start",
+                    idle.get("anon_start_mb") if idle else None,
+                    note="own pages only; the rest of RSS is shared library text"))
     sc = find(raw, "spcd_scale", "100x2")
     rows.append(row("7 scale", "spcd CPU, 100 services x 2 STKM/s (fresh)",
                     sc["cpu_percent"] if sc else None, "% of one CPU", "", None,

@@ -63,6 +63,7 @@ struct ProcStat {
   double cpu_s = 0;  // utime + stime
   double rss_mb = 0;
   double hwm_mb = 0;
+  double anon_mb = 0;  // RssAnon: the process's own pages (RSS is mostly shared library text)
 };
 
 ProcStat ReadProc(int pid) {
@@ -85,6 +86,7 @@ ProcStat ReadProc(int pid) {
   while (std::getline(status, line)) {
     if (line.rfind("VmRSS:", 0) == 0) p.rss_mb = std::stod(line.substr(6)) / 1024.0;
     if (line.rfind("VmHWM:", 0) == 0) p.hwm_mb = std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind("RssAnon:", 0) == 0) p.anon_mb = std::stod(line.substr(8)) / 1024.0;
   }
   return p;
 }
@@ -288,6 +290,8 @@ int main(int argc, char** argv) {
       .Add("services", static_cast<double>(services.size()))
       .Add("rss_mb", idle.rss_mb)
       .Add("rss_start_mb", start.rss_mb)
+      .Add("anon_mb", idle.anon_mb)
+      .Add("anon_start_mb", start.anon_mb)
       .Print();
 
   // Streams: fresh = every STKM a different one (cycling services), repeated = one STKM again.
@@ -394,6 +398,7 @@ int main(int argc, char** argv) {
         .Add("services", static_cast<double>(services.size()))
         .Add("rss_mb", after.rss_mb)
         .Add("hwm_mb", after.hwm_mb)
+        .Add("anon_mb", after.anon_mb)
         .Print();
   }
   bench::Result("spcd").Add("name", "failures").Add("count", failures).Print();
