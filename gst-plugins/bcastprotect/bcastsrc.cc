@@ -16,8 +16,10 @@
  * The long-term keys for the key file mode of tekdec come from, in this order: the
  * #GstBcastSrc:sek-file property, the URI query parameter `keys`
  * (`bcast+file:///srv/service.sdp?keys=/srv/keys.ini`), the environment variable
- * `OPENBCAST_KEY_FILE`. Without any of them a protected service is refused (until tekdec can ask
- * the SP-C daemon, which then becomes the default).
+ * `OPENBCAST_KEY_FILE`. Without any of them tekdec asks the SP-C daemon spcd (its default: the
+ * system bus); the URI query parameters `spcd-bus=session` and `spcd-bus-address=<D-Bus address>`
+ * choose another bus. With a tekdec that has no spcd mode, a protected service without a key file
+ * is refused. `keys`, `spcd-bus` and `spcd-bus-address` are never sent to an HTTP server.
  *
  * All elements of one bcastsrc share one keyring (GstContext `openbcast.keyring`) of their own: a
  * keyring announced elsewhere in the pipeline is not taken, so two services never mix TEK IDs.
@@ -82,7 +84,12 @@ struct Location {
   std::string path;      // bcast+file: the local path
   std::string http_url;  // bcast+http(s): the URL to fetch, without our own query parameters
   std::string keys;      // ?keys=
+  std::string spcd_bus;  // ?spcd-bus=system|session (tekdec's bus, without a key file)
+  std::string spcd_bus_address;  // ?spcd-bus-address=<D-Bus address> (tekdec's bus-address)
 };
+
+// Query parameters that are bcastsrc's own, never sent to an HTTP server.
+constexpr const char* kOwnQueryKeys[] = {"keys", "spcd-bus", "spcd-bus-address"};
 
 // Everything built from one SDP; torn down at READY→NULL.
 struct Built {
@@ -119,6 +126,16 @@ bool ParseLocation(const std::string& uri, Location* out, std::string* error) {
   const gchar* keys = gst_uri_get_query_value(parsed.get(), "keys");
   Location loc;
   if (keys != nullptr) loc.keys = keys;
+  if (const gchar* bus = gst_uri_get_query_value(parsed.get(), "spcd-bus")) {
+    if (g_strcmp0(bus, "system") != 0 && g_strcmp0(bus, "session") != 0) {
+      *error = "'" + uri + "': spcd-bus is 'system' or 'session', not '" + bus + "'";
+      return false;
+    }
+    loc.spcd_bus = bus;
+  }
+  if (const gchar* address = gst_uri_get_query_value(parsed.get(), "spcd-bus-address")) {
+    loc.spcd_bus_address = address;
+  }
   if (g_strcmp0(scheme, "bcast+file") == 0) {
     const gchar* host = gst_uri_get_host(parsed.get());
     if (host != nullptr && *host != '\0' && g_ascii_strcasecmp(host, "localhost") != 0) {
@@ -140,8 +157,8 @@ bool ParseLocation(const std::string& uri, Location* out, std::string* error) {
     loc.http = true;
     UriPtr http(gst_uri_copy(parsed.get()));
     gst_uri_set_scheme(http.get(), g_strcmp0(scheme, "bcast+https") == 0 ? "https" : "http");
-    // `keys` is ours; any other query parameter belongs to the HTTP server.
-    gst_uri_remove_query_key(http.get(), "keys");
+    // Our own parameters stay here; any other belongs to the HTTP server.
+    for (const char* key : kOwnQueryKeys) gst_uri_remove_query_key(http.get(), key);
     if (gst_uri_get_query_keys(http.get()) == nullptr) gst_uri_set_query_table(http.get(), nullptr);
     g_autofree gchar* url = gst_uri_to_string(http.get());
     loc.http_url = url;
@@ -309,7 +326,7 @@ static void SetUdpSource(GstBcastSrc* self, GstElement* src, const std::string& 
 }
 
 static bool AddKeyBranch(GstBcastSrc* self, const channels::KeyStream& key,
-                         const std::string& key_file, const std::string& iface,
+                         const std::string& key_file, const Location& loc, const std::string& iface,
                          GstContext* context) {
   const std::string prefix = "key-" + key.id;
   GstElement* src = MakeChild(self, "udpsrc", prefix + "-src", nullptr);
@@ -337,7 +354,18 @@ static bool AddKeyBranch(GstBcastSrc* self, const channels::KeyStream& key,
   g_autoptr(GstCaps) caps = gst_caps_new_empty_simple("application/x-bcast-stkm");
   SetUdpSource(self, src, key.address, key.port, caps, iface);
   g_object_set(parse, "base-cid", key.base_cid.c_str(), nullptr);
-  if (!key_file.empty()) g_object_set(dec, "sek-file", key_file.c_str(), nullptr);
+  if (!key_file.empty()) {
+    g_object_set(dec, "sek-file", key_file.c_str(), nullptr);
+  } else {
+    GObjectClass* klass = G_OBJECT_GET_CLASS(dec);
+    if (!loc.spcd_bus.empty() && g_object_class_find_property(klass, "bus") != nullptr) {
+      gst_util_set_object_arg(G_OBJECT(dec), "bus", loc.spcd_bus.c_str());
+    }
+    if (!loc.spcd_bus_address.empty() &&
+        g_object_class_find_property(klass, "bus-address") != nullptr) {
+      g_object_set(dec, "bus-address", loc.spcd_bus_address.c_str(), nullptr);
+    }
+  }
   return LinkChain(self, {src, parse, dec});
 }
 
@@ -521,7 +549,7 @@ static bool Build(GstBcastSrc* self) {
   g_autoptr(GstContext) context = bcast_keyring_context_new(keyring);
   for (const auto& key : sd.key_streams) {
     if (key_ids.count(key.id) == 0) continue;
-    if (!AddKeyBranch(self, key, key_file, iface, context)) return false;
+    if (!AddKeyBranch(self, key, key_file, loc, iface, context)) return false;
   }
   std::map<std::string, guint> counts;
   std::vector<std::pair<std::string, GstPad*>> targets;  // ghost pad name, target (ref)

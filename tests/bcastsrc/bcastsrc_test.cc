@@ -98,6 +98,9 @@ class Service {
                                      std::to_string(port_base + 2),
                                      "--audio-port",
                                      std::to_string(port_base + 4)};
+    // A terminal that joins after a sequence number wrap needs the ROC in-band (RFC 4771): the
+    // services start at sequence number 0 unless a test asks for in-band ROC itself.
+    args.insert(args.end(), {"--initial-seq", "0"});
     const std::string media = Env("OPENBCAST_SAMPLE_MEDIA");
     if (!media.empty()) args.insert(args.end(), {"--media", media});
     args.insert(args.end(), extra.begin(), extra.end());
@@ -470,6 +473,46 @@ TEST_F(BcastSrcTest, GstPlayPlaysTheServiceUri) {
   }
 }
 
+TEST_F(BcastSrcTest, GstLaunchPlaybinLine) {
+  Service service;
+  // ROC 7 from the first packet on: only the RFC 4771 ROC in the packets (srtp-rcc-mode and
+  // srtp-roc-tx-rate from the SDP) lets the terminal decrypt.
+  ASSERT_TRUE(service.Start(Port(60), {"--initial-seq", "65000", "--initial-roc", "7", "--rcc-mode",
+                                       "rccm2", "--roc-tx-rate", "8"}));
+  // gst-launch-1.0 joins its arguments into one description: the sinks' own properties are quoted.
+  ChildProcess launch;
+  std::string error;
+  ASSERT_TRUE(
+      launch.Start({"gst-launch-1.0", "-v", "playbin", "uri=" + service.FileUri(),
+                    "video-sink=\"fakesink silent=false\"", "audio-sink=\"fakesink silent=false\""},
+                   &error))
+      << error;
+  auto count = [](const std::vector<std::string>& lines, const char* bin) {
+    int n = 0;
+    for (const auto& l : lines) {
+      if (l.find(bin) != std::string::npos && l.find("last-message = chain") != std::string::npos)
+        ++n;
+    }
+    return n;
+  };
+  bool error_seen = false;
+  const bool played = launch.WaitUntil(
+      [&](const std::vector<std::string>& lines) {
+        for (const auto& l : lines) {
+          if (l.find("ERROR") != std::string::npos) error_seen = true;
+        }
+        return error_seen || (count(lines, "vbin") >= 75 && count(lines, "abin") >= 75);
+      },
+      60s);
+  const auto lines = launch.Lines();
+  std::string tail;
+  for (std::size_t i = lines.size() > 20 ? lines.size() - 20 : 0; i < lines.size(); ++i)
+    tail += lines[i].substr(0, 200) + "\n";
+  EXPECT_TRUE(played && !error_seen) << tail;
+  EXPECT_TRUE(launch.running()) << tail;
+  EXPECT_NE(launch.Stop(SIGINT), -1) << "gst-launch-1.0 did not stop on SIGINT";
+}
+
 // A libsoup 3 server on 127.0.0.1 in its own thread and main context, serving one SDP.
 class SdpServer {
  public:
@@ -561,13 +604,13 @@ TEST_F(BcastSrcTest, PlaysFromHttpSessionDescription) {
   ASSERT_NE(server.port(), 0);
   const std::string base = "bcast+http://127.0.0.1:" + std::to_string(server.port());
   {
-    PlaybinRun run(base + "/service.sdp?token=abc&keys=" + service.key_file());
+    PlaybinRun run(base + "/service.sdp?token=abc&spcd-bus=session&keys=" + service.key_file());
     ASSERT_NE(run.Play(), GST_STATE_CHANGE_FAILURE) << Describe(run.errors);
     EXPECT_TRUE(run.RunUntil([&] { return run.video_frames >= 25 && run.audio_frames >= 25; }, 60s))
         << "video " << run.video_frames << " audio " << run.audio_frames << "\n"
         << Describe(run.errors);
     EXPECT_EQ(run.service_name, "openbcast sample service");
-    // `keys` is bcastsrc's own parameter; the rest of the query goes to the server.
+    // `keys` and `spcd-bus` are bcastsrc's own parameters; the rest goes to the server.
     EXPECT_EQ(server.last_query(), "token=abc");
   }
   {
@@ -626,8 +669,9 @@ TEST_F(BcastSrcTest, PlaysIsmacrypService) {
 // ---- errors ----
 
 TEST_F(BcastSrcTest, BadUrisAreRefused) {
-  for (const char* uri : {"bcast+file://otherhost/srv/service.sdp", "bcast+file:service.sdp",
-                          "bcast+http:///service.sdp"}) {
+  for (const char* uri :
+       {"bcast+file://otherhost/srv/service.sdp", "bcast+file:service.sdp",
+        "bcast+http:///service.sdp", "bcast+file:///srv/service.sdp?spcd-bus=nope"}) {
     g_autoptr(GError) err = nullptr;
     GstElement* e = gst_element_make_from_uri(GST_URI_SRC, uri, nullptr, &err);
     EXPECT_EQ(e, nullptr) << uri;
@@ -713,7 +757,13 @@ TEST_F(BcastSrcTest, MissingKeys) {
   EXPECT_NE(e->message.find("OPENBCAST_KEY_FILE"), std::string::npos) << e->Describe();
 
   if (TekdecHasSpcdMode()) {
-    GTEST_SKIP() << "tekdec asks spcd when no key file is given: no key-less error to check";
+    // Without a key file tekdec asks spcd, on the bus the URI names: none answers there.
+    e = StartError("bcast+file://" + path + "?spcd-bus-address=unix:path=/nonexistent/spcd-bus");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->source, "key-1-tekdec") << e->Describe();
+    EXPECT_NE(e->message.find("spcd"), std::string::npos) << e->Describe();
+    EXPECT_NE(e->message.find("/nonexistent/spcd-bus"), std::string::npos) << e->Describe();
+    return;
   }
   e = StartError("bcast+file://" + path);
   ASSERT_TRUE(e);
