@@ -40,6 +40,36 @@ std::string Quote(const std::string& s) {
 
 std::string Number(gint64 v) { return v < 0 ? "null" : std::to_string(v); }
 
+std::string Counters(const std::map<std::string, guint64>& counters) {
+  std::string j = "{";
+  bool first = true;
+  for (const auto& [name, n] : counters) {
+    j += (first ? "" : ", ") + Quote(name) + ": " + std::to_string(n);
+    first = false;
+  }
+  return j + "}";
+}
+
+using Stats = std::vector<std::pair<std::string, guint64>>;
+
+// {"stream": {"counter": n, ...}, ...} for the streams whose `stats` are not empty.
+template <typename Get>
+std::string StatsByStream(const Report& r, Get stats) {
+  std::string j = "{";
+  bool first = true;
+  for (const auto& s : r.streams) {
+    const Stats& values = stats(s);
+    if (values.empty()) continue;
+    j += std::string(first ? "\n" : ",\n") + "    " + Quote(s.name) + ": {";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      j += (i ? ", " : "") + Quote(values[i].first) + ": " + std::to_string(values[i].second);
+    }
+    j += "}";
+    first = false;
+  }
+  return j + (first ? "}" : "\n  }");
+}
+
 }  // namespace
 
 std::string ReportToJson(const Report& r) {
@@ -57,38 +87,45 @@ std::string ReportToJson(const Report& r) {
     j += (i ? ", " : "") + Quote(r.streams[i].name) + ": " + Number(r.streams[i].first_frame_ms);
   }
   j += "},\n";
+  j += "  \"key_source\": " + Quote(r.key_source) + ",\n";
+  j += "  \"protection\": {";
+  for (std::size_t i = 0; i < r.streams.size(); ++i) {
+    j += (i ? ", " : "") + Quote(r.streams[i].name) + ": " + Quote(r.streams[i].protection);
+  }
+  j += "},\n";
   j += "  \"decrypt_failures\": " + std::to_string(r.decrypt_failures) + ",\n";
+  j += "  \"decrypt_failures_by_reason\": " + Counters(r.decrypt_failures_by_reason) + ",\n";
   j += "  \"tek_changes\": " + std::to_string(r.tek_changes) + ",\n";
   j += "  \"tek_ids_in_use\": [";
   for (std::size_t i = 0; i < r.tek_ids_in_use.size(); ++i) {
     j += (i ? ", " : "") + std::to_string(r.tek_ids_in_use[i]);
   }
   j += "],\n";
+  j += "  \"tek_ids_by_stream\": {";
+  for (std::size_t i = 0; i < r.streams.size(); ++i) {
+    j += (i ? ", " : "") + Quote(r.streams[i].name) + ": [";
+    const auto& ids = r.streams[i].tek_ids_in_use;
+    for (std::size_t k = 0; k < ids.size(); ++k) j += (k ? ", " : "") + std::to_string(ids[k]);
+    j += "]";
+  }
+  j += "},\n";
   j += "  \"teks_received\": " + std::to_string(r.teks_received) + ",\n";
   j += "  \"time_to_first_frame_ms\": " + Number(r.time_to_first_frame_ms) + ",\n";
   j += "  \"time_to_first_key_ms\": " + Number(r.time_to_first_key_ms) + ",\n";
   j += "  \"stkm_accepted\": " + std::to_string(r.stkm_accepted) + ",\n";
   j += "  \"stkm_repeats\": " + std::to_string(r.stkm_repeats) + ",\n";
-  j += "  \"stkm_rejected\": {";
-  bool first = true;
-  for (const auto& [reason, n] : r.stkm_rejected) {
-    j += (first ? "" : ", ") + Quote(reason) + ": " + std::to_string(n);
-    first = false;
+  j += "  \"stkm_rejected\": " + Counters(r.stkm_rejected) + ",\n";
+  j += "  \"no_rights_content_ids\": [";
+  for (std::size_t i = 0; i < r.no_rights_content_ids.size(); ++i) {
+    j += (i ? ", " : "") + Quote(r.no_rights_content_ids[i]);
   }
-  j += "},\n";
-  j += "  \"srtp_stats\": {";
-  first = true;
-  for (const auto& s : r.streams) {
-    if (!s.srtp) continue;
-    j += std::string(first ? "\n" : ",\n") + "    " + Quote(s.name) + ": {";
-    for (std::size_t i = 0; i < s.srtp_stats.size(); ++i) {
-      j += (i ? ", " : "") + Quote(s.srtp_stats[i].first) + ": " +
-           std::to_string(s.srtp_stats[i].second);
-    }
-    j += "}";
-    first = false;
-  }
-  j += first ? "},\n" : "\n  },\n";
+  j += "],\n";
+  j += "  \"spcd_outages\": " + std::to_string(r.spcd_outages) + ",\n";
+  j += "  \"srtp_stats\": " +
+       StatsByStream(r, [](const StreamReport& s) -> const Stats& { return s.srtp_stats; }) + ",\n";
+  j += "  \"ismacryp_stats\": " +
+       StatsByStream(r, [](const StreamReport& s) -> const Stats& { return s.ismacryp_stats; }) +
+       ",\n";
   j += "  \"errors\": [";
   for (std::size_t i = 0; i < r.errors.size(); ++i) j += (i ? ", " : "") + Quote(r.errors[i]);
   j += "]\n}\n";

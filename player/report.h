@@ -14,8 +14,11 @@ struct StreamReport {
   std::string name;
   guint64 frames = 0;
   gint64 first_frame_ms = -1;
+  std::string protection = "clear";  // "srtp", "ismacryp" or "clear"
   bool srtp = false;
-  std::vector<std::pair<std::string, guint64>> srtp_stats;  // in bcastsrtpdec's order
+  std::vector<std::pair<std::string, guint64>> srtp_stats;      // in bcastsrtpdec's order
+  std::vector<std::pair<std::string, guint64>> ismacryp_stats;  // ismacrypdec's, then "lost"
+  std::vector<guint> tek_ids_in_use;                            // TEKs this stream used, in order
 };
 
 struct Report {
@@ -23,14 +26,18 @@ struct Report {
   std::string sdp;
   gint64 duration_ms = 0;
   std::vector<StreamReport> streams;
-  guint64 decrypt_failures = 0;  // packets lost: auth-failures + replays + dropped-held +
-                                 // unknown-mki that could not be held
-  guint64 tek_changes = 0;       // changes of the TEK in use after the first one
+  std::string key_source;        // "spcd on the system bus", "key file PATH" or "none"
+  guint64 decrypt_failures = 0;  // SRTP packets lost (auth-failures + replays + dropped-held +
+                                 // unknown-mki that could not be held) + ISMACryp AUs dropped
+  std::map<std::string, guint64> decrypt_failures_by_reason;  // "srtp-…", "ismacryp-dropped-…"
+  guint64 tek_changes = 0;  // changes of the TEK in use after the first one
   std::vector<guint> tek_ids_in_use;
   guint64 teks_received = 0;
   gint64 time_to_first_frame_ms = -1;  // first decoded video frame (-1: none)
   gint64 time_to_first_key_ms = -1;
-  std::map<std::string, guint64> stkm_rejected;  // bad-mac, no-rights, malformed
+  std::map<std::string, guint64> stkm_rejected;    // bad-mac, no-rights, malformed, replay, ...
+  std::vector<std::string> no_rights_content_ids;  // content IDs of STKMs without rights
+  guint64 spcd_outages = 0;                        // times spcd went away while playing
   guint64 stkm_accepted = 0;
   guint64 stkm_repeats = 0;
   std::vector<std::string> errors;

@@ -165,6 +165,8 @@ class Scenario:
         self.report = os.path.join(self.workdir, "report.json")
         self.checksums = os.path.join(self.workdir, "frames.txt")
         self.reference_file = os.path.join(self.workdir, "reference.txt")
+        self.bus_address = None  # set by start_bus: the player then asks spcd there
+        self.spcd = None
         print(f"workdir {self.workdir}", flush=True)
 
     def close(self, passed):
@@ -203,21 +205,71 @@ class Scenario:
         check(os.path.exists(self.sdp), f"head-end ready, session description at {self.sdp}")
         return p
 
-    def run_player(self, duration, extra=(), timeout_margin=60):
+    def start_bus(self):
+        """A private dbus-daemon (session type, permissive policy) in the work directory."""
+        conf = os.path.join(self.workdir, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={self.workdir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+    <allow user="*"/>
+  </policy>
+</busconfig>
+""")
+        bus = Process("dbus-daemon", ["dbus-daemon", f"--config-file={conf}", "--print-address=1",
+                                      "--nofork"], self.workdir, self.env)
+        self.processes.append(bus)
+        self.bus_address = bus.wait_for_line(r"^(unix:\S+)", timeout=20).group(1)
+        check(True, f"private D-Bus at {self.bus_address}")
+
+    def start_spcd(self, name="spcd"):
+        """spcd on the private bus with its key store in the work directory; waits for its name."""
+        store = os.path.join(self.workdir, "spc.db")
+        self.spcd = Process(name, [self.args.spcd, "--bus-address", self.bus_address, "--store",
+                                   store], self.workdir, self.env)
+        self.processes.append(self.spcd)
+        # gdbus wait returns as soon as the name has an owner (the event), or fails at the timeout.
+        subprocess.run(["gdbus", "wait", "--address", self.bus_address, "--timeout", "20",
+                        "org.openbcast.SPC1"], check=True, env=self.env, timeout=30)
+        check(self.spcd.proc.poll() is None, f"{name} owns org.openbcast.SPC1")
+        return self.spcd
+
+    def import_keys(self):
+        out = subprocess.run([self.args.spcctl, "--bus-address", self.bus_address, "import-keys",
+                              self.keys], check=True, env=self.env, timeout=30,
+                             capture_output=True, text=True)
+        check(True, f"spcctl import-keys: {out.stdout.strip()}")
+
+    def start_player(self, duration, extra=()):
         argv = [self.args.player, "--headless", "--duration", str(duration), "--report",
                 self.report, "--frame-checksums", self.checksums, *extra]
-        if os.path.exists(self.keys):
+        if self.bus_address:
+            argv += ["--bus-address", self.bus_address]
+        elif os.path.exists(self.keys):
             argv += ["--key-file", self.keys]
         argv.append(self.sdp)
         p = Process("player", argv, self.workdir, self.env)
         self.processes.append(p)
+        return p
+
+    def run_player(self, duration, extra=(), timeout_margin=60):
+        return self.finish_player(self.start_player(duration, extra), duration, timeout_margin)
+
+    def finish_player(self, p, duration, timeout_margin=60):
         status = p.wait(timeout=duration + timeout_margin)
         for line in p.lines:
             print(f"    | {line}")
         err = p.stderr_text().strip()
         if err:
             print("    player stderr:\n" + "\n".join("    ! " + l for l in err.splitlines()[-20:]))
-        check(os.path.exists(self.report), "player wrote its report")
+        check(os.path.exists(self.report), f"player wrote its report (exit status {status})")
         with open(self.report) as f:
             report = json.load(f)
         frames = load_checksums(self.checksums) if os.path.exists(self.checksums) else {}
@@ -228,6 +280,49 @@ def srtp_total(report, field):
     return sum(s.get(field, 0) for s in report.get("srtp_stats", {}).values())
 
 
+def tek_ids_by_stream(report):
+    return {name: ids for name, ids in report.get("tek_ids_by_stream", {}).items() if ids}
+
+
+def check_frame_exact_playback(report, lines, frames, reference, seconds, min_changes=3):
+    """Played without a failure over >= min_changes TEK changes per protected stream, every video
+    frame a frame of the clear source in one contiguous run, the audio decoded throughout."""
+    check(report["errors"] == [], f"no errors ({report['errors']})")
+    by_reason = {k: v for k, v in report.get("decrypt_failures_by_reason", {}).items() if v}
+    check(report["decrypt_failures"] == 0,
+          f"zero decrypt failures ({report['decrypt_failures']} {by_reason})")
+    check(report["tek_changes"] >= min_changes, f"at least {min_changes} TEK changes while playing "
+          f"({report['tek_changes']}: TEKs {report['tek_ids_in_use']})")
+    for name, protection in report.get("protection", {}).items():
+        if protection == "clear":
+            continue
+        ids = report["tek_ids_by_stream"].get(name, [])
+        check(len(ids) - 1 >= min_changes,
+              f"{name} ({protection}): {len(ids) - 1} TEK changes followed (TEKs {ids})")
+    key_lines = [l for l in lines if l.startswith("key tek_id=")]
+    check(len(key_lines) == report["tek_changes"] + 1, f"one 'key tek_id=' line per TEK in use "
+          f"({len(key_lines)})")
+    check(any(l.startswith("first-frame stream=video ms=") for l in lines), "first-frame line")
+    video = frames.get("video", [])
+    check(report["frames_decoded"]["video"] == len(video) >= seconds * 25 * 0.55,
+          f"video frames decoded: {len(video)} (>= {int(seconds * 25 * 0.55)} of ~{seconds * 25} "
+          "sent while playing)")
+    check_contiguous_run(reference["video"], video, "video")
+    audio = frames.get("audio", [])
+    check(report["frames_decoded"]["audio"] == len(audio) >= seconds * 47 * 0.55,
+          f"audio buffers decoded: {len(audio)} (>= {int(seconds * 47 * 0.55)} of "
+          f"~{seconds * 47} sent while playing)")
+    for name, stats in report["srtp_stats"].items():
+        check(stats["decrypted"] > 0 and stats["auth-failures"] == 0 and stats["replays"] == 0,
+              f"{name}: {stats['decrypted']} SRTP packets decrypted, none failed")
+    for name, stats in report.get("ismacryp_stats", {}).items():
+        check(stats["aus-decrypted"] > 0 and stats["aus-dropped"] == 0,
+              f"{name}: {stats['aus-decrypted']} ISMACryp AUs decrypted, {stats['aus-clear']} "
+              f"clear, {stats['aus-dropped']} dropped")
+    check(report["time_to_first_frame_ms"] is not None, "time to first frame "
+          f"{report['time_to_first_frame_ms']} ms")
+
+
 def scenario_tek_changes(s):
     """(a) Every frame decoded over >= 3 TEK changes, no decrypt failure, output == clear source."""
     reference = s.reference()
@@ -235,26 +330,164 @@ def scenario_tek_changes(s):
     s.start_headend(["--tek-period", "2", "--stkm-interval", "250"])
     status, report, lines, frames = s.run_player(11)
     check(status == 0, f"player exit status 0 (got {status})")
-    check(report["errors"] == [], f"no errors ({report['errors']})")
-    check(report["decrypt_failures"] == 0, f"zero decrypt failures ({report['decrypt_failures']})")
-    check(report["tek_changes"] >= 3, f"at least 3 TEK changes while playing "
-          f"({report['tek_changes']}: TEKs {report['tek_ids_in_use']})")
-    key_lines = [l for l in lines if l.startswith("key tek_id=")]
-    check(len(key_lines) == report["tek_changes"] + 1, f"one 'key tek_id=' line per TEK in use "
-          f"({len(key_lines)})")
-    check(any(l.startswith("first-frame stream=video ms=") for l in lines), "first-frame line")
-    video = frames.get("video", [])
-    check(report["frames_decoded"]["video"] == len(video) >= 150,
-          f"video frames decoded: {len(video)} (>= 150 of ~{11 * 25} sent while playing)")
-    check_contiguous_run(reference["video"], video, "video")
-    audio = frames.get("audio", [])
-    check(report["frames_decoded"]["audio"] == len(audio) >= 300,
-          f"audio buffers decoded: {len(audio)} (>= 300 of ~{11 * 47} sent while playing)")
-    for name, stats in report["srtp_stats"].items():
-        check(stats["decrypted"] > 0 and stats["auth-failures"] == 0 and stats["replays"] == 0,
-              f"{name}: {stats['decrypted']} SRTP packets decrypted, none failed")
-    check(report["time_to_first_frame_ms"] is not None, "time to first frame "
-          f"{report['time_to_first_frame_ms']} ms")
+    check_frame_exact_playback(report, lines, frames, reference, 11)
+
+
+def scenario_isma(s):
+    """ISMACryp video and audio: >= 3 TEK changes, no AU dropped, video == clear source."""
+    reference = s.reference()
+    s.write_keys()
+    s.start_headend(["--protection", "ismacryp", "--tek-period", "2", "--stkm-interval", "250"])
+    status, report, lines, frames = s.run_player(11)
+    check(status == 0, f"player exit status 0 (got {status})")
+    check(report["protection"] == {"video": "ismacryp", "audio": "ismacryp"},
+          f"both streams ISMACryp ({report['protection']})")
+    check_frame_exact_playback(report, lines, frames, reference, 11)
+    for name, stats in report["ismacryp_stats"].items():
+        check(stats["aus-clear"] == 0, f"{name}: no AU sent clear without selective encryption")
+
+
+def scenario_isma_selective(s):
+    """ISMACryp with selective encryption (30 % of AUs clear), a key indicator in every AU header,
+    delta IVs, 3 AUs per packet and fragments at a 600-byte MTU: frame-exact as without."""
+    reference = s.reference()
+    s.write_keys()
+    s.start_headend(["--protection", "ismacryp", "--tek-period", "2", "--stkm-interval", "250",
+                     "--isma-selective-encryption", "1", "--isma-clear-share", "30",
+                     "--isma-key-indicator-per-au", "1", "--isma-delta-iv-length", "2",
+                     "--isma-aus-per-packet", "3", "--mtu", "600"])
+    with open(s.sdp) as f:
+        sdp = f.read()
+    check(sdp.count("ISMACrypSelectiveEncryption=1") == 2, "SDP: selective encryption on both")
+    status, report, lines, frames = s.run_player(11)
+    check(status == 0, f"player exit status 0 (got {status})")
+    check_frame_exact_playback(report, lines, frames, reference, 11)
+    for name, stats in report["ismacryp_stats"].items():
+        total = stats["aus-clear"] + stats["aus-decrypted"]
+        check(stats["aus-clear"] > 0 and stats["aus-decrypted"] > 0,
+              f"{name}: {stats['aus-clear']} of {total} AUs came clear, the others encrypted")
+
+
+def scenario_mixed(s):
+    """Mixed service: SRTP video and ISMACryp audio with TEKs from two key streams."""
+    reference = s.reference()
+    s.write_keys()
+    s.start_headend(["--protection", "mixed", "--tek-period", "2", "--stkm-interval", "250",
+                     "--isma-key-port", str(s.args.port_base + 6)])
+    status, report, lines, frames = s.run_player(11)
+    check(status == 0, f"player exit status 0 (got {status})")
+    check(report["protection"] == {"video": "srtp", "audio": "ismacryp"},
+          f"video SRTP, audio ISMACryp ({report['protection']})")
+    check_frame_exact_playback(report, lines, frames, reference, 11)
+    ids = report["tek_ids_by_stream"]
+    check(not set(ids["video"]) & set(ids["audio"]),
+          f"the two streams used disjoint TEKs (video {ids['video']}, audio {ids['audio']})")
+
+
+def check_spcd_source(report, lines):
+    check(report["key_source"].startswith("spcd on the bus at unix:"),
+          f"keys from spcd ({report['key_source']})")
+    check(any(l.startswith("spcd available=1") for l in lines), "player saw spcd answer")
+
+
+def scenario_spcd_tek_changes(s):
+    """(a) with the TEKs from spcd (keys imported with spcctl), no key file given to the player."""
+    reference = s.reference()
+    s.write_keys()
+    s.start_bus()
+    s.start_spcd()
+    s.import_keys()
+    s.start_headend(["--tek-period", "2", "--stkm-interval", "250"])
+    status, report, lines, frames = s.run_player(11)
+    check(status == 0, f"player exit status 0 (got {status})")
+    check_spcd_source(report, lines)
+    check(report["spcd_outages"] == 0, "spcd never went away")
+    check_frame_exact_playback(report, lines, frames, reference, 11)
+
+
+def line_ms(line):
+    m = re.search(r"\bms=(\d+)", line)
+    return int(m.group(1)) if m else -1
+
+
+def scenario_spcd_restart(s):
+    """spcd killed (SIGKILL) while playing and restarted: no frame lost on the current TEK, and
+    the STKMs after the restart are processed again (new TEKs learned and used)."""
+    reference = s.reference()
+    s.write_keys()
+    s.start_bus()
+    s.start_spcd()
+    s.import_keys()
+    s.start_headend(["--tek-period", "4", "--stkm-interval", "250"])
+    duration = 17
+    p = s.start_player(duration)
+    p.wait_for_line(r"^spcd available=1", timeout=30)
+    # Kill right after a TEK change, so the TEK in use (lifetime 2 x 4 + 5 s) is valid throughout
+    # the outage.
+    p.wait_for_line(r"^key tek_id=", timeout=30)
+    changed = p.wait_for_line(r"^key tek_id=(\d+)", timeout=30)
+    print(f"  TEK {changed.group(1)} in use: killing spcd", flush=True)
+    os.kill(s.spcd.proc.pid, signal.SIGKILL)
+    s.spcd.proc.wait(timeout=10)
+    killed_at = time.monotonic()
+    down = p.wait_for_line(r"^spcd available=0.*", timeout=20).group(0)
+    check(True, f"player noticed that spcd went away: {down}")
+    # The outage itself is the one bounded wait: spcd stays down 1.5 s.
+    time.sleep(max(0.0, 1.5 - (time.monotonic() - killed_at)))
+    s.start_spcd("spcd-restarted")
+    back = p.wait_for_line(r"^spcd available=1.*", timeout=20).group(0)
+    back_ms = line_ms(back)
+    check(True, f"player sees spcd again: {back}")
+    status, report, lines, frames = s.finish_player(p, duration)
+    check(status == 0, f"player exit status 0 (got {status})")
+    check_spcd_source(report, lines)
+    check(report["spcd_outages"] == 1, f"one spcd outage reported ({report['spcd_outages']})")
+    check(any(l.startswith("warning: spcd went away") for l in lines), "warning about spcd")
+    # TEKs the player had learned (current and announced next) before spcd came back.
+    learned_before = set()
+    for l in lines:
+        m = re.match(r"stkm tek_id=(\d+)(?: next=(\d+))?", l)
+        if m and line_ms(l) < back_ms:
+            learned_before.update(int(g) for g in m.groups() if g)
+    new_stkms = [l for l in lines if l.startswith("stkm tek_id=") and line_ms(l) > back_ms]
+    check(new_stkms, f"STKMs processed after the restart bring new TEKs: {new_stkms}")
+    used_after = [int(re.match(r"key tek_id=(\d+)", l).group(1)) for l in lines
+                  if l.startswith("key tek_id=") and line_ms(l) > back_ms]
+    fresh = [t for t in used_after if t not in learned_before]
+    check(fresh, f"TEK changes after the restart followed (TEKs {used_after}; learned from the "
+          f"restarted spcd: {fresh}; known before: {sorted(learned_before)})")
+    check_frame_exact_playback(report, lines, frames, reference, duration)
+
+
+def scenario_spcd_errors(s):
+    """No spcd on the bus: the player says how to start it. spcd without the rights: the player
+    names the content ID and how to get the keys."""
+    s.write_keys()
+    s.start_bus()
+    s.start_headend(["--tek-period", "2", "--stkm-interval", "250"])
+    status, report, lines, frames = s.run_player(5, timeout_margin=30)
+    err = s.processes[-1].stderr_text()
+    check(status == 1, f"without spcd: exit status 1 (got {status})")
+    check("spcd (org.openbcast.SPC1) is not reachable on the bus at " + s.bus_address in err
+          and "start it with `spcd --bus-address" in err,
+          "without spcd: the error says where spcd was looked for and how to start it: "
+          + err.strip().splitlines()[0] if err.strip() else "(no stderr)")
+    os.remove(s.report)
+
+    s.start_spcd()  # no keys imported
+    status, report, lines, frames = s.run_player(4)
+    cid = "urn:openbcast:svc:sample:0000002a"
+    text = (f"No rights for {cid}: import keys with `spcctl import-keys FILE` or acquire them "
+            "from the service's Rights Issuer")
+    check(status == 2, f"without rights: exit status 2, nothing played (got {status})")
+    warned = [l for l in lines if l.startswith("warning:") and text in l]
+    check(warned, "without rights: warning names the content ID and what to do: "
+          + (warned[0] if warned else "-"))
+    check(report["no_rights_content_ids"] == [cid], f"report names {cid}")
+    check(report["stkm_rejected"]["no-rights"] > 0,
+          f"STKMs rejected for no-rights: {report['stkm_rejected']['no-rights']}")
+    check(any(text in e for e in report["errors"]), "the final error repeats it: "
+          + "; ".join(report["errors"]))
 
 
 def scenario_clear(s):
@@ -326,7 +559,7 @@ def scenario_faults(s):
     check(srtp_total(report, "auth-failures") > 0,
           f"SRTP authentication failures counted: {srtp_total(report, 'auth-failures')}")
     check(srtp_total(report, "replays") > 0, f"SRTP replays counted: {srtp_total(report, 'replays')}")
-    for text in ("STKM rejected: MAC check failed", "STKM rejected: no rights",
+    for text in ("STKM rejected: MAC check failed", "STKM rejected: No rights for urn:",
                  "STKM rejected: malformed", "failed authentication", "replayed SRTP packets"):
         check(any(l.startswith("warning:") and text in l for l in lines), f"warning '{text}'")
     progress = [int(m.group(1)) for m in
@@ -393,6 +626,12 @@ SCENARIOS = {
     "roc-rcc": scenario_roc_rcc,
     "roc-no-rcc": scenario_roc_norcc,
     "faults": scenario_faults,
+    "isma": scenario_isma,
+    "isma-selective": scenario_isma_selective,
+    "mixed": scenario_mixed,
+    "spcd-tek-changes": scenario_spcd_tek_changes,
+    "spcd-restart": scenario_spcd_restart,
+    "spcd-errors": scenario_spcd_errors,
 }
 
 
@@ -406,13 +645,15 @@ def main():
     parser.add_argument("--make-media", required=True)
     parser.add_argument("--plugin-dir", default="")
     parser.add_argument("--port-base", type=int, required=True)
+    parser.add_argument("--spcd", default="")
+    parser.add_argument("--spcctl", default="")
     parser.add_argument("--readme", default="")
     parser.add_argument("--build-dir", default="")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
 
     for name in ("headend", "player", "reference", "media", "make_media", "plugin_dir", "readme",
-                 "build_dir"):
+                 "build_dir", "spcd", "spcctl"):
         if getattr(args, name):
             setattr(args, name, os.path.abspath(getattr(args, name)))
     print(f"scenario {args.scenario}: {SCENARIOS[args.scenario].__doc__}", flush=True)
