@@ -6,7 +6,7 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config git
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-libav gstreamer1.0-tools
+  gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps
   libsrtp2-dev libssl-dev libglib2.0-dev libsoup-3.0-dev libxml2-dev libsqlite3-dev
   libgtest-dev libgmock-dev ffmpeg dbus-daemon tshark clang libclang-rt-14-dev
   libpcsclite-dev pcscd vsmartcard-vpcd python3
