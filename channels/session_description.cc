@@ -159,11 +159,26 @@ std::optional<Connection> ConnectionOf(const GstSDPMedia* media, const GstSDPMes
     conn = gst_sdp_message_get_connection(msg);
   }
   if (conn == nullptr || conn->address == nullptr || conn->address[0] == '\0') return std::nullopt;
+  // RFC 4566 defines network type IN with address types IP4 and IP6 only.
+  if (g_strcmp0(conn->nettype, "IN") != 0 ||
+      (g_strcmp0(conn->addrtype, "IP4") != 0 && g_strcmp0(conn->addrtype, "IP6") != 0)) {
+    return std::nullopt;
+  }
   Connection c;
   std::string_view addr = conn->address;
   // GstSDP splits "addr/ttl" itself; be safe against a parser that leaves it in.
-  c.address = std::string(addr.substr(0, addr.find('/')));
-  c.ttl = static_cast<int>(conn->ttl);
+  addr = addr.substr(0, addr.find('/'));
+  // GstSDP keeps the rest of a c= line with spaces in it as the address: only an IPv4/IPv6
+  // address or a host name is one.
+  if (addr.empty() || addr.find_first_not_of("0123456789abcdefABCDEFghijklmnopqrstuvwxyz"
+                                             "GHIJKLMNOPQRSTUVWXYZ.:-") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  c.address = std::string(addr);
+  // The TTL means something (and is written back) only for a multicast address.
+  const bool multicast =
+      gst_sdp_address_is_multicast(conn->nettype, conn->addrtype, c.address.c_str()) != FALSE;
+  c.ttl = multicast ? static_cast<int>(conn->ttl) : 0;
   return c;
 }
 
@@ -219,7 +234,7 @@ spc::Result<KeyStream> ParseKeyStream(const GstSDPMedia* media, const GstSDPMess
   KeyStream ks;
   ks.port = m.port;
   auto conn = ConnectionOf(media, msg);
-  if (!conn) return Error("no c= address for the key stream", "c=", mline);
+  if (!conn) return Error("no valid c= address for the key stream", "c=", mline);
   ks.address = conn->address;
   ks.ttl = conn->ttl;
   auto id = Attribute(media, nullptr, "stkmstream");
@@ -268,7 +283,7 @@ spc::Result<MediaStream> ParseMedia(const GstSDPMedia* media, const GstSDPMessag
   }
   ms.payload_type = *pt;
   auto conn = ConnectionOf(media, msg);
-  if (!conn) return Error("no c= address for the " + ms.media + " stream", "c=", mline);
+  if (!conn) return Error("no valid c= address for the " + ms.media + " stream", "c=", mline);
   ms.address = conn->address;
   ms.ttl = conn->ttl;
 
@@ -338,7 +353,7 @@ spc::Result<LtkmStream> ParseLtkmStream(const GstSDPMedia* media, const GstSDPMe
   ls.kind = kind;
   ls.port = m.port;
   auto conn = ConnectionOf(media, msg);
-  if (!conn) return Error("no c= address for the " + format + " stream", "c=", mline);
+  if (!conn) return Error("no valid c= address for the " + format + " stream", "c=", mline);
   ls.address = conn->address;
   ls.ttl = conn->ttl;
   return ls;
@@ -394,6 +409,7 @@ spc::Result<SessionDescription> ParseSessionDescription(std::string_view text) {
   if (auto v = Attribute(nullptr, msg.get(), "bcast-roap-url")) sd.roap_url = std::string(Trim(*v));
   if (auto v = Attribute(nullptr, msg.get(), "bcast-stkm-url")) sd.stkm_url = std::string(Trim(*v));
 
+  std::vector<int> media_index;  // the m= line of each sd.media entry
   for (guint i = 0; i < gst_sdp_message_medias_len(msg.get()); ++i) {
     const GstSDPMedia* media = gst_sdp_message_get_media(msg.get(), i);
     const int index = static_cast<int>(i);
@@ -428,20 +444,19 @@ spc::Result<SessionDescription> ParseSessionDescription(std::string_view text) {
       auto ms = ParseMedia(media, msg.get(), *m, *layout, index);
       if (!ms) return ms.error();
       sd.media.push_back(std::move(ms.value()));
+      media_index.push_back(index);
     }
   }
   // Checked after the loop: a key stream may be described after the media that use it.
-  for (std::size_t i = 0, mi = 0; i < layout->media.size(); ++i) {
-    if (!layout->media[i].m_text.starts_with("video") &&
-        !layout->media[i].m_text.starts_with("audio")) {
-      continue;
-    }
-    const MediaStream& ms = sd.media[mi++];
+  // (Indexed by what the loop kept: an m= line such as "videoaudio" is neither.)
+  for (std::size_t mi = 0; mi < sd.media.size(); ++mi) {
+    const MediaStream& ms = sd.media[mi];
+    const int i = media_index[mi];
     // Without a key stream here the STKMs can only come over the interaction channel.
     if (!ms.key_stream_id.empty() && sd.FindKeyStream(ms.key_stream_id) == nullptr &&
         sd.stkm_url.empty()) {
       return Error("a=stkmstream:" + ms.key_stream_id + " names no key stream", "a=stkmstream",
-                   layout->AttrLine(static_cast<int>(i), "stkmstream"));
+                   layout->AttrLine(i, "stkmstream"));
     }
   }
   return sd;
