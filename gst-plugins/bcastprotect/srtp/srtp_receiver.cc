@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gst-plugins/bcastprotect/srtp/libsrtp_session.h"
+#include "gst-plugins/bcastprotect/srtp/openssl_srtp.h"
 #include "gst-plugins/bcastprotect/srtp/srtp_keys.h"
 
 namespace bcast::srtp {
@@ -52,7 +53,8 @@ struct SrtpReceiver::Key {
   std::array<std::uint8_t, kMasterKeyLength> key{};
   std::array<std::uint8_t, kMasterSaltLength> salt{};
   bool authenticated = true;
-  SrtpSessionKeys session;  // for RFC 4771 MACs checked outside libsrtp
+  SrtpSessionKeys session;                          // for RFC 4771 MACs checked outside libsrtp
+  std::unique_ptr<OpensslSrtpTransform> transform;  // Engine::kOpenssl
   std::uint64_t serial = 0;
   ~Key() {
     OPENSSL_cleanse(key.data(), key.size());
@@ -94,6 +96,16 @@ std::string_view DecisionName(Decision d) {
   return "malformed";
 }
 
+std::string_view EngineName(Engine engine) {
+  return engine == Engine::kLibsrtp ? "libsrtp" : "openssl";
+}
+
+std::optional<Engine> ParseEngine(std::string_view name) {
+  if (name == "openssl") return Engine::kOpenssl;
+  if (name == "libsrtp") return Engine::kLibsrtp;
+  return std::nullopt;
+}
+
 SrtpReceiver::SrtpReceiver(const ReceiverConfig& config) : config_(config) {
   config_.mki_length = std::min(config_.mki_length, kMaxMkiLength);
   config_.replay_window = std::clamp<std::size_t>(config_.replay_window, 64, 0x7fff);
@@ -128,6 +140,9 @@ void SrtpReceiver::AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kM
   std::copy(salt.begin(), salt.end(), k->salt.begin());
   k->authenticated = authenticated && config_.auth != SrtpAuth::kNull;
   k->session = DeriveSessionKeys(key, salt);
+  if (config_.engine == Engine::kOpenssl) {
+    k->transform = std::make_unique<OpensslSrtpTransform>(k->session);
+  }
   k->serial = ++key_serial_;
   keys_[tek_id] = std::move(k);
 }
@@ -149,17 +164,24 @@ std::optional<std::uint32_t> SrtpReceiver::Roc(std::uint32_t ssrc) const {
 }
 
 SrtpReceiver::Stream& SrtpReceiver::StreamFor(std::uint32_t ssrc) {
+  if (last_stream_ != nullptr && last_ssrc_ == ssrc) {
+    last_stream_->serial = ++stream_serial_;
+    return *last_stream_;
+  }
   auto it = streams_.find(ssrc);
   if (it == streams_.end()) {
     if (streams_.size() >= kMaxStreams) {
       auto oldest = std::min_element(
           streams_.begin(), streams_.end(),
           [](const auto& a, const auto& b) { return a.second->serial < b.second->serial; });
+      if (oldest->second.get() == last_stream_) last_stream_ = nullptr;
       streams_.erase(oldest);
     }
     it = streams_.emplace(ssrc, std::make_unique<Stream>(config_.replay_window)).first;
   }
   it->second->serial = ++stream_serial_;
+  last_stream_ = it->second.get();
+  last_ssrc_ = ssrc;
   return *it->second;
 }
 
@@ -198,7 +220,11 @@ std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const 
   std::optional<std::uint32_t> id_auth = read_mki(auth_tag.length);
   if (id_auth) {
     const Key* key = find(*id_auth);
-    if (key != nullptr && key->authenticated) return Layout{key, auth_tag, p.size()};
+    // A suite without authentication (or an RFC 4771 packet without tag field) puts the MKI at
+    // the end whatever the TEK says.
+    if (key != nullptr && (key->authenticated || auth_tag.length == 0)) {
+      return Layout{key, auth_tag, p.size()};
+    }
   }
   if (auth_tag.length != 0) {
     std::optional<std::uint32_t> id_null = read_mki(0);
@@ -238,7 +264,6 @@ UnprotectResult SrtpReceiver::Unprotect(std::span<std::uint8_t> packet) {
   result.tek_id = key.id;
   const TagField& tag = layout->tag;
   const std::size_t tag_start = packet.size() - tag.length;
-  const std::size_t portion_len = tag_start - config_.mki_length;
 
   Stream& stream = StreamFor(rtp->ssrc);
 
@@ -266,13 +291,63 @@ UnprotectResult SrtpReceiver::Unprotect(std::span<std::uint8_t> packet) {
     return result;
   }
 
+  const bool ok = config_.engine == Engine::kOpenssl
+                      ? DecryptOpenssl(packet, *rtp, *layout, index, result)
+                      : DecryptLibsrtp(packet, *rtp, *layout, stream, index, result);
+  if (!ok) return result;
+  stream.replay.Add(index, stream.highest, stream.have_index);
+  if (!stream.have_index || index > stream.highest) stream.highest = index;
+  stream.have_index = true;
+  result.decision = Decision::kDecrypted;
+  return result;
+}
+
+// RFC 3711 §3.3 receiver steps 5-6 after the index and replay checks: the tag (or the RFC 4771
+// MAC after the carried ROC) over header ‖ payload ‖ ROC, then AES-CM of the payload in place.
+// The MKI and the tag field are cut off; the packet is untouched when the tag does not verify.
+bool SrtpReceiver::DecryptOpenssl(std::span<std::uint8_t> packet, const RtpHeaderInfo& rtp,
+                                  const Layout& layout, std::uint64_t index,
+                                  UnprotectResult& result) {
+  const Key& key = *layout.key;
+  const TagField& tag = layout.tag;
+  const std::size_t tag_start = packet.size() - tag.length;
+  const std::size_t portion_len = tag_start - config_.mki_length;
+  if (!key.transform || !key.transform->ok()) {
+    result.decision = Decision::kMalformed;
+    return false;
+  }
+  if (tag.mac_length > 0) {
+    const std::size_t mac_at = tag_start + (tag.carries_roc ? kRocLength : 0);
+    if (!key.transform->Verify(packet.first(portion_len), static_cast<std::uint32_t>(index >> 16),
+                               packet.subspan(mac_at, tag.mac_length))) {
+      result.decision = Decision::kAuthFailure;
+      return false;
+    }
+  }
+  if (!key.transform->Transform(
+          rtp.ssrc, index, packet.subspan(rtp.header_length, portion_len - rtp.header_length))) {
+    result.decision = Decision::kMalformed;
+    return false;
+  }
+  result.length = portion_len;
+  return true;
+}
+
+bool SrtpReceiver::DecryptLibsrtp(std::span<std::uint8_t> packet, const RtpHeaderInfo& rtp,
+                                  const Layout& layout, Stream& stream, std::uint64_t index,
+                                  UnprotectResult& result) {
+  const Key& key = *layout.key;
+  const TagField& tag = layout.tag;
+  const std::size_t tag_start = packet.size() - tag.length;
+  const std::size_t portion_len = tag_start - config_.mki_length;
   // RFC 4771 ROC-carrying packet: the MAC covers header ‖ payload ‖ carried ROC (not the MKI);
   // checked here, then libsrtp only decrypts (AES-CM-only session).
   if (tag.carries_roc && tag.mac_length > 0 &&
-      !SrtpAuthTagMatches(key.session, packet.first(portion_len), carried_roc,
+      !SrtpAuthTagMatches(key.session, packet.first(portion_len),
+                          static_cast<std::uint32_t>(index >> 16),
                           packet.subspan(tag_start + kRocLength, tag.mac_length))) {
     result.decision = Decision::kAuthFailure;
-    return result;
+    return false;
   }
 
   const bool cm_only = tag.carries_roc || tag.length == 0;
@@ -283,13 +358,13 @@ UnprotectResult SrtpReceiver::Unprotect(std::span<std::uint8_t> packet) {
       mki[i] = static_cast<std::uint8_t>(key.id >> (8 * (config_.mki_length - 1 - i)));
     }
     session = std::make_unique<LibsrtpSession>(
-        false, cm_only ? SrtpAuth::kNull : config_.auth, key.key, key.salt, rtp->ssrc,
+        false, cm_only ? SrtpAuth::kNull : config_.auth, key.key, key.salt, rtp.ssrc,
         std::span<const std::uint8_t>(mki.data(), config_.mki_length), config_.replay_window);
   }
   if (!session->ok() || !session->PrepareIndex(index)) {
     stream.sessions.erase({key.id, cm_only});
     result.decision = Decision::kMalformed;
-    return result;
+    return false;
   }
   // The AES-CM-only session sees header ‖ payload ‖ MKI: the tag field is cut off.
   int len = static_cast<int>(cm_only ? tag_start : packet.size());
@@ -299,22 +374,18 @@ UnprotectResult SrtpReceiver::Unprotect(std::span<std::uint8_t> packet) {
       break;
     case srtp_err_status_auth_fail:
       result.decision = Decision::kAuthFailure;
-      return result;
+      return false;
     case srtp_err_status_replay_fail:
     case srtp_err_status_replay_old:
       result.decision = Decision::kReplay;
-      return result;
+      return false;
     default:
       result.decision = Decision::kMalformed;
-      return result;
+      return false;
   }
   session->Accepted(index);
-  stream.replay.Add(index, stream.highest, stream.have_index);
-  if (!stream.have_index || index > stream.highest) stream.highest = index;
-  stream.have_index = true;
-  result.decision = Decision::kDecrypted;
   result.length = static_cast<std::size_t>(len);
-  return result;
+  return true;
 }
 
 }  // namespace bcast::srtp

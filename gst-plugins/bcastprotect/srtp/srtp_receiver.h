@@ -1,7 +1,9 @@
 // SRTP receiver keyed by BCAST TEKs: picks the TEK by MKI (TEK ID), keeps the packet index (ROC)
 // and the replay window per SSRC itself so that neither is lost when the TEK changes, reads the
-// ROC from RFC 4771 ROC-carrying packets, and decrypts with libsrtp2 (one session per SSRC and TEK)
-// in place. No GStreamer; not thread-safe (the element serialises calls).
+// ROC from RFC 4771 ROC-carrying packets, and decrypts in place: by default on OpenSSL EVP (one
+// keyed AES-CTR and HMAC context per TEK), or with libsrtp2 (one session per SSRC and TEK), the
+// reference the OpenSSL engine is cross-checked against. No GStreamer; not thread-safe (the
+// element serialises calls).
 #pragma once
 
 #include <cstdint>
@@ -29,7 +31,17 @@ enum class Decision : std::uint8_t {
 };
 std::string_view DecisionName(Decision decision);
 
+// Who does the per-packet cryptography. Index, ROC, RFC 4771 and the replay window are the
+// receiver's own with either engine.
+//  kOpenssl: OpenSSL EVP contexts keyed once per TEK, no allocation per packet (default).
+//  kLibsrtp: libsrtp2 srtp_unprotect_mki (reference; on Debian it runs on NSS and costs a cipher
+//            context per packet).
+enum class Engine : std::uint8_t { kOpenssl, kLibsrtp };
+std::string_view EngineName(Engine engine);
+std::optional<Engine> ParseEngine(std::string_view name);  // "openssl", "libsrtp"
+
 struct ReceiverConfig {
+  Engine engine = Engine::kOpenssl;
   SrtpAuth auth = SrtpAuth::kHmacSha1_80;
   std::size_t mki_length = 2;  // 0..4; 0: every packet uses the default TEK (SetDefaultKey)
   RccMode rcc_mode = RccMode::kNone;
@@ -87,6 +99,11 @@ class SrtpReceiver {
   std::optional<Layout> ResolveLayout(std::span<const std::uint8_t> packet,
                                       const RtpHeaderInfo& rtp, UnprotectResult& result) const;
   Stream& StreamFor(std::uint32_t ssrc);
+  bool DecryptLibsrtp(std::span<std::uint8_t> packet, const RtpHeaderInfo& rtp,
+                      const Layout& layout, Stream& stream, std::uint64_t index,
+                      UnprotectResult& result);
+  bool DecryptOpenssl(std::span<std::uint8_t> packet, const RtpHeaderInfo& rtp,
+                      const Layout& layout, std::uint64_t index, UnprotectResult& result);
 
   ReceiverConfig config_;
   std::map<std::uint16_t, std::unique_ptr<Key>> keys_;
@@ -94,6 +111,9 @@ class SrtpReceiver {
   std::optional<std::uint16_t> default_key_;
   std::map<std::uint32_t, std::unique_ptr<Stream>> streams_;
   std::uint64_t stream_serial_ = 0;
+  // The stream of the previous packet (almost always the next one's): skips the map lookup.
+  Stream* last_stream_ = nullptr;
+  std::uint32_t last_ssrc_ = 0;
 };
 
 }  // namespace bcast::srtp

@@ -1,0 +1,76 @@
+#include "gst-plugins/bcastprotect/srtp/openssl_srtp.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+
+#include <climits>
+
+namespace bcast::srtp {
+namespace {
+
+// Fetched once per process: EVP_MAC_fetch and EVP_CIPHER_fetch walk the provider store.
+EVP_MAC* Hmac() {
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  return mac;
+}
+EVP_CIPHER* Aes128Ctr() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-128-CTR", nullptr);
+  return cipher;
+}
+
+}  // namespace
+
+OpensslSrtpTransform::OpensslSrtpTransform(const SrtpSessionKeys& keys)
+    : cipher_(EVP_CIPHER_CTX_new()), salt_(keys.salt) {
+  if (!cipher_ || Aes128Ctr() == nullptr || Hmac() == nullptr) return;
+  // AES-CM increments only the low 16 bits of the counter; every SRTP IV has them at zero and no
+  // packet needs 2^16 blocks, so OpenSSL's 128-bit CTR gives the same keystream.
+  if (EVP_DecryptInit_ex2(cipher_.get(), Aes128Ctr(), keys.encryption_key.data(), nullptr,
+                          nullptr) != 1) {
+    return;
+  }
+  mac_.reset(EVP_MAC_CTX_new(Hmac()));
+  char digest[] = "SHA1";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_END};
+  if (!mac_ || EVP_MAC_init(mac_.get(), keys.auth_key.data(), keys.auth_key.size(), params) != 1) {
+    return;
+  }
+  ok_ = true;
+}
+
+OpensslSrtpTransform::~OpensslSrtpTransform() { OPENSSL_cleanse(salt_.data(), salt_.size()); }
+
+bool OpensslSrtpTransform::Verify(std::span<const std::uint8_t> portion, std::uint32_t roc,
+                                  std::span<const std::uint8_t> tag) {
+  if (!ok_ || tag.empty() || tag.size() > 20) return false;
+  const std::uint8_t roc_be[4] = {
+      static_cast<std::uint8_t>(roc >> 24), static_cast<std::uint8_t>(roc >> 16),
+      static_cast<std::uint8_t>(roc >> 8), static_cast<std::uint8_t>(roc)};
+  std::uint8_t full[EVP_MAX_MD_SIZE];
+  std::size_t out = 0;
+  // A NULL key restarts HMAC with the key already set (no new key schedule).
+  if (EVP_MAC_init(mac_.get(), nullptr, 0, nullptr) != 1 ||
+      EVP_MAC_update(mac_.get(), portion.data(), portion.size()) != 1 ||
+      EVP_MAC_update(mac_.get(), roc_be, sizeof roc_be) != 1 ||
+      EVP_MAC_final(mac_.get(), full, &out, sizeof full) != 1 || out != 20) {
+    return false;
+  }
+  // The MAC of a packet is no secret (the sender puts it on the wire): no cleanse.
+  return CRYPTO_memcmp(full, tag.data(), tag.size()) == 0;
+}
+
+bool OpensslSrtpTransform::Transform(std::uint32_t ssrc, std::uint64_t index,
+                                     std::span<std::uint8_t> data) {
+  if (!ok_) return false;
+  const auto iv = AesCmIv(salt_, ssrc, index);
+  if (EVP_DecryptInit_ex2(cipher_.get(), nullptr, nullptr, iv.data(), nullptr) != 1) return false;
+  if (data.empty()) return true;
+  if (data.size() > INT_MAX) return false;  // an RTP packet is below 64 KiB
+  int out = 0;
+  return EVP_DecryptUpdate(cipher_.get(), data.data(), &out, data.data(),
+                           static_cast<int>(data.size())) == 1 &&
+         static_cast<std::size_t>(out) == data.size();
+}
+
+}  // namespace bcast::srtp
