@@ -228,6 +228,7 @@ class Player {
   guint64 stkmparse_malformed_warned_ = 0;
   std::map<std::string, bool> spcd_available_;  // per tekdec name: last openbcast-spcd state
   guint64 spcd_outages_ = 0;
+  bool spcd_unreachable_ = false;
 };
 
 gint64 Player::ElapsedMs() const {
@@ -287,8 +288,9 @@ std::string Player::BusText() const {
 std::string Player::StartSpcdHint() const {
   switch (options_.bus) {
     case SpcdBus::kSystem:
-      return "start it as root with `systemctl start spcd` (or run `spcd`), import the service's "
-             "keys with `spcctl import-keys FILE`, or play from a key file with --key-file FILE";
+      return "start it as root with `systemctl start spcd` (openbcast installed), import the "
+             "service's keys with `spcctl import-keys FILE`, or play from a key file with "
+             "--key-file FILE";
     case SpcdBus::kSession:
       return "start it with `spcd --session`, import the service's keys with "
              "`spcctl --session import-keys FILE`, or play from a key file with --key-file FILE";
@@ -399,7 +401,8 @@ GstPadProbeReturn OnIsmacrypPacketProbe(GstPad* pad, GstPadProbeInfo* info, gpoi
   }
   g_autoptr(GstCaps) caps = gst_pad_get_current_caps(pad);
   if (caps == nullptr) return GST_PAD_PROBE_OK;
-  if (!stream->isma_caps || !gst_caps_is_equal(stream->isma_caps.get(), caps)) {
+  if (stream->isma_caps.get() != caps &&
+      (!stream->isma_caps || !gst_caps_is_equal(stream->isma_caps.get(), caps))) {
     stream->isma_caps.reset(gst_caps_ref(caps));
     std::vector<std::pair<std::string, std::string>> params;
     const GstStructure* s = gst_caps_get_structure(caps, 0);
@@ -721,11 +724,29 @@ void Player::HandleError(GstMessage* message) {
   g_autofree gchar* debug = nullptr;
   gst_message_parse_error(message, &err, &debug);
   GstObject* src = GST_MESSAGE_SRC(message);
+  // After "spcd is not reachable", basesink's generic "Failed to start" of the same tekdec says
+  // nothing more.
+  if (IsTekdec(src) && spcd_unreachable_) return;
   if (IsTekdec(src) && FromSpcd() && err != nullptr &&
       g_error_matches(err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND)) {
-    // tekdec could not reach spcd: say where it was looked for and how to start it.
-    Fail("spcd (org.openbcast.SPC1) is not reachable on " + BusText() + ": " + err->message + "; " +
+    // tekdec could not reach spcd: say where it was looked for and how to start it. tekdec's
+    // text ("spcd not reachable on BUS as NAME: REASON; start spcd or set sek-file") is cut to
+    // its reason when it has that form, so bus and advice are not said twice.
+    std::string reason = err->message;
+    const std::string as = " as ";
+    if (reason.rfind("spcd not reachable on ", 0) == 0) {
+      const std::size_t name = reason.find(as);
+      const std::size_t colon = name == std::string::npos ? name : reason.find(": ", name);
+      if (colon != std::string::npos) reason = reason.substr(colon + 2);
+      const std::string advice = "; start spcd or set sek-file";
+      if (reason.size() > advice.size() &&
+          reason.compare(reason.size() - advice.size(), advice.size(), advice) == 0) {
+        reason.resize(reason.size() - advice.size());
+      }
+    }
+    Fail("spcd (org.openbcast.SPC1) is not reachable on " + BusText() + ": " + reason + "; " +
          StartSpcdHint());
+    spcd_unreachable_ = true;
     return;
   }
   std::string text = std::string(GST_OBJECT_NAME(src)) + ": " + (err ? err->message : "error");
