@@ -413,6 +413,7 @@ Result<unsigned, std::string> BroadcastKeys::AddService(const channels::SessionD
         }
       } else {
         ++counters_.triggers_received;
+        if (on_trigger) on_trigger(d);
       }
     });
     if (!id) {

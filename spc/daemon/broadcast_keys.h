@@ -72,6 +72,9 @@ class BroadcastKeys {
   // Rights were installed or removed (spcd invalidates its STKM cache and signals).
   std::function<void(const std::vector<std::string>& content_ids)> on_rights_changed;
 
+  // A datagram of a ROAP trigger stream (spcd hands it to its ROAP client).
+  std::function<void(std::span<const std::uint8_t> trigger)> on_trigger;
+
   // Why the terminal may lack rights it had: "registration with RI <id> revoked by a
   // device_registration_response of <time>" for each withdrawn broadcast registration; empty when
   // none.

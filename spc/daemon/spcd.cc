@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include "channels/session_description.h"
 #include "spc/daemon/broadcast_keys.h"
 #include "spc/daemon/dbus_api.h"
+#include "spc/daemon/roap_client.h"
 #include "spc/daemon/spc-dbus-generated.h"
 #include "spc/daemon/stkm_processor.h"
 #include "spc/libspc/hex.h"
@@ -42,6 +44,8 @@ struct Daemon {
   // Broadcast-only key delivery (device_registration_response, BCRO).
   std::unique_ptr<DeviceIdentity> identity;
   std::unique_ptr<BroadcastKeys> broadcast;
+  // Terminals with an interaction channel: ROAP registration and RO acquisition.
+  std::unique_ptr<RoapClient> roap;
 };
 
 std::int64_t Now() { return g_get_real_time() / G_USEC_PER_SEC; }
@@ -103,6 +107,8 @@ gboolean HandleProcess(Daemon* d, SpcSPC1* object, GDBusMethodInvocation* inv, G
         g_message("no rights for %s", r.content_id.c_str());
         spc_spc1_emit_rights_missing(object, r.content_id.c_str());
       }
+      // Rate-limited inside: one acquisition at a time per content ID, a pause after a failure.
+      if (d->roap) d->roap->OnRightsMissing(r.content_id);
     }
     if (r.code == Code::kNoRights && d->broadcast) {
       // A broadcast-only terminal whose registration was revoked says so with the refusal.
@@ -174,8 +180,9 @@ gboolean OnImportKeys(SpcSPC1* object, GDBusMethodInvocation* inv, const gchar* 
 }
 
 void AddBroadcastStatus(Daemon* d, GVariantBuilder* b) {
-  // spcd has no HTTP client: a broadcast-only terminal makes no interaction-channel request.
-  g_variant_builder_add(b, "{sv}", "interaction-requests", g_variant_new_uint64(0));
+  // A broadcast-only terminal makes no interaction-channel request: this stays 0 there.
+  g_variant_builder_add(b, "{sv}", "interaction-requests",
+                        g_variant_new_uint64(d->roap ? d->roap->channel().counters().requests : 0));
   g_variant_builder_add(
       b, "{sv}", "device-id",
       g_variant_new_string(d->identity ? HexEncode(d->identity->device_id).c_str() : ""));
@@ -261,6 +268,67 @@ gboolean OnListRiContexts(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer 
   return TRUE;
 }
 
+void AddRoapStatus(Daemon* d, GVariantBuilder* b) {
+  if (!d->roap) return;
+  const RoapClient::Counters& c = d->roap->counters();
+  auto ri = d->roap->CurrentRi();
+  g_variant_builder_add(b, "{sv}", "roap-state", g_variant_new_string(d->roap->state().c_str()));
+  g_variant_builder_add(b, "{sv}", "roap-ri-id", g_variant_new_string(ri ? ri->ri_id.c_str() : ""));
+  g_variant_builder_add(b, "{sv}", "roap-ri-url", g_variant_new_string(ri ? ri->url.c_str() : ""));
+  g_variant_builder_add(b, "{sv}", "roap-registrations", g_variant_new_uint64(c.registrations));
+  g_variant_builder_add(b, "{sv}", "roap-acquisitions", g_variant_new_uint64(c.acquisitions));
+  g_variant_builder_add(b, "{sv}", "roap-ros-installed", g_variant_new_uint64(c.ros_installed));
+  g_variant_builder_add(b, "{sv}", "roap-triggers", g_variant_new_uint64(c.triggers));
+  g_variant_builder_add(b, "{sv}", "roap-failures", g_variant_new_uint64(c.failures));
+  g_variant_builder_add(b, "{sv}", "roap-auto-acquisitions",
+                        g_variant_new_uint64(c.auto_acquisitions));
+  g_variant_builder_add(b, "{sv}", "roap-last-error", g_variant_new_string(c.last_error.c_str()));
+  g_variant_builder_add(b, "{sv}", "auto-acquire",
+                        g_variant_new_boolean(d->roap->options().auto_acquire));
+}
+
+void ReturnRoapError(GDBusMethodInvocation* inv, const RoapFailure& f) {
+  g_dbus_method_invocation_return_dbus_error(inv, f.dbus_name.c_str(), f.message.c_str());
+}
+
+// The ROAP methods answer when the exchange with the RI is over; the main loop runs meanwhile.
+gboolean OnRegister(SpcSPC1* object, GDBusMethodInvocation* inv, const gchar* ri_url,
+                    gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  d->roap->Register(ri_url, [object, inv](Result<std::string, RoapFailure> r) {
+    if (!r) return ReturnRoapError(inv, r.error());
+    spc_spc1_complete_register(object, inv, r->c_str());
+  });
+  return TRUE;
+}
+
+gboolean OnAcquireRights(SpcSPC1* object, GDBusMethodInvocation* inv, const gchar* const* cids,
+                         gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  std::vector<std::string> ids;
+  for (const gchar* const* c = cids; c && *c; ++c) ids.emplace_back(*c);
+  d->roap->Acquire(ids, {}, {}, [object, inv](Result<std::vector<std::string>, RoapFailure> r) {
+    if (!r) return ReturnRoapError(inv, r.error());
+    std::vector<const gchar*> v;
+    for (const auto& id : *r) v.push_back(id.c_str());
+    v.push_back(nullptr);
+    spc_spc1_complete_acquire_rights(object, inv, v.data());
+  });
+  return TRUE;
+}
+
+gboolean OnHandleTrigger(SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* trigger,
+                         gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  gsize n = 0;
+  const auto* bytes = static_cast<const std::uint8_t*>(g_variant_get_fixed_array(trigger, &n, 1));
+  d->roap->HandleTrigger({bytes, n}, [object, inv](Result<std::string, RoapFailure> r) {
+    if (!r) return ReturnRoapError(inv, r.error());
+    spc_spc1_complete_handle_trigger(object, inv, r->c_str());
+  });
+  return TRUE;
+}
+
 gboolean OnStatus(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_data) {
   auto* d = static_cast<Daemon*>(user_data);
   store::StoreError err;
@@ -285,6 +353,7 @@ gboolean OnStatus(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_dat
   g_variant_builder_add(&b, "{sv}", "uptime",
                         g_variant_new_uint64(static_cast<guint64>(Now() - d->started)));
   AddBroadcastStatus(d, &b);
+  AddRoapStatus(d, &b);
   spc_spc1_complete_status(object, inv, g_variant_builder_end(&b));
   return TRUE;
 }
@@ -355,6 +424,10 @@ int Run(int argc, char** argv) {
   g_autofree gchar* device_key = nullptr;
   g_autofree gchar* trust_anchors = nullptr;
   g_auto(GStrv) services = nullptr;
+  gboolean no_auto_acquire = FALSE;
+  gint http_timeout = 10000;
+  gint http_attempts = 4;
+  gint http_backoff = 250;
   GOptionEntry entries[] = {
       {"session", 0, 0, G_OPTION_ARG_NONE, &session, "Use the session bus", nullptr},
       {"bus-address", 0, 0, G_OPTION_ARG_STRING, &bus_address, "Use the bus at ADDR", "ADDR"},
@@ -375,6 +448,15 @@ int Run(int argc, char** argv) {
       {"service", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &services,
        "Listen to the registration/BCRO/trigger streams of this session description (repeat)",
        "SDP"},
+      {"no-auto-acquire", 0, 0, G_OPTION_ARG_NONE, &no_auto_acquire,
+       "Do not acquire missing rights by ROAP when an STKM names them", nullptr},
+      {"interaction-timeout", 0, 0, G_OPTION_ARG_INT, &http_timeout,
+       "Interaction channel: timeout of one HTTP attempt (default 10000)", "MS"},
+      {"interaction-attempts", 0, 0, G_OPTION_ARG_INT, &http_attempts,
+       "Interaction channel: attempts per request on network errors and 5xx (default 4)", "N"},
+      {"interaction-backoff", 0, 0, G_OPTION_ARG_INT, &http_backoff,
+       "Interaction channel: first retry delay, doubled per retry, with jitter (default 250)",
+       "MS"},
       {"replace", 0, 0, G_OPTION_ARG_NONE, &replace, "Replace a running spcd", nullptr},
       {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", nullptr},
       {},
@@ -392,6 +474,12 @@ int Run(int argc, char** argv) {
   }
   if (parental < 0 || parental > 255 || tolerance < 0) {
     std::fprintf(stderr, "spcd: --parental-rating must be 0-255, --replay-tolerance >= 0\n");
+    return 2;
+  }
+  if (http_timeout < 1 || http_attempts < 1 || http_backoff < 0) {
+    std::fprintf(stderr,
+                 "spcd: --interaction-timeout and --interaction-attempts must be >= 1, "
+                 "--interaction-backoff >= 0\n");
     return 2;
   }
 
@@ -445,6 +533,32 @@ int Run(int argc, char** argv) {
     v.push_back(nullptr);
     if (d.skeleton) spc_spc1_emit_rights_changed(d.skeleton, v.data());
   };
+  {
+    RoapClient::Options ro;
+    ro.auto_acquire = !no_auto_acquire;
+    ro.http.timeout_ms = static_cast<unsigned>(http_timeout);
+    ro.http.max_attempts = static_cast<unsigned>(http_attempts);
+    ro.http.backoff_initial_ms = static_cast<unsigned>(http_backoff);
+    ro.http.backoff_max_ms = std::max(8000u, ro.http.backoff_initial_ms);
+    d.roap = std::make_unique<RoapClient>(*d.store, d.identity.get(), ro);
+    d.roap->on_rights_changed = d.broadcast->on_rights_changed;
+    d.roap->on_failure = [&d](const std::string& operation, const RoapFailure& f) {
+      if (d.skeleton) {
+        spc_spc1_emit_roap_failed(d.skeleton, operation.c_str(), f.dbus_name.c_str(),
+                                  f.message.c_str());
+      }
+    };
+    // Triggers from the broadcast trigger stream (each datagram one trigger).
+    d.broadcast->on_trigger = [&d](std::span<const std::uint8_t> trigger) {
+      d.roap->HandleTrigger(trigger, [&d](Result<std::string, RoapFailure> r) {
+        if (r) {
+          g_message("ROAP trigger: %s", r->c_str());
+        } else if (d.roap->on_failure) {
+          d.roap->on_failure("trigger", r.error());
+        }
+      });
+    };
+  }
   for (gchar** s = services; s && *s; ++s) {
     auto sd = channels::LoadSessionDescription(*s);
     if (!sd) {
@@ -491,6 +605,9 @@ int Run(int argc, char** argv) {
   g_signal_connect(skeleton, "handle-add-broadcast-service", G_CALLBACK(OnAddBroadcastService), &d);
   g_signal_connect(skeleton, "handle-device-data", G_CALLBACK(OnDeviceData), &d);
   g_signal_connect(skeleton, "handle-list-ri-contexts", G_CALLBACK(OnListRiContexts), &d);
+  g_signal_connect(skeleton, "handle-register", G_CALLBACK(OnRegister), &d);
+  g_signal_connect(skeleton, "handle-acquire-rights", G_CALLBACK(OnAcquireRights), &d);
+  g_signal_connect(skeleton, "handle-handle-trigger", G_CALLBACK(OnHandleTrigger), &d);
   if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(skeleton), conn, kObjectPath,
                                         &error)) {
     std::fprintf(stderr, "spcd: cannot export %s: %s\n", kObjectPath, error->message);
@@ -512,6 +629,7 @@ int Run(int argc, char** argv) {
   g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(skeleton));
   g_dbus_connection_flush_sync(conn, nullptr, nullptr);
   g_main_loop_unref(d.loop);
+  d.roap.reset();
   d.broadcast.reset();
   d.processor.reset();
   d.store.reset();
