@@ -53,6 +53,9 @@ void SetError(Status& out, GError* err) {
     // Error enumerators after kNone follow daemon::Code's order.
     out.error = static_cast<Error>(err->code + 1);
     out.error_name = spc::daemon::ErrorName(static_cast<spc::daemon::Code>(err->code));
+  } else if (remote && g_str_has_prefix(remote, "org.openbcast.SPC1.Error.")) {
+    // spcd's ROAP and interaction errors (named by the failed check, not in the fixed table).
+    out.error = Error::kFailed;
   } else {
     out.error = Error::kUnavailable;
   }
@@ -431,6 +434,72 @@ CallStatus Client::AddBroadcastService(const std::string& description, std::uint
     SetError(st, err);
   }
   if (streams) *streams = n;
+  return st;
+}
+
+namespace {
+
+// A call with its own timeout (the ROAP calls last as long as the exchange with the RI).
+GVariant* CallWithTimeout(SpcSPC1* proxy, const char* method, GVariant* args, int timeout_ms,
+                          GError** err) {
+  return g_dbus_proxy_call_sync(G_DBUS_PROXY(proxy), method, args, G_DBUS_CALL_FLAGS_NONE,
+                                timeout_ms, nullptr, err);
+}
+
+}  // namespace
+
+CallStatus Client::Register(const std::string& ri_url, std::string* ri_id, int timeout_ms) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  g_autoptr(GVariant) out = CallWithTimeout(impl_->proxy, "Register",
+                                            g_variant_new("(s)", ri_url.c_str()), timeout_ms, &err);
+  if (!out) {
+    SetError(st, err);
+    return st;
+  }
+  const gchar* id = nullptr;
+  g_variant_get(out, "(&s)", &id);
+  if (ri_id) *ri_id = id;
+  return st;
+}
+
+CallStatus Client::AcquireRights(const std::vector<std::string>& content_ids,
+                                 std::vector<std::string>* installed, int timeout_ms) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  GVariantBuilder b;
+  g_variant_builder_init(&b, G_VARIANT_TYPE("as"));
+  for (const auto& c : content_ids) g_variant_builder_add(&b, "s", c.c_str());
+  g_autoptr(GVariant) out =
+      CallWithTimeout(impl_->proxy, "AcquireRights", g_variant_new("(as)", &b), timeout_ms, &err);
+  if (!out) {
+    SetError(st, err);
+    return st;
+  }
+  g_autoptr(GVariantIter) it = nullptr;
+  g_variant_get(out, "(as)", &it);
+  const gchar* s = nullptr;
+  while (g_variant_iter_next(it, "&s", &s)) {
+    if (installed) installed->emplace_back(s);
+  }
+  return st;
+}
+
+CallStatus Client::HandleTrigger(std::span<const std::uint8_t> trigger, std::string* outcome,
+                                 int timeout_ms) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  GVariant* bytes =
+      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, trigger.data(), trigger.size(), 1);
+  g_autoptr(GVariant) out = CallWithTimeout(impl_->proxy, "HandleTrigger",
+                                            g_variant_new_tuple(&bytes, 1), timeout_ms, &err);
+  if (!out) {
+    SetError(st, err);
+    return st;
+  }
+  const gchar* s = nullptr;
+  g_variant_get(out, "(&s)", &s);
+  if (outcome) *outcome = s;
   return st;
 }
 

@@ -134,6 +134,14 @@ class Client {
   // the registration/BCRO streams of a session description (SDP text or a path spcd reads).
   CallStatus DeviceData(std::vector<std::uint8_t>* certificate_der, std::string* device_id);
   CallStatus AddBroadcastService(const std::string& description, std::uint32_t* streams);
+  // Terminals with an interaction channel (ROAP). They wait for the whole exchange with the RI,
+  // at most `timeout_ms`. Failures: error kFailed with error_name
+  // "org.openbcast.SPC1.Error.Roap.<...>" / ".Interaction.<...>" (spc/daemon/roap_client.h).
+  CallStatus Register(const std::string& ri_url, std::string* ri_id, int timeout_ms = 120000);
+  CallStatus AcquireRights(const std::vector<std::string>& content_ids,
+                           std::vector<std::string>* installed, int timeout_ms = 120000);
+  CallStatus HandleTrigger(std::span<const std::uint8_t> trigger, std::string* outcome,
+                           int timeout_ms = 120000);
 
   // Signal handlers (run on the client's thread). Set them before the calls whose effects you
   // want to see; replacing a handler is thread-safe.

@@ -13,6 +13,9 @@
 //                                    the device certificate for the BSM (out-of-band device data;
 //                                    PEM by default, to stdout or FILE); --json: device ID too
 //     add-service SDP                listen to the registration/BCRO streams of a service
+//     register URL                   ROAP 4-pass registration with the Rights Issuer at URL
+//     acquire CID...                 ROAP 2-pass acquisition of the rights of these content IDs
+//     handle-trigger FILE            a ROAP trigger (or 1-pass roResponse) received out of band
 //
 // Exit status: 0 done, 1 refused by spcd (named error), 2 usage or file error, 3 spcd unreachable.
 #include <glib.h>
@@ -264,6 +267,58 @@ int CmdProcessStkm(Client& c, const char* path, const char* base_cid, bool recor
   return 0;
 }
 
+int CmdRegister(Client& c, const char* url) {
+  std::string ri_id;
+  CallStatus st = c.Register(url, &ri_id);
+  if (!st.ok()) return Fail(st);
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginObject().Member("ri_id", ri_id).Member("ri_url", std::string(url)).EndObject();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    std::printf("registered with RI %s\n", ri_id.c_str());
+  }
+  return 0;
+}
+
+int CmdAcquire(Client& c, int n, char** cids) {
+  std::vector<std::string> ids(cids, cids + n);
+  std::vector<std::string> installed;
+  CallStatus st = c.AcquireRights(ids, &installed);
+  if (!st.ok()) return Fail(st);
+  if (g_json) {
+    std::string list;
+    for (const auto& i : installed) list += (list.empty() ? "\"" : ",\"") + i + "\"";
+    std::printf("{\"installed\":[%s]}\n", list.c_str());
+  } else {
+    for (const auto& i : installed) std::printf("installed rights for %s\n", i.c_str());
+    if (installed.empty()) std::printf("nothing new installed (already held)\n");
+  }
+  return 0;
+}
+
+int CmdHandleTrigger(Client& c, const char* path) {
+  gchar* data = nullptr;
+  gsize n = 0;
+  g_autoptr(GError) err = nullptr;
+  if (!g_file_get_contents(path, &data, &n, &err)) {
+    std::fprintf(stderr, "spcctl: %s\n", err->message);
+    return 2;
+  }
+  g_autofree gchar* owned = data;
+  std::string outcome;
+  CallStatus st = c.HandleTrigger({reinterpret_cast<const std::uint8_t*>(data), n}, &outcome);
+  if (!st.ok()) return Fail(st);
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginObject().Member("outcome", outcome).EndObject();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    std::printf("%s\n", outcome.c_str());
+  }
+  return 0;
+}
+
 int CmdSetParentalRating(Client& c, const char* age_text) {
   gchar* end = nullptr;
   guint64 age = g_ascii_strtoull(age_text, &end, 10);
@@ -309,6 +364,9 @@ int Run(int argc, char** argv) {
       "  set-parental-rating AGE\n"
       "  device-data [--der|--pem] [-o FILE]\n"
       "  add-service SDP\n"
+      "  register URL\n"
+      "  acquire CID...\n"
+      "  handle-trigger FILE\n"
       "\nExit status: 0 done, 1 refused by spcd, 2 usage or file error, 3 spcd unreachable.\n");
   g_option_context_add_main_entries(ctx, entries, nullptr);
   g_autoptr(GError) err = nullptr;
@@ -327,10 +385,16 @@ int Run(int argc, char** argv) {
     const char* name;
     int args;
   };
-  static const Want kCommands[] = {
-      {"status", 0},       {"list-rights", 0},         {"import-keys", 1},
-      {"process-stkm", 1}, {"set-parental-rating", 1}, {"device-data", 0},
-      {"add-service", 1}};
+  static const Want kCommands[] = {{"status", 0},
+                                   {"list-rights", 0},
+                                   {"import-keys", 1},
+                                   {"process-stkm", 1},
+                                   {"set-parental-rating", 1},
+                                   {"device-data", 0},
+                                   {"add-service", 1},
+                                   {"register", 1},
+                                   {"acquire", -1},
+                                   {"handle-trigger", 1}};
   const Want* want = nullptr;
   for (const Want& w : kCommands) {
     if (cmd == w.name) want = &w;
@@ -339,8 +403,12 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "spcctl: unknown command \"%s\" (see --help)\n", cmd.c_str());
     return 2;
   }
-  if (nargs != want->args) {
-    std::fprintf(stderr, "spcctl: %s takes %d argument(s)\n", want->name, want->args);
+  if (want->args < 0 ? nargs < 1 : nargs != want->args) {
+    if (want->args < 0) {
+      std::fprintf(stderr, "spcctl: %s takes one or more arguments\n", want->name);
+    } else {
+      std::fprintf(stderr, "spcctl: %s takes %d argument(s)\n", want->name, want->args);
+    }
     return 2;
   }
 
@@ -369,6 +437,9 @@ int Run(int argc, char** argv) {
     return CmdDeviceData(*client, der, output);
   }
   if (cmd == "add-service") return CmdAddService(*client, argv[2]);
+  if (cmd == "register") return CmdRegister(*client, argv[2]);
+  if (cmd == "acquire") return CmdAcquire(*client, nargs, argv + 2);
+  if (cmd == "handle-trigger") return CmdHandleTrigger(*client, argv[2]);
   return CmdSetParentalRating(*client, argv[2]);
 }
 
