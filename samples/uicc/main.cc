@@ -1,0 +1,276 @@
+// bcast-uicc: a virtual USIM for the Smartcard Profile. It connects to the vpcd reader driver
+// that pcscd loads (vsmartcard's protocol: every message a 2-byte big-endian length and the
+// payload; one-byte control messages 00 power off, 01 power on, 02 reset, 04 get ATR, anything
+// longer a command APDU answered with the response APDU), so a terminal talks to it through
+// plain PC/SC. Connecting is inserting the card, disconnecting is removing it.
+//
+//   bcast-uicc --state card.ini --init --k HEX (--opc HEX | --op HEX) [--sqn HEX]
+//   bcast-uicc --state card.ini [--host 127.0.0.1] [--port 35963] [--connect-timeout S]
+//
+// SIGUSR1 removes the card (closes the connection), SIGUSR2 inserts it again, SIGTERM/SIGINT end
+// the program. Events go to standard output, one line each, never with key bytes.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "samples/uicc/card.h"
+#include "spc/libspc/hex.h"
+#include "spc/libspc/smartcard/milenage.h"
+
+namespace {
+
+// A T=1 card with no historical bytes: TS 3B, T0 80, TD1 80, TD2 01, TCK 01.
+constexpr std::uint8_t kAtr[] = {0x3B, 0x80, 0x80, 0x01, 0x01};
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int sig) {
+  const std::uint8_t b = static_cast<std::uint8_t>(sig);
+  [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &b, 1);
+}
+
+void Say(const std::string& line) {
+  std::printf("bcast-uicc: %s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+int Usage() {
+  std::fprintf(
+      stderr,
+      "usage: bcast-uicc --state FILE [--init --k HEX (--opc HEX | --op HEX) [--sqn HEX]]\n"
+      "                  [--init-only] [--host ADDR] [--port PORT] [--connect-timeout S]\n");
+  return 64;
+}
+
+bool ReadFull(int fd, std::uint8_t* buf, std::size_t n) {
+  while (n > 0) {
+    ssize_t r = recv(fd, buf, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    buf += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+bool SendMessage(int fd, std::span<const std::uint8_t> payload) {
+  std::vector<std::uint8_t> out;
+  out.push_back(static_cast<std::uint8_t>(payload.size() >> 8));
+  out.push_back(static_cast<std::uint8_t>(payload.size()));
+  out.insert(out.end(), payload.begin(), payload.end());
+  std::size_t off = 0;
+  while (off < out.size()) {
+    ssize_t w = send(fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    off += static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+// Waits up to `ms` for a signal byte; returns it (0 when none came).
+int WaitSignal(int ms) {
+  pollfd p{g_signal_pipe[0], POLLIN, 0};
+  if (poll(&p, 1, ms) > 0) {
+    std::uint8_t b = 0;
+    if (read(g_signal_pipe[0], &b, 1) == 1) return b;
+  }
+  return 0;
+}
+
+enum class Stop { kTerminate, kRemove, kReaderGone };
+
+// Connects, retrying while the reader is not listening yet (pcscd still starting). -1 on timeout
+// or termination.
+int Connect(const std::string& host, int port, double timeout_s, bool& terminated) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    std::fprintf(stderr, "bcast-uicc: --host must be an IPv4 address\n");
+    return -1;
+  }
+  for (;;) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return fd;
+    }
+    close(fd);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "bcast-uicc: no vpcd reader at %s:%d\n", host.c_str(), port);
+      return -1;
+    }
+    // Retry interval while the reader comes up; a termination signal ends the wait at once.
+    const int sig = WaitSignal(100);
+    if (sig == SIGTERM || sig == SIGINT) {
+      terminated = true;
+      return -1;
+    }
+  }
+}
+
+Stop Serve(int fd, bcast::uicc::Card& card) {
+  for (;;) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {g_signal_pipe[0], POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return Stop::kReaderGone;
+    }
+    if (p[1].revents & POLLIN) {
+      std::uint8_t sig = 0;
+      if (read(g_signal_pipe[0], &sig, 1) == 1) {
+        if (sig == SIGTERM || sig == SIGINT) return Stop::kTerminate;
+        if (sig == SIGUSR1) return Stop::kRemove;
+      }
+      continue;
+    }
+    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    std::uint8_t hdr[2];
+    if (!ReadFull(fd, hdr, 2)) return Stop::kReaderGone;
+    const std::size_t len = static_cast<std::size_t>(hdr[0] << 8 | hdr[1]);
+    std::vector<std::uint8_t> msg(len);
+    if (len > 0 && !ReadFull(fd, msg.data(), len)) return Stop::kReaderGone;
+    if (len == 1) {
+      switch (msg[0]) {
+        case 0x00:
+          Say("power off");
+          break;
+        case 0x01:
+          Say("power on");
+          break;
+        case 0x02:
+          Say("reset");
+          break;
+        case 0x04:
+          if (!SendMessage(fd, kAtr)) return Stop::kReaderGone;
+          break;
+        default:
+          Say("unknown control message " + std::to_string(msg[0]));
+      }
+      continue;
+    }
+    std::vector<std::uint8_t> rsp = card.Process(msg);
+    const std::uint16_t sw = static_cast<std::uint16_t>(rsp[rsp.size() - 2] << 8 | rsp.back());
+    Say("apdu " + spc::smartcard::StatusWordName(sw) + ": " + card.last_event());
+    if (!SendMessage(fd, rsp)) return Stop::kReaderGone;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string state_path, host = "127.0.0.1", k_hex, opc_hex, op_hex, sqn_hex = "000000000000";
+  int port = 35963;
+  double connect_timeout = 10;
+  bool init = false, init_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bcast-uicc: %s needs a value\n", a.c_str());
+        std::exit(64);
+      }
+      return argv[++i];
+    };
+    if (a == "--state")
+      state_path = next();
+    else if (a == "--init")
+      init = true;
+    else if (a == "--init-only")
+      init = init_only = true;
+    else if (a == "--k")
+      k_hex = next();
+    else if (a == "--opc")
+      opc_hex = next();
+    else if (a == "--op")
+      op_hex = next();
+    else if (a == "--sqn")
+      sqn_hex = next();
+    else if (a == "--host")
+      host = next();
+    else if (a == "--port")
+      port = std::atoi(next().c_str());
+    else if (a == "--connect-timeout")
+      connect_timeout = std::atof(next().c_str());
+    else
+      return Usage();
+  }
+  if (state_path.empty() || port <= 0 || port > 65535) return Usage();
+
+  bcast::uicc::CardState state;
+  std::string error;
+  if (init) {
+    if (access(state_path.c_str(), F_OK) == 0) {
+      std::fprintf(stderr, "bcast-uicc: %s exists; a card is initialised once\n",
+                   state_path.c_str());
+      return 73;
+    }
+    if (!spc::HexDecodeInto(k_hex, state.k) || !spc::HexDecodeInto(sqn_hex, state.sqn) ||
+        (opc_hex.empty() == op_hex.empty())) {
+      std::fprintf(stderr, "bcast-uicc: --init needs --k (32 hex digits), one of --opc/--op\n");
+      return 64;
+    }
+    if (!opc_hex.empty()) {
+      if (!spc::HexDecodeInto(opc_hex, state.opc)) return Usage();
+    } else {
+      std::array<std::uint8_t, 16> op{};
+      if (!spc::HexDecodeInto(op_hex, op)) return Usage();
+      state.opc = spc::smartcard::MilenageOpc(state.k, op);
+    }
+    if (!bcast::uicc::SaveCardState(state_path, state, error)) {
+      std::fprintf(stderr, "bcast-uicc: %s\n", error.c_str());
+      return 73;
+    }
+    Say("initialised " + state_path);
+    if (init_only) return 0;
+  } else if (!bcast::uicc::LoadCardState(state_path, state, error)) {
+    std::fprintf(stderr, "bcast-uicc: %s: %s\n", state_path.c_str(), error.c_str());
+    return 66;
+  }
+  bcast::uicc::Card card(std::move(state), state_path);
+
+  if (pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return 71;
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
+
+  for (;;) {
+    bool terminated = false;
+    int fd = Connect(host, port, connect_timeout, terminated);
+    if (fd < 0) return terminated ? 0 : 69;
+    Say("inserted (reader " + host + ":" + std::to_string(port) + ")");
+    Stop stop = Serve(fd, card);
+    close(fd);
+    Say("removed");
+    if (stop == Stop::kTerminate) return 0;
+    if (stop == Stop::kReaderGone) {
+      std::fprintf(stderr, "bcast-uicc: the reader closed the connection\n");
+      return 0;
+    }
+    // Removed by SIGUSR1: wait for SIGUSR2 (insert) or termination.
+    for (;;) {
+      const int sig = WaitSignal(-1);
+      if (sig == SIGTERM || sig == SIGINT) return 0;
+      if (sig == SIGUSR2) break;
+    }
+  }
+}
