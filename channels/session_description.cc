@@ -178,6 +178,7 @@ std::optional<Connection> ConnectionOf(const GstSDPMedia* media, const GstSDPMes
   // The TTL means something (and is written back) only for a multicast address.
   const bool multicast =
       gst_sdp_address_is_multicast(conn->nettype, conn->addrtype, c.address.c_str()) != FALSE;
+  if (multicast && conn->ttl > 255) return std::nullopt;  // "/-4" comes back as a huge TTL
   c.ttl = multicast ? static_cast<int>(conn->ttl) : 0;
   return c;
 }
