@@ -1,19 +1,25 @@
 // bcastsrtpdec: SRTP decryption keyed by BCAST TEKs from the pipeline keyring.
 //
-// The SRTP work (MKI → TEK, ROC and replay window per SSRC across key changes, RFC 4771) is in
-// srtp/srtp_receiver; this file adds the GStreamer side: caps, the keyring, holding packets whose
-// TEK has not arrived yet, statistics, messages and warnings.
+// The SRTP work (MKI → TEK, ROC and replay window per SSRC across key changes, RFC 4771, the
+// per-packet crypto on OpenSSL EVP or libsrtp2) is in srtp/srtp_receiver; this file adds the
+// GStreamer side: caps, the keyring, holding packets whose TEK has not arrived yet, statistics,
+// messages and warnings.
 //
 // Threads: the streaming thread (chain/events) and a small release thread that hands held packets
 // on when their TEK arrives (or drops them when hold-time runs out) even if no new packet comes.
-// `push_lock` serialises everything that goes out of the source pad so output order is kept;
-// `lock` protects the state. Order: push_lock before lock. The keyring's lock is only taken
-// inside keyring calls, and the keyring emits "tek-added" without it, so no cycle exists.
+// `proc_lock` serialises packet processing and everything that goes out of the source pad (so
+// output order is kept); it is the only lock a packet takes on the hot path, and nothing but the
+// release thread (only while packets are held) competes for it. `lock` protects the state other
+// threads touch — properties, the keyring, the hold queue — and is never held across crypto or a
+// push. Counters are atomics so that "stats" never waits for a packet. Order: proc_lock before
+// lock. The keyring's lock is only taken inside keyring calls, and the keyring emits "tek-added"
+// without it, so no cycle exists.
 
 #include "gst-plugins/bcastprotect/bcastsrtpdec.h"
 
 #include <openssl/crypto.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -42,18 +48,34 @@ constexpr gint64 kWarningIntervalUs = 2 * G_USEC_PER_SEC;
 // Failures with not one success under a TEK before "the ROC is probably unknown" is reported.
 constexpr guint64 kRocSuspicionThreshold = 16;
 
+// Written under proc_lock (one writer at a time: plain load+store, no locked read-modify-write per
+// packet), except dropped_held, which flushing also counts (fetch_add). Read by "stats" at any
+// time.
 struct Counters {
-  guint64 received = 0;
-  guint64 decrypted = 0;
-  guint64 auth_failures = 0;
-  guint64 replays = 0;
-  guint64 unknown_mki = 0;
-  guint64 malformed = 0;
-  guint64 roc_unknown = 0;
-  guint64 held = 0;
-  guint64 dropped_held = 0;
-  guint key_changes = 0;
+  std::atomic<guint64> received{0};
+  std::atomic<guint64> decrypted{0};
+  std::atomic<guint64> auth_failures{0};
+  std::atomic<guint64> replays{0};
+  std::atomic<guint64> unknown_mki{0};
+  std::atomic<guint64> malformed{0};
+  std::atomic<guint64> roc_unknown{0};
+  std::atomic<guint64> held{0};
+  std::atomic<guint64> dropped_held{0};
+  std::atomic<guint> key_changes{0};
+  void Reset() {
+    for (auto* c : {&received, &decrypted, &auth_failures, &replays, &unknown_mki, &malformed,
+                    &roc_unknown, &held, &dropped_held}) {
+      c->store(0, std::memory_order_relaxed);
+    }
+    key_changes.store(0, std::memory_order_relaxed);
+  }
 };
+
+template <typename T>
+void Inc(std::atomic<T>& c) {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+void IncShared(std::atomic<guint64>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
 struct Held {
   GstBuffer* buffer = nullptr;
@@ -86,35 +108,53 @@ struct WarnState {
 
 struct Impl {
   std::mutex lock;
-  std::mutex push_lock;
+  std::mutex proc_lock;
   std::condition_variable cond;
 
-  // Properties.
+  // Properties (lock).
   guint replay_window = kDefaultReplayWindow;
   guint hold_time_ms = kDefaultHoldTimeMs;
   guint hold_max = kDefaultHoldMax;
   gint default_tek_id = -1;
+  bs::Engine engine = bs::Engine::kOpenssl;
 
-  std::optional<bs::ReceiverConfig> config;
+  // proc_lock.
   std::unique_ptr<bs::SrtpReceiver> receiver;
 
+  // lock.
   BcastKeyring* keyring = nullptr;
   gulong tek_added_handler = 0;
   std::optional<guint16> latest_tek;  // last "tek-added": the TEK for mki-length 0
-
   std::deque<Held> held;
   bool tek_arrived = false;
   bool running = false;
   bool flushing = false;
+  bool releasing = false;  // a release pass has the queue out (EOS waits for it)
+  guint64 flush_gen = 0;   // bumped by FLUSH_START: held packets of before are stale
   std::thread releaser;
 
+  // Hints read without a lock on the hot path. maybe_release: packets are held or a TEK came
+  // (check the hold queue); default_dirty: default-tek-id or the latest TEK changed (mki-length 0).
+  std::atomic<bool> maybe_release{false};
+  std::atomic<bool> default_dirty{true};
+
   Counters counters;
+  std::atomic<guint> last_ssrc{0};
+  std::atomic<guint> last_roc{0};
+  std::atomic<gint> last_tek{-1};
+
+  // proc_lock: per-packet bookkeeping, with one-entry caches in front of the maps, and scratch
+  // vectors reused from packet to packet (no allocation per buffer).
   std::map<guint32, guint16> tek_in_use;  // per SSRC
+  bool in_use_cached = false;
+  guint32 in_use_ssrc = 0;
+  guint16 in_use_tek = 0;
   std::map<guint16, TekTally> tallies;
-  std::optional<guint32> last_ssrc;
-  std::optional<guint32> last_roc;
-  std::optional<guint16> last_tek;
+  TekTally* tally = nullptr;
+  guint16 tally_tek = 0;
   std::map<std::string, WarnState> warnings;
+  std::vector<Notice> notices;
+  std::vector<GstBuffer*> released;
 };
 
 enum {
@@ -123,8 +163,22 @@ enum {
   PROP_HOLD_TIME,
   PROP_HOLD_MAX,
   PROP_DEFAULT_TEK_ID,
+  PROP_ENGINE,
   PROP_STATS,
 };
+
+GType bcast_srtp_dec_engine_get_type() {
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {static_cast<gint>(bs::Engine::kOpenssl), "OpenSSL EVP (default)", "openssl"},
+      {static_cast<gint>(bs::Engine::kLibsrtp), "libsrtp2 (reference)", "libsrtp"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    g_once_init_leave(&type, g_enum_register_static("GstBcastSrtpDecEngine", values));
+  }
+  return type;
+}
 
 }  // namespace
 
@@ -164,10 +218,10 @@ static GstCaps* TransformCaps(GstCaps* caps, bool to_rtp) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// State helpers (called with impl.lock held).
+// Packet processing (called with impl.proc_lock held; impl.lock only where said).
 
-static void Warn(GstBcastSrtpDec* self, std::vector<Notice>& notices, const std::string& reason,
-                 std::string text, std::string details) {
+static void Warn(GstBcastSrtpDec* self, const std::string& reason, std::string text,
+                 std::string details) {
   Impl& impl = self->impl;
   WarnState& w = impl.warnings[reason];
   const gint64 now = g_get_monotonic_time();
@@ -183,17 +237,24 @@ static void Warn(GstBcastSrtpDec* self, std::vector<Notice>& notices, const std:
   Notice n;
   n.text = std::move(text);
   n.details = std::move(details);
-  notices.push_back(std::move(n));
+  impl.notices.push_back(std::move(n));
 }
 
 // Makes TEK `id` known to the receiver, from the keyring if needed.
-static bool EnsureKeyLocked(GstBcastSrtpDec* self, guint16 id) {
+static bool EnsureKey(GstBcastSrtpDec* self, guint16 id) {
   Impl& impl = self->impl;
   if (!impl.receiver) return false;
   if (impl.receiver->HasKey(id)) return true;
-  if (impl.keyring == nullptr) return false;
+  BcastKeyring* keyring = nullptr;
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    if (impl.keyring != nullptr) keyring = BCAST_KEYRING(g_object_ref(impl.keyring));
+  }
+  if (keyring == nullptr) return false;
   BcastTek tek;
-  if (!bcast_keyring_lookup(impl.keyring, id, &tek)) return false;
+  const bool found = bcast_keyring_lookup(keyring, id, &tek);
+  g_object_unref(keyring);
+  if (!found) return false;
   bool ok = false;
   if (tek.protocol == 1) {  // traffic_protection_protocol SRTP
     impl.receiver->AddKey(id, std::span<const std::uint8_t, 16>(tek.key, 16),
@@ -209,61 +270,23 @@ static bool EnsureKeyLocked(GstBcastSrtpDec* self, guint16 id) {
 }
 
 // For mki-length 0: the TEK named by default-tek-id, else the latest added to the keyring.
-static void UpdateDefaultKeyLocked(GstBcastSrtpDec* self) {
+static void UpdateDefaultKey(GstBcastSrtpDec* self) {
   Impl& impl = self->impl;
   if (!impl.receiver || impl.receiver->config().mki_length != 0) return;
+  impl.default_dirty.store(false, std::memory_order_relaxed);
   std::optional<guint16> id;
-  if (impl.default_tek_id >= 0) {
-    id = static_cast<guint16>(impl.default_tek_id);
-  } else {
-    id = impl.latest_tek;
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    if (impl.default_tek_id >= 0) {
+      id = static_cast<guint16>(impl.default_tek_id);
+    } else {
+      id = impl.latest_tek;
+    }
   }
   if (id) {
     impl.receiver->SetDefaultKey(*id);
-    EnsureKeyLocked(self, *id);
+    EnsureKey(self, *id);
   }
-}
-
-static void ProcessLocked(GstBcastSrtpDec* self, GstBuffer* buf, std::vector<GstBuffer*>& out,
-                          std::vector<Notice>& notices, bool from_hold);
-
-// Hands on held packets whose TEK is now known; drops those past their deadline.
-static void ReleaseHeldLocked(GstBcastSrtpDec* self, std::vector<GstBuffer*>& out,
-                              std::vector<Notice>& notices) {
-  Impl& impl = self->impl;
-  impl.tek_arrived = false;
-  if (impl.held.empty()) return;
-  UpdateDefaultKeyLocked(self);
-  const gint64 now = g_get_monotonic_time();
-  std::map<guint16, bool> known;  // one keyring lookup per TEK ID per pass
-  auto available = [&](const std::optional<guint16>& id) {
-    if (!id) return false;
-    auto it = known.find(*id);
-    if (it != known.end()) return it->second;
-    const bool k = EnsureKeyLocked(self, *id);
-    known[*id] = k;
-    return k;
-  };
-  std::deque<Held> keep;
-  while (!impl.held.empty()) {
-    Held h = impl.held.front();
-    impl.held.pop_front();
-    const bool no_mki = impl.receiver && impl.receiver->config().mki_length == 0;
-    const bool ready = no_mki ? available(impl.receiver->default_key())
-                              : (available(h.tek) || available(h.alt_tek));
-    if (ready) {
-      ProcessLocked(self, h.buffer, out, notices, true);
-    } else if (h.deadline <= now || impl.flushing) {
-      ++impl.counters.dropped_held;
-      Warn(self, notices, "dropped-held", "SRTP packets dropped: their TEK never arrived",
-           "no TEK " + (h.tek ? std::to_string(*h.tek) : std::string("(default)")) +
-               " within hold-time " + std::to_string(impl.hold_time_ms) + " ms");
-      gst_buffer_unref(h.buffer);
-    } else {
-      keep.push_back(h);
-    }
-  }
-  impl.held = std::move(keep);
 }
 
 static bool ReleaseDueLocked(Impl& impl) {
@@ -271,14 +294,25 @@ static bool ReleaseDueLocked(Impl& impl) {
   return impl.tek_arrived || impl.held.front().deadline <= g_get_monotonic_time();
 }
 
-static void HoldLocked(GstBcastSrtpDec* self, GstBuffer* buf, const bs::UnprotectResult& r,
-                       std::vector<Notice>& notices) {
+static void DropHeldLocked(Impl& impl) {
+  for (Held& h : impl.held) {
+    gst_buffer_unref(h.buffer);
+    IncShared(impl.counters.dropped_held);
+  }
+  impl.held.clear();
+  impl.maybe_release.store(false, std::memory_order_relaxed);
+}
+
+// Queues a packet whose TEK is not known yet; false when holding is off (hold-time 0, flushing).
+static bool Hold(GstBcastSrtpDec* self, GstBuffer* buf, const bs::UnprotectResult& r) {
   Impl& impl = self->impl;
+  std::lock_guard<std::mutex> l(impl.lock);
+  if (impl.hold_time_ms == 0 || impl.flushing) return false;
   while (impl.held.size() >= impl.hold_max && !impl.held.empty()) {
     gst_buffer_unref(impl.held.front().buffer);
     impl.held.pop_front();
-    ++impl.counters.dropped_held;
-    Warn(self, notices, "hold-overflow", "SRTP hold queue full",
+    IncShared(impl.counters.dropped_held);
+    Warn(self, "hold-overflow", "SRTP hold queue full",
          "dropped the oldest packet waiting for its TEK");
   }
   Held h;
@@ -287,77 +321,100 @@ static void HoldLocked(GstBcastSrtpDec* self, GstBuffer* buf, const bs::Unprotec
   h.alt_tek = r.alt_tek_id;
   h.deadline = g_get_monotonic_time() + static_cast<gint64>(impl.hold_time_ms) * 1000;
   impl.held.push_back(h);
-  ++impl.counters.held;
+  Inc(impl.counters.held);
+  impl.maybe_release.store(true, std::memory_order_relaxed);
   impl.cond.notify_all();
   GST_LOG_OBJECT(self, "holding packet for TEK %d (%zu held)", r.tek_id ? *r.tek_id : -1,
                  impl.held.size());
+  return true;
 }
 
-static void ProcessLocked(GstBcastSrtpDec* self, GstBuffer* buf, std::vector<GstBuffer*>& out,
-                          std::vector<Notice>& notices, bool from_hold) {
+// Notes a decrypted packet: statistics, the TEK per SSRC and its change message.
+static void NoteDecrypted(GstBcastSrtpDec* self, const bs::UnprotectResult& r) {
   Impl& impl = self->impl;
-  if (!from_hold) ++impl.counters.received;
-  UpdateDefaultKeyLocked(self);
+  const guint16 tek = r.tek_id ? *r.tek_id : 0;
+  const guint roc = static_cast<guint>(r.index >> 16);
+  Inc(impl.counters.decrypted);
+  if (impl.tally == nullptr || impl.tally_tek != tek) {
+    impl.tally = &impl.tallies[tek];
+    impl.tally_tek = tek;
+  }
+  ++impl.tally->decrypted;
+  impl.last_ssrc.store(r.ssrc, std::memory_order_relaxed);
+  impl.last_roc.store(roc, std::memory_order_relaxed);
+  impl.last_tek.store(tek, std::memory_order_relaxed);
+  if (impl.in_use_cached && impl.in_use_ssrc == r.ssrc && impl.in_use_tek == tek) return;
+  auto it = impl.tek_in_use.find(r.ssrc);
+  if (it == impl.tek_in_use.end() || it->second != tek) {
+    Notice n;
+    n.key_change = true;
+    n.tek = tek;
+    n.ssrc = r.ssrc;
+    n.roc = roc;
+    n.initial = it == impl.tek_in_use.end();
+    if (!n.initial) Inc(impl.counters.key_changes);
+    impl.tek_in_use[r.ssrc] = tek;
+    impl.notices.push_back(n);
+    GST_INFO_OBJECT(self, "SSRC %08x now under TEK %u (ROC %u)", r.ssrc, tek, roc);
+  }
+  impl.in_use_cached = true;
+  impl.in_use_ssrc = r.ssrc;
+  impl.in_use_tek = tek;
+}
+
+// Takes `buf`; returns the decrypted RTP buffer (the same memory, cut to the RTP length) or
+// nullptr when the packet was dropped or held.
+static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold) {
+  Impl& impl = self->impl;
+  bs::SrtpReceiver& receiver = *impl.receiver;
+  if (!from_hold) Inc(impl.counters.received);
+  if (receiver.config().mki_length == 0 && impl.default_dirty.load(std::memory_order_relaxed)) {
+    UpdateDefaultKey(self);
+  }
 
   buf = gst_buffer_make_writable(buf);
   GstMapInfo map;
   if (!gst_buffer_map(buf, &map, GST_MAP_READWRITE)) {
-    ++impl.counters.malformed;
+    Inc(impl.counters.malformed);
     gst_buffer_unref(buf);
-    return;
+    return nullptr;
   }
   std::span<std::uint8_t> packet(map.data, map.size);
-  bs::UnprotectResult r = impl.receiver->Unprotect(packet);
+  bs::UnprotectResult r = receiver.Unprotect(packet);
   if (r.decision == bs::Decision::kUnknownMki) {
     bool retry = false;
-    if (r.tek_id) retry = EnsureKeyLocked(self, *r.tek_id);
-    if (!retry && r.alt_tek_id) retry = EnsureKeyLocked(self, *r.alt_tek_id);
-    if (retry) r = impl.receiver->Unprotect(packet);
+    if (r.tek_id) retry = EnsureKey(self, *r.tek_id);
+    if (!retry && r.alt_tek_id) retry = EnsureKey(self, *r.alt_tek_id);
+    if (retry) r = receiver.Unprotect(packet);
   }
+  const gsize size = map.size;
   gst_buffer_unmap(buf, &map);
 
+  if (r.decision == bs::Decision::kDecrypted) {
+    gst_buffer_set_size(buf, static_cast<gssize>(r.length));
+    NoteDecrypted(self, r);
+    return buf;
+  }
   const guint tek = r.tek_id ? *r.tek_id : 0;
   switch (r.decision) {
-    case bs::Decision::kDecrypted: {
-      gst_buffer_set_size(buf, static_cast<gssize>(r.length));
-      ++impl.counters.decrypted;
-      ++impl.tallies[static_cast<guint16>(tek)].decrypted;
-      const guint roc = static_cast<guint>(r.index >> 16);
-      impl.last_ssrc = r.ssrc;
-      impl.last_roc = roc;
-      impl.last_tek = static_cast<guint16>(tek);
-      auto it = impl.tek_in_use.find(r.ssrc);
-      if (it == impl.tek_in_use.end() || it->second != tek) {
-        Notice n;
-        n.key_change = true;
-        n.tek = tek;
-        n.ssrc = r.ssrc;
-        n.roc = roc;
-        n.initial = it == impl.tek_in_use.end();
-        if (!n.initial) ++impl.counters.key_changes;
-        impl.tek_in_use[r.ssrc] = static_cast<guint16>(tek);
-        notices.push_back(n);
-        GST_INFO_OBJECT(self, "SSRC %08x now under TEK %u (ROC %u)", r.ssrc, tek, roc);
-      }
-      out.push_back(buf);
-      return;
-    }
+    case bs::Decision::kDecrypted:
+      break;
     case bs::Decision::kUnknownMki:
-      if (!from_hold) ++impl.counters.unknown_mki;
-      if (!from_hold && impl.hold_time_ms > 0 && !impl.flushing) {
-        HoldLocked(self, buf, r, notices);
-        return;
+      if (!from_hold) {
+        Inc(impl.counters.unknown_mki);
+        if (Hold(self, buf, r)) return nullptr;
+      } else {
+        IncShared(impl.counters.dropped_held);
       }
-      if (from_hold) ++impl.counters.dropped_held;
-      Warn(self, notices, "unknown-mki", "SRTP packets with an unknown TEK dropped",
+      Warn(self, "unknown-mki", "SRTP packets with an unknown TEK dropped",
            "MKI names TEK " + (r.tek_id ? std::to_string(*r.tek_id) : std::string("(none)")) +
                ", not in the keyring");
       break;
     case bs::Decision::kAuthFailure: {
-      ++impl.counters.auth_failures;
+      Inc(impl.counters.auth_failures);
       TekTally& t = impl.tallies[static_cast<guint16>(tek)];
       ++t.auth_failures;
-      const bool no_rcc = impl.receiver->config().rcc_mode == bs::RccMode::kNone;
+      const bool no_rcc = receiver.config().rcc_mode == bs::RccMode::kNone;
       if (no_rcc && t.decrypted == 0 && t.auth_failures >= kRocSuspicionThreshold && !t.warned) {
         t.warned = true;
         Notice n;
@@ -367,36 +424,36 @@ static void ProcessLocked(GstBcastSrtpDec* self, GstBuffer* buf, std::vector<Gst
             "joined after a sequence number wrap without RFC 4771 (a=SRTPROCTxRate) or a 'roc' "
             "caps field; " +
             std::to_string(t.auth_failures) + " packets failed, none passed";
-        notices.push_back(std::move(n));
+        impl.notices.push_back(std::move(n));
       } else {
-        Warn(self, notices, "auth-failure", "SRTP authentication failed",
+        Warn(self, "auth-failure", "SRTP authentication failed",
              "packet under TEK " + std::to_string(tek) + " dropped (tag does not verify)");
       }
       break;
     }
     case bs::Decision::kReplay:
-      ++impl.counters.replays;
-      Warn(self, notices, "replay", "SRTP replay dropped",
+      Inc(impl.counters.replays);
+      Warn(self, "replay", "SRTP replay dropped",
            "packet index " + std::to_string(r.index) + " already received or too old");
       break;
     case bs::Decision::kRocUnknown:
-      ++impl.counters.roc_unknown;
+      Inc(impl.counters.roc_unknown);
       GST_DEBUG_OBJECT(self, "waiting for the first ROC-carrying packet of SSRC %08x", r.ssrc);
       break;
     case bs::Decision::kMalformed:
-      ++impl.counters.malformed;
-      Warn(self, notices, "malformed", "Malformed SRTP packet dropped",
-           "not an SRTP packet of the negotiated layout (" + std::to_string(map.size) + " bytes)");
+      Inc(impl.counters.malformed);
+      Warn(self, "malformed", "Malformed SRTP packet dropped",
+           "not an SRTP packet of the negotiated layout (" + std::to_string(size) + " bytes)");
       break;
   }
   gst_buffer_unref(buf);
+  return nullptr;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Output (called with push_lock held, impl.lock not held).
-
-static void PostNotices(GstBcastSrtpDec* self, std::vector<Notice>& notices) {
-  for (Notice& n : notices) {
+// Bus messages, posted after the packet (never under impl.lock).
+static void PostNotices(GstBcastSrtpDec* self) {
+  Impl& impl = self->impl;
+  for (Notice& n : impl.notices) {
     if (n.key_change) {
       gst_element_post_message(
           GST_ELEMENT(self),
@@ -409,26 +466,84 @@ static void PostNotices(GstBcastSrtpDec* self, std::vector<Notice>& notices) {
       GST_ELEMENT_WARNING(self, STREAM, DECRYPT, ("%s", n.text.c_str()), ("%s", n.details.c_str()));
     }
   }
-  notices.clear();
+  impl.notices.clear();
 }
 
-static GstFlowReturn PushOut(GstBcastSrtpDec* self, std::vector<GstBuffer*>& out, bool as_list) {
-  GstFlowReturn ret = GST_FLOW_OK;
-  if (out.empty()) return ret;
-  if (as_list && out.size() > 1) {
-    GstBufferList* list = gst_buffer_list_new_sized(static_cast<guint>(out.size()));
-    for (GstBuffer* b : out) gst_buffer_list_add(list, b);
-    out.clear();
-    return gst_pad_push_list(self->srcpad, list);
-  }
-  for (GstBuffer* b : out) {
-    if (ret != GST_FLOW_OK) {
-      gst_buffer_unref(b);
-      continue;
+// Hands on held packets whose TEK is now known (pushed as one list, before anything newer) and
+// drops those past their deadline. The queue is taken out under impl.lock and processed without
+// it.
+static GstFlowReturn ReleaseHeld(GstBcastSrtpDec* self) {
+  Impl& impl = self->impl;
+  std::deque<Held> batch;
+  guint64 gen = 0;
+  bool flushing = false;
+  guint hold_time_ms = 0;
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    if (!ReleaseDueLocked(impl)) {
+      impl.maybe_release.store(!impl.held.empty(), std::memory_order_relaxed);
+      return GST_FLOW_OK;
     }
-    ret = gst_pad_push(self->srcpad, b);
+    impl.tek_arrived = false;
+    impl.releasing = true;
+    batch.swap(impl.held);
+    gen = impl.flush_gen;
+    flushing = impl.flushing;
+    hold_time_ms = impl.hold_time_ms;
   }
-  out.clear();
+  UpdateDefaultKey(self);
+  const gint64 now = g_get_monotonic_time();
+  std::map<guint16, bool> known;  // one keyring lookup per TEK ID per pass
+  auto available = [&](const std::optional<guint16>& id) {
+    if (!id) return false;
+    auto it = known.find(*id);
+    if (it != known.end()) return it->second;
+    const bool k = EnsureKey(self, *id);
+    known[*id] = k;
+    return k;
+  };
+  const bool no_mki = impl.receiver && impl.receiver->config().mki_length == 0;
+  std::deque<Held> keep;
+  for (Held& h : batch) {
+    const bool ready = impl.receiver && (no_mki ? available(impl.receiver->default_key())
+                                                : (available(h.tek) || available(h.alt_tek)));
+    if (ready) {
+      if (GstBuffer* out = Process(self, h.buffer, true)) impl.released.push_back(out);
+    } else if (h.deadline <= now || flushing) {
+      IncShared(impl.counters.dropped_held);
+      Warn(self, "dropped-held", "SRTP packets dropped: their TEK never arrived",
+           "no TEK " + (h.tek ? std::to_string(*h.tek) : std::string("(default)")) +
+               " within hold-time " + std::to_string(hold_time_ms) + " ms");
+      gst_buffer_unref(h.buffer);
+    } else {
+      keep.push_back(h);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    if (impl.flush_gen != gen) {  // flushed meanwhile: what was kept is stale
+      for (Held& h : keep) {
+        gst_buffer_unref(h.buffer);
+        IncShared(impl.counters.dropped_held);
+      }
+    } else {
+      for (Held& h : impl.held) keep.push_back(h);  // none: only proc_lock holders add
+      impl.held = std::move(keep);
+    }
+    impl.releasing = false;
+    impl.maybe_release.store(!impl.held.empty(), std::memory_order_relaxed);
+    impl.cond.notify_all();  // EOS may be waiting for the queue to empty
+  }
+  PostNotices(self);
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (impl.released.size() == 1) {
+    ret = gst_pad_push(self->srcpad, impl.released.front());
+  } else if (!impl.released.empty()) {
+    GstBufferList* list = gst_buffer_list_new_sized(static_cast<guint>(impl.released.size()));
+    for (GstBuffer* b : impl.released) gst_buffer_list_add(list, b);
+    ret = gst_pad_push_list(self->srcpad, list);
+  }
+  impl.released.clear();
   return ret;
 }
 
@@ -447,18 +562,10 @@ static void ReleaseLoop(GstBcastSrtpDec* self) {
     }
     lk.unlock();
     {
-      std::lock_guard<std::mutex> pl(impl.push_lock);
-      std::vector<GstBuffer*> out;
-      std::vector<Notice> notices;
-      {
-        std::lock_guard<std::mutex> l(impl.lock);
-        if (impl.receiver) ReleaseHeldLocked(self, out, notices);
-      }
-      PostNotices(self, notices);
-      PushOut(self, out, true);
+      std::lock_guard<std::mutex> pl(impl.proc_lock);
+      if (impl.receiver) ReleaseHeld(self);
     }
     lk.lock();
-    impl.cond.notify_all();  // EOS may be waiting for the queue to empty
   }
 }
 
@@ -481,14 +588,6 @@ static void StopReleaser(GstBcastSrtpDec* self) {
   if (impl.releaser.joinable()) impl.releaser.join();
 }
 
-static void DropHeld(Impl& impl) {
-  for (Held& h : impl.held) {
-    gst_buffer_unref(h.buffer);
-    ++impl.counters.dropped_held;
-  }
-  impl.held.clear();
-}
-
 // ---------------------------------------------------------------------------------------------
 // Keyring.
 
@@ -498,6 +597,8 @@ static void OnTekAdded(BcastKeyring*, guint id, gpointer user_data) {
   std::lock_guard<std::mutex> l(impl.lock);
   impl.latest_tek = static_cast<guint16>(id);
   impl.tek_arrived = true;
+  impl.default_dirty.store(true, std::memory_order_relaxed);
+  if (!impl.held.empty()) impl.maybe_release.store(true, std::memory_order_relaxed);
   impl.cond.notify_all();
   GST_DEBUG_OBJECT(self, "keyring has TEK %u", id);
 }
@@ -527,6 +628,8 @@ static void SetKeyring(GstBcastSrtpDec* self, BcastKeyring* keyring) {
     std::lock_guard<std::mutex> l(impl.lock);
     impl.tek_added_handler = h;
     impl.tek_arrived = true;  // keys may already be there
+    impl.default_dirty.store(true, std::memory_order_relaxed);
+    if (!impl.held.empty()) impl.maybe_release.store(true, std::memory_order_relaxed);
     impl.cond.notify_all();
   }
 }
@@ -589,30 +692,38 @@ static bool ConfigFromCaps(GstBcastSrtpDec* self, GstCaps* caps, bs::ReceiverCon
 }
 
 static bool SameLayout(const bs::ReceiverConfig& a, const bs::ReceiverConfig& b) {
-  return a.auth == b.auth && a.mki_length == b.mki_length && a.rcc_mode == b.rcc_mode &&
-         a.roc_tx_rate == b.roc_tx_rate && a.replay_window == b.replay_window;
+  return a.engine == b.engine && a.auth == b.auth && a.mki_length == b.mki_length &&
+         a.rcc_mode == b.rcc_mode && a.roc_tx_rate == b.roc_tx_rate &&
+         a.replay_window == b.replay_window;
 }
 
+// Called with proc_lock held.
 static gboolean HandleCaps(GstBcastSrtpDec* self, GstCaps* caps) {
   Impl& impl = self->impl;
   bs::ReceiverConfig cfg;
   {
     std::lock_guard<std::mutex> l(impl.lock);
     cfg.replay_window = impl.replay_window;
+    cfg.engine = impl.engine;
   }
   if (!ConfigFromCaps(self, caps, cfg)) return FALSE;
+  // Same layout again (caps renegotiated): keep the receiver, its ROC and its replay window.
+  if (!impl.receiver || !SameLayout(impl.receiver->config(), cfg)) {
+    impl.receiver = std::make_unique<bs::SrtpReceiver>(cfg);
+    impl.tek_in_use.clear();
+    impl.in_use_cached = false;
+    GST_INFO_OBJECT(self,
+                    "SRTP %s, MKI %zu bytes, RCC mode %d rate %u, replay window %zu, engine %s",
+                    std::string(bs::SrtpAuthName(cfg.auth)).c_str(), cfg.mki_length,
+                    static_cast<int>(cfg.rcc_mode), cfg.roc_tx_rate, cfg.replay_window,
+                    std::string(bs::EngineName(cfg.engine)).c_str());
+  }
+  impl.default_dirty.store(true, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> l(impl.lock);
-    // Same layout again (caps renegotiated): keep the receiver, its ROC and its replay window.
-    if (!impl.receiver || !SameLayout(impl.receiver->config(), cfg)) {
-      impl.receiver = std::make_unique<bs::SrtpReceiver>(cfg);
-      impl.tek_in_use.clear();
-      GST_INFO_OBJECT(self, "SRTP %s, MKI %zu bytes, RCC mode %d rate %u, replay window %zu",
-                      std::string(bs::SrtpAuthName(cfg.auth)).c_str(), cfg.mki_length,
-                      static_cast<int>(cfg.rcc_mode), cfg.roc_tx_rate, cfg.replay_window);
-    }
-    impl.config = cfg;
     impl.tek_arrived = true;
+    if (!impl.held.empty()) impl.maybe_release.store(true, std::memory_order_relaxed);
+    impl.cond.notify_all();
   }
   GstCaps* out = TransformCaps(caps, true);
   const gboolean ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(out));
@@ -627,7 +738,7 @@ static gboolean gst_bcast_srtp_dec_sink_event(GstPad* pad, GstObject* parent, Gs
     case GST_EVENT_CAPS: {
       GstCaps* caps = nullptr;
       gst_event_parse_caps(event, &caps);
-      std::lock_guard<std::mutex> pl(impl.push_lock);
+      std::lock_guard<std::mutex> pl(impl.proc_lock);
       const gboolean ok = HandleCaps(self, caps);
       gst_event_unref(event);
       return ok;
@@ -636,7 +747,8 @@ static gboolean gst_bcast_srtp_dec_sink_event(GstPad* pad, GstObject* parent, Gs
       {
         std::lock_guard<std::mutex> l(impl.lock);
         impl.flushing = true;
-        DropHeld(impl);
+        ++impl.flush_gen;
+        DropHeldLocked(impl);
         impl.cond.notify_all();
       }
       return gst_pad_event_default(pad, parent, event);
@@ -646,22 +758,24 @@ static gboolean gst_bcast_srtp_dec_sink_event(GstPad* pad, GstObject* parent, Gs
         std::lock_guard<std::mutex> l(impl.lock);
         impl.flushing = false;
       }
-      std::lock_guard<std::mutex> pl(impl.push_lock);
+      std::lock_guard<std::mutex> pl(impl.proc_lock);
       return gst_pad_event_default(pad, parent, event);
     }
     case GST_EVENT_EOS: {
       // Packets still waiting for their TEK get their hold-time before the stream ends.
       {
         std::unique_lock<std::mutex> lk(impl.lock);
-        impl.cond.wait(lk, [&] { return impl.held.empty() || impl.flushing || !impl.running; });
+        impl.cond.wait(lk, [&] {
+          return (impl.held.empty() && !impl.releasing) || impl.flushing || !impl.running;
+        });
       }
-      std::lock_guard<std::mutex> pl(impl.push_lock);
+      std::lock_guard<std::mutex> pl(impl.proc_lock);
       return gst_pad_event_default(pad, parent, event);
     }
     default:
       if ((static_cast<guint>(GST_EVENT_TYPE(event)) &
            static_cast<guint>(GST_EVENT_TYPE_SERIALIZED)) != 0) {
-        std::lock_guard<std::mutex> pl(impl.push_lock);
+        std::lock_guard<std::mutex> pl(impl.proc_lock);
         return gst_pad_event_default(pad, parent, event);
       }
       return gst_pad_event_default(pad, parent, event);
@@ -674,56 +788,59 @@ static GstFlowReturn NotNegotiated(GstBcastSrtpDec* self) {
   return GST_FLOW_NOT_NEGOTIATED;
 }
 
-static GstFlowReturn gst_bcast_srtp_dec_chain(GstPad*, GstObject* parent, GstBuffer* buf) {
-  auto* self = GST_BCAST_SRTP_DEC(parent);
-  Impl& impl = self->impl;
-  std::vector<GstBuffer*> out;
-  std::vector<Notice> notices;
-  std::lock_guard<std::mutex> pl(impl.push_lock);
-  {
-    std::lock_guard<std::mutex> l(impl.lock);
-    if (!impl.receiver) {
-      gst_buffer_unref(buf);
-      return NotNegotiated(self);
-    }
-    if (ReleaseDueLocked(impl)) ReleaseHeldLocked(self, out, notices);
-    ProcessLocked(self, buf, out, notices, false);
-  }
-  PostNotices(self, notices);
-  return PushOut(self, out, false);
+// The pad guarantees `parent` is a GstBcastSrtpDec: no GType check per packet.
+static GstBcastSrtpDec* FromParent(GstObject* parent) {
+  return reinterpret_cast<GstBcastSrtpDec*>(parent);
 }
 
-static gboolean StealBuffer(GstBuffer** buffer, guint, gpointer user_data) {
-  static_cast<std::vector<GstBuffer*>*>(user_data)->push_back(*buffer);
-  *buffer = nullptr;  // removes it from the list: the buffer is ours, writable without a copy
+static GstFlowReturn gst_bcast_srtp_dec_chain(GstPad*, GstObject* parent, GstBuffer* buf) {
+  auto* self = FromParent(parent);
+  Impl& impl = self->impl;
+  std::lock_guard<std::mutex> pl(impl.proc_lock);
+  if (!impl.receiver) {
+    gst_buffer_unref(buf);
+    return NotNegotiated(self);
+  }
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (impl.maybe_release.load(std::memory_order_relaxed)) ret = ReleaseHeld(self);
+  GstBuffer* out = Process(self, buf, false);
+  if (!impl.notices.empty()) PostNotices(self);
+  if (out != nullptr) {
+    if (ret == GST_FLOW_OK) {
+      ret = gst_pad_push(self->srcpad, out);
+    } else {
+      gst_buffer_unref(out);
+    }
+  }
+  return ret;
+}
+
+static gboolean ProcessInList(GstBuffer** buffer, guint, gpointer user_data) {
+  // A NULL result removes the buffer from the list (dropped or held).
+  *buffer = Process(static_cast<GstBcastSrtpDec*>(user_data), *buffer, false);
   return TRUE;
 }
 
+// The list is decrypted in place and pushed on as the same list.
 static GstFlowReturn gst_bcast_srtp_dec_chain_list(GstPad*, GstObject* parent,
                                                    GstBufferList* list) {
-  auto* self = GST_BCAST_SRTP_DEC(parent);
+  auto* self = FromParent(parent);
   Impl& impl = self->impl;
-  std::vector<GstBuffer*> in;
-  in.reserve(gst_buffer_list_length(list));
   list = gst_buffer_list_make_writable(list);
-  gst_buffer_list_foreach(list, StealBuffer, &in);
-  gst_buffer_list_unref(list);
-
-  std::vector<GstBuffer*> out;
-  out.reserve(in.size());
-  std::vector<Notice> notices;
-  std::lock_guard<std::mutex> pl(impl.push_lock);
-  {
-    std::lock_guard<std::mutex> l(impl.lock);
-    if (!impl.receiver) {
-      for (GstBuffer* b : in) gst_buffer_unref(b);
-      return NotNegotiated(self);
-    }
-    if (ReleaseDueLocked(impl)) ReleaseHeldLocked(self, out, notices);
-    for (GstBuffer* b : in) ProcessLocked(self, b, out, notices, false);
+  std::lock_guard<std::mutex> pl(impl.proc_lock);
+  if (!impl.receiver) {
+    gst_buffer_list_unref(list);
+    return NotNegotiated(self);
   }
-  PostNotices(self, notices);
-  return PushOut(self, out, true);
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (impl.maybe_release.load(std::memory_order_relaxed)) ret = ReleaseHeld(self);
+  gst_buffer_list_foreach(list, ProcessInList, self);
+  if (!impl.notices.empty()) PostNotices(self);
+  if (ret != GST_FLOW_OK || gst_buffer_list_length(list) == 0) {
+    gst_buffer_list_unref(list);
+    return ret;
+  }
+  return gst_pad_push_list(self->srcpad, list);
 }
 
 static gboolean gst_bcast_srtp_dec_query(GstPad* pad, GstObject* parent, GstQuery* query) {
@@ -757,17 +874,24 @@ static gboolean gst_bcast_srtp_dec_query(GstPad* pad, GstObject* parent, GstQuer
 
 static GstStructure* MakeStats(GstBcastSrtpDec* self) {
   Impl& impl = self->impl;
-  std::lock_guard<std::mutex> l(impl.lock);
+  guint held_now = 0;
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    held_now = static_cast<guint>(impl.held.size());
+  }
   const Counters& c = impl.counters;
+  auto v = [](const std::atomic<guint64>& a) { return a.load(std::memory_order_relaxed); };
   return gst_structure_new(
-      "application/x-bcast-srtp-stats", "received", G_TYPE_UINT64, c.received, "decrypted",
-      G_TYPE_UINT64, c.decrypted, "auth-failures", G_TYPE_UINT64, c.auth_failures, "replays",
-      G_TYPE_UINT64, c.replays, "unknown-mki", G_TYPE_UINT64, c.unknown_mki, "malformed",
-      G_TYPE_UINT64, c.malformed, "roc-unknown", G_TYPE_UINT64, c.roc_unknown, "held",
-      G_TYPE_UINT64, c.held, "dropped-held", G_TYPE_UINT64, c.dropped_held, "held-now", G_TYPE_UINT,
-      static_cast<guint>(impl.held.size()), "key-changes", G_TYPE_UINT, c.key_changes, "roc",
-      G_TYPE_UINT, impl.last_roc.value_or(0), "ssrc", G_TYPE_UINT, impl.last_ssrc.value_or(0),
-      "tek-id", G_TYPE_INT, impl.last_tek ? static_cast<gint>(*impl.last_tek) : -1, nullptr);
+      "application/x-bcast-srtp-stats", "received", G_TYPE_UINT64, v(c.received), "decrypted",
+      G_TYPE_UINT64, v(c.decrypted), "auth-failures", G_TYPE_UINT64, v(c.auth_failures), "replays",
+      G_TYPE_UINT64, v(c.replays), "unknown-mki", G_TYPE_UINT64, v(c.unknown_mki), "malformed",
+      G_TYPE_UINT64, v(c.malformed), "roc-unknown", G_TYPE_UINT64, v(c.roc_unknown), "held",
+      G_TYPE_UINT64, v(c.held), "dropped-held", G_TYPE_UINT64, v(c.dropped_held), "held-now",
+      G_TYPE_UINT, held_now, "key-changes", G_TYPE_UINT,
+      c.key_changes.load(std::memory_order_relaxed), "roc", G_TYPE_UINT,
+      impl.last_roc.load(std::memory_order_relaxed), "ssrc", G_TYPE_UINT,
+      impl.last_ssrc.load(std::memory_order_relaxed), "tek-id", G_TYPE_INT,
+      impl.last_tek.load(std::memory_order_relaxed), nullptr);
 }
 
 static void gst_bcast_srtp_dec_set_property(GObject* object, guint prop_id, const GValue* value,
@@ -788,7 +912,12 @@ static void gst_bcast_srtp_dec_set_property(GObject* object, guint prop_id, cons
     case PROP_DEFAULT_TEK_ID:
       impl.default_tek_id = g_value_get_int(value);
       impl.tek_arrived = true;
+      impl.default_dirty.store(true, std::memory_order_relaxed);
+      if (!impl.held.empty()) impl.maybe_release.store(true, std::memory_order_relaxed);
       impl.cond.notify_all();
+      break;
+    case PROP_ENGINE:
+      impl.engine = static_cast<bs::Engine>(g_value_get_enum(value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -817,6 +946,9 @@ static void gst_bcast_srtp_dec_get_property(GObject* object, guint prop_id, GVal
     case PROP_DEFAULT_TEK_ID:
       g_value_set_int(value, impl.default_tek_id);
       break;
+    case PROP_ENGINE:
+      g_value_set_enum(value, static_cast<gint>(impl.engine));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
@@ -832,14 +964,16 @@ static GstStateChangeReturn gst_bcast_srtp_dec_change_state(GstElement* element,
       break;
     case GST_STATE_CHANGE_READY_TO_PAUSED: {
       {
-        std::lock_guard<std::mutex> l(impl.lock);
-        impl.counters = Counters{};
+        std::lock_guard<std::mutex> pl(impl.proc_lock);
+        impl.counters.Reset();
         impl.tallies.clear();
+        impl.tally = nullptr;
         impl.tek_in_use.clear();
+        impl.in_use_cached = false;
         impl.warnings.clear();
-        impl.last_roc.reset();
-        impl.last_ssrc.reset();
-        impl.last_tek.reset();
+        impl.last_roc.store(0, std::memory_order_relaxed);
+        impl.last_ssrc.store(0, std::memory_order_relaxed);
+        impl.last_tek.store(-1, std::memory_order_relaxed);
       }
       StartReleaser(self);
       break;
@@ -852,10 +986,10 @@ static GstStateChangeReturn gst_bcast_srtp_dec_change_state(GstElement* element,
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY: {
       StopReleaser(self);
+      std::lock_guard<std::mutex> pl(impl.proc_lock);
       std::lock_guard<std::mutex> l(impl.lock);
-      DropHeld(impl);
+      DropHeldLocked(impl);
       impl.receiver.reset();
-      impl.config.reset();
       break;
     }
     case GST_STATE_CHANGE_READY_TO_NULL:
@@ -871,7 +1005,7 @@ static void gst_bcast_srtp_dec_finalize(GObject* object) {
   auto* self = GST_BCAST_SRTP_DEC(object);
   StopReleaser(self);
   SetKeyring(self, nullptr);
-  DropHeld(self->impl);
+  DropHeldLocked(self->impl);
   self->impl.~Impl();
   G_OBJECT_CLASS(gst_bcast_srtp_dec_parent_class)->finalize(object);
 }
@@ -933,6 +1067,19 @@ static void gst_bcast_srtp_dec_class_init(GstBcastSrtpDecClass* klass) {
                        "TEK for packets without MKI (-1: the latest TEK added to the keyring)", -1,
                        65535, -1,
                        static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  /**
+   * GstBcastSrtpDec:engine:
+   *
+   * Who does the per-packet cryptography: "openssl" (default; OpenSSL EVP contexts keyed once
+   * per TEK) or "libsrtp" (libsrtp2 srtp_unprotect_mki, the reference the OpenSSL engine is
+   * cross-checked against in tests/srtp). Index, ROC, RFC 4771 and the replay window are the
+   * element's own with either. Takes effect with the next caps.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_ENGINE,
+      g_param_spec_enum("engine", "Engine", "SRTP crypto engine (openssl or libsrtp)",
+                        bcast_srtp_dec_engine_get_type(), static_cast<gint>(bs::Engine::kOpenssl),
+                        static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   /**
    * GstBcastSrtpDec:stats:
    *
