@@ -25,6 +25,7 @@ bool ReadInput(const std::string& path, std::string& contents, std::string& erro
 int StkmCommand(const std::vector<std::string>& args);
 int DrrCommand(const std::vector<std::string>& args);
 int BcroCommand(const std::vector<std::string>& args);
+int MikeyCommand(const std::vector<std::string>& args);
 
 // Seconds since 1970 (decimal, non-negative). False on anything else.
 bool ParseTime(const std::string& text, std::time_t& out);

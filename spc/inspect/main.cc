@@ -24,6 +24,7 @@ constexpr Subcommand kSubcommands[] = {
     {"drr", DrrCommand, "drr [--device-key FILE [--anchors FILE] [--now SECONDS]] FILE..."},
     {"bcro", BcroCommand,
      "bcro [--drr FILE --device-key FILE [--anchors FILE] [--now SECONDS]] FILE..."},
+    {"mikey", MikeyCommand, "mikey [--msk HEX] [--muk HEX] FILE...  (Smartcard Profile MIKEY)"},
 };
 
 void PrintUsage(FILE* out) {
