@@ -398,6 +398,10 @@ bool Headend::Setup(std::string* error) {
       config.first_tek_id = first_id;
       config.tek_period_s = options_.tek_period_s;
       config.id_stride = mixed ? 2 : 1;
+      config.protection_after_reception =
+          static_cast<std::uint8_t>(options_.protection_after_reception);
+      config.parental_rating = static_cast<std::uint8_t>(options_.parental_rating);
+      config.bad_mac = options_.bad_stkm_mac;
       if (protection == Protection::kSrtp) {
         config.protocol = spc::TrafficProtectionProtocol::kSrtp;
         config.traffic_authentication = options_.auth != SrtpAuth::kNull;

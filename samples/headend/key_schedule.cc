@@ -68,7 +68,11 @@ std::uint16_t KeySchedule::tek_lifetime_s() const {
 spc::Stkm KeySchedule::BaseStkm(std::uint64_t unix_time) const {
   spc::Stkm s;
   s.protocol_version = 1;
-  s.protection_after_reception = 0;
+  s.protection_after_reception = config_.protection_after_reception & 0x03;
+  if (config_.parental_rating != 0) {
+    s.access_criteria_flag = true;
+    s.access_criteria.push_back({spc::kAccessCriteriaParentalRating, {config_.parental_rating}});
+  }
   s.master_salt_flag = srtp();
   s.traffic_protection_protocol = static_cast<std::uint8_t>(config_.protocol);
   s.traffic_authentication_flag = config_.traffic_authentication;
@@ -92,7 +96,10 @@ spc::Stkm KeySchedule::BaseStkm(std::uint64_t unix_time) const {
 }
 
 std::vector<std::uint8_t> KeySchedule::MakeStkm(std::uint64_t unix_time) const {
-  return spc::WriteStkm(BaseStkm(unix_time), config_.service_key.authentication_key);
+  std::vector<std::uint8_t> msg =
+      spc::WriteStkm(BaseStkm(unix_time), config_.service_key.authentication_key);
+  if (config_.bad_mac && !msg.empty()) msg.back() ^= 0xa5;
+  return msg;
 }
 
 std::vector<std::uint8_t> KeySchedule::MakeForgedStkm(std::uint64_t unix_time) const {

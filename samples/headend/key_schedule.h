@@ -33,7 +33,10 @@ class KeySchedule {
     // kSrtp: random master salts, master_salt_flag 1. kIsmacryp: no salt (ISMACryp's k_s is 0 in
     // BCAST), master_salt_flag 0.
     spc::TrafficProtectionProtocol protocol = spc::TrafficProtectionProtocol::kSrtp;
-    unsigned id_stride = 1;  // see NextTekId
+    unsigned id_stride = 1;                       // see NextTekId
+    std::uint8_t protection_after_reception = 0;  // 0..3
+    std::uint8_t parental_rating = 0;             // access criteria 0x01; 0: no descriptor
+    bool bad_mac = false;                         // fault: MakeStkm's MAC never verifies
   };
 
   explicit KeySchedule(Config config);

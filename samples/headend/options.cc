@@ -122,8 +122,9 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
        mtu = static_cast<gint>(o->mtu), iv_length = static_cast<gint>(o->isma.iv_length),
        delta_iv_length = static_cast<gint>(o->isma.delta_iv_length),
        ki_length = static_cast<gint>(o->isma.key_indicator_length), ki_per_au = 0, selective = 0,
-       clear_share = -1, aus_per_packet = static_cast<gint>(o->isma.aus_per_packet);
-  gboolean clear = FALSE;
+       clear_share = -1, aus_per_packet = static_cast<gint>(o->isma.aus_per_packet), par = 0,
+       parental = 0;
+  gboolean clear = FALSE, bad_mac = FALSE;
   GOptionEntry entries[] = {
       {"media", 0, 0, G_OPTION_ARG_FILENAME, &media, "MP4 with H.264 + AAC (default: sample)",
        "FILE"},
@@ -188,6 +189,12 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
       {"break-srtp-tag-every", 0, 0, G_OPTION_ARG_INT, &brk, "fault: SRTP copy with broken tag",
        "N"},
       {"replay-srtp-every", 0, 0, G_OPTION_ARG_INT, &replay, "fault: replayed SRTP packet", "N"},
+      {"bad-stkm-mac", 0, 0, G_OPTION_ARG_NONE, &bad_mac,
+       "fault: every STKM with a MAC that does not verify (no TEK for anyone)", nullptr},
+      {"protection-after-reception", 0, 0, G_OPTION_ARG_INT, &par,
+       "STKM protection_after_reception 0..3 (0; 3: no recording)", "N"},
+      {"parental-rating", 0, 0, G_OPTION_ARG_INT, &parental,
+       "STKM access criteria: parental rating, minimum age 1..255 (0: none)", "AGE"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
   };
   std::unique_ptr<GOptionContext, OptionContextFree> context(
@@ -305,6 +312,11 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
     if (value < 0) return fail(std::string(name) + ": N >= 0");
     *out = static_cast<unsigned>(value);
   }
+  o->bad_stkm_mac = bad_mac;
+  if (par < 0 || par > 3) return fail("--protection-after-reception: 0..3");
+  o->protection_after_reception = static_cast<unsigned>(par);
+  if (parental < 0 || parental > 255) return fail("--parental-rating: 0..255");
+  o->parental_rating = static_cast<unsigned>(parental);
   if (protection != nullptr) {
     const std::string p = protection;
     if (o->clear) return fail("--clear sends no protection: leave out --protection");

@@ -37,6 +37,10 @@ struct Options {
   unsigned tek_period_s = 10;
   std::uint16_t first_tek_id = 1;
   unsigned stkm_interval_ms = 500;
+  // STKM fields a terminal enforces (stkm.md): --protection-after-reception 0..3 and
+  // --parental-rating AGE (access criteria descriptor 0x01; 0: no descriptor).
+  unsigned protection_after_reception = 0;
+  unsigned parental_rating = 0;
 
   // Protection. --protection srtp|ismacryp|mixed sets both; mixed = video SRTP, audio ISMACryp.
   bool clear = false;
@@ -70,6 +74,9 @@ struct Options {
   unsigned foreign_stkm_every = 0;
   unsigned break_srtp_tag_every = 0;
   unsigned replay_srtp_every = 0;
+  // --bad-stkm-mac: every STKM (the genuine ones too) goes out with a MAC that does not verify, so
+  // no terminal can obtain a TEK: a service whose keys are corrupt.
+  bool bad_stkm_mac = false;
 
   // Broadcast key delivery for broadcast-only terminals (ltkm_carousel.h).
   LtkmOptions ltkm;
