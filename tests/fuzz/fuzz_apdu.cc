@@ -1,0 +1,62 @@
+// libFuzzer target: command APDU parsing and writing, AUTHENTICATE request parsing, every
+// response parser of the terminal side, and the virtual card (bcast-uicc's logic) answering the
+// bytes as a command.
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+
+#include "samples/uicc/card.h"
+#include "spc/libspc/smartcard/apdu.h"
+
+using namespace spc::smartcard;
+
+namespace {
+
+template <class R>
+void CheckResult(const R& r, std::size_t size) {
+  // A rejection must say where.
+  if (!r.ok() && (r.error().field.empty() || r.error().offset > size + 9)) std::abort();
+}
+
+bcast::uicc::Card& TheCard() {
+  static bcast::uicc::Card* card = [] {
+    bcast::uicc::CardState st;
+    st.k.fill(0x46);
+    st.opc.fill(0xcd);
+    return new bcast::uicc::Card(st, "");
+  }();
+  return *card;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::span<const std::uint8_t> bytes(data, size);
+
+  auto cmd = ParseCommandApdu(bytes);
+  CheckResult(cmd, size);
+  if (cmd) {
+    // Written back (short or extended form), it parses to the same command.
+    auto again = ParseCommandApdu(WriteCommandApdu(*cmd));
+    if (!again || again->data != cmd->data || again->le != cmd->le || again->ins != cmd->ins) {
+      std::abort();
+    }
+    auto req = ParseAuthenticateCommand(*cmd);
+    CheckResult(req, size);
+  }
+
+  CheckResult(ParseResponseApdu(bytes), size);
+  CheckResult(ParseGbaBootstrapResponse(bytes), size);
+  CheckResult(ParseGbaNafResponse(bytes), size);
+  CheckResult(ParseMskUpdateResponse(bytes), size);
+  CheckResult(ParseMtkResponse(bytes), size);
+  CheckResult(ParseMskDeletionResponse(bytes), size);
+  std::size_t pos = 0;
+  auto tlv = ReadTlv(bytes, pos, "TLV");
+  CheckResult(tlv, size);
+  if (tlv && (pos > size || tlv->value_offset + tlv->value.size() != pos)) std::abort();
+
+  auto rsp = TheCard().Process(bytes);
+  if (rsp.size() < 2) std::abort();
+  return 0;
+}
