@@ -342,6 +342,19 @@ void InteractionChannel::OnRead(GObject* source, GAsyncResult* res, gpointer dat
   gsize n = 0;
   const auto* p = static_cast<const std::uint8_t*>(g_bytes_get_data(bytes, &n));
   if (n == 0) {
+    // libsoup takes the end of a "Connection: close" answer as the end of its body even when
+    // fewer bytes came than Content-Length announced: check the length here.
+    SoupMessageHeaders* headers = soup_message_get_response_headers(r->message);
+    if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH) {
+      const goffset length = soup_message_headers_get_content_length(headers);
+      if (static_cast<std::uint64_t>(length) != r->response.body.size()) {
+        self->AttemptFailed(
+            r, {InteractionErrorCode::kTruncated, r->response.status, 0,
+                url + ": body cut short: " + std::to_string(r->response.body.size()) + " of " +
+                    std::to_string(length) + " bytes"});
+        return;
+      }
+    }
     HttpResponse response = std::move(r->response);
     response.attempts = r->attempt;
     self->Finish(r, std::move(response));

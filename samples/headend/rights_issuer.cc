@@ -83,11 +83,14 @@ std::string Resign(EVP_PKEY* key, const std::string& prefix, std::string message
   return roap::InsertSignature(message, *sig);
 }
 
-// Flips one character inside the base64 of the first `<tag>` after `from`.
+// Flips one character inside the base64 of the first element starting `tag` after `from`.
 void FlipBase64(std::string& message, const std::string& tag, std::size_t from = 0) {
+  // The start tag may carry attributes (ds:SignatureValue declares its namespace).
   const std::size_t pos = message.find(tag, from);
   if (pos == std::string::npos) return;
-  const std::size_t i = pos + tag.size() + 4;
+  const std::size_t gt = message.find('>', pos);
+  if (gt == std::string::npos) return;
+  const std::size_t i = gt + 1 + 4;
   if (i < message.size()) message[i] = message[i] == 'A' ? 'B' : 'A';
 }
 
@@ -585,7 +588,7 @@ std::string RightsIssuer::OnRoRequest(const std::string& pdu) {
   if (misbehaviour_ == Misbehaviour::kBadSignature) {
     FlipBase64(out, "<signature>", out.rfind("</roap:protectedRO>"));
   } else if (misbehaviour_ == Misbehaviour::kBadRoMac) {
-    FlipBase64(out, "<ds:SignatureValue>");
+    FlipBase64(out, "<ds:SignatureValue");
     out = Resign(ri_.key.get(), {}, out, true);
   }
   ++counters_.ro_responses;

@@ -126,8 +126,9 @@ class InteractionChannelTest : public ::testing::Test {
     return o;
   }
 
-  // A server that announces 100 bytes, sends 5 and closes.
-  std::string StartTruncatingServer() {
+  // A server that announces 100 bytes, sends 5 and closes (with "Connection: close" when
+  // `close_header`: libsoup alone would take the early end for the end of the body).
+  std::string StartTruncatingServer(bool close_header = false) {
     // Threaded: the handler reads the request with blocking calls while the client, on this
     // test's main loop, is still sending it.
     raw_ = g_threaded_socket_service_new(2);
@@ -136,20 +137,23 @@ class InteractionChannelTest : public ::testing::Test {
     EXPECT_NE(port, 0) << (error ? error->message : "");
     g_signal_connect(
         raw_, "run",
-        G_CALLBACK(+[](GThreadedSocketService*, GSocketConnection* conn, GObject*, gpointer) {
+        G_CALLBACK(+[](GThreadedSocketService*, GSocketConnection* conn, GObject*, gpointer data) {
           GInputStream* in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
           char buf[4096];
           // The request head and body are small: one read takes them.
           g_input_stream_read(in, buf, sizeof buf, nullptr, nullptr);
-          const char answer[] =
-              "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oma.drm.roap-pdu+xml"
-              "\r\nContent-Length: 100\r\n\r\n<roap";
+          const bool close = GPOINTER_TO_INT(data) != 0;
+          const std::string answer = std::string(
+                                         "HTTP/1.1 200 OK\r\nContent-Type: "
+                                         "application/vnd.oma.drm.roap-pdu+xml\r\n") +
+                                     (close ? "Connection: close\r\n" : "") +
+                                     "Content-Length: 100\r\n\r\n<roap";
           GOutputStream* out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
-          g_output_stream_write_all(out, answer, sizeof answer - 1, nullptr, nullptr, nullptr);
+          g_output_stream_write_all(out, answer.data(), answer.size(), nullptr, nullptr, nullptr);
           g_io_stream_close(G_IO_STREAM(conn), nullptr, nullptr);
           return TRUE;
         }),
-        this);
+        GINT_TO_POINTER(close_header ? 1 : 0));
     g_socket_service_start(raw_);
     return "http://127.0.0.1:" + std::to_string(port) + "/roap";
   }
@@ -260,6 +264,19 @@ TEST_F(InteractionChannelTest, TruncatedBodyIsNamedAndNoBodyIsHandedOut) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, InteractionErrorCode::kTruncated) << r.error().message;
   EXPECT_EQ(r.error().attempts, 3u);
+}
+
+TEST_F(InteractionChannelTest, TruncatedBodyWithConnectionCloseIsStillTruncated) {
+  const std::string url = StartTruncatingServer(true);
+  InteractionOptions o = Fast();
+  o.max_attempts = 2;
+  InteractionChannel ch(o);
+  HttpRequest req = Post("/roap");
+  req.url = url;
+  auto r = Run(ch, req);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, InteractionErrorCode::kTruncated) << r.error().message;
+  EXPECT_NE(r.error().message.find("5 of 100"), std::string::npos) << r.error().message;
 }
 
 TEST_F(InteractionChannelTest, WrongContentTypeIsNotRetried) {
