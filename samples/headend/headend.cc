@@ -304,6 +304,17 @@ channels::SessionDescription Headend::Describe() const {
     sd.media.push_back(std::move(ms));
   }
   if (carousel_) carousel_->Describe(&sd, ttl);
+  if (ri_) {
+    sd.roap_url = ri_->url();
+    if (options_.roap.trigger_port != 0) {
+      channels::LtkmStream ts;
+      ts.kind = channels::LtkmStreamKind::kTrigger;
+      ts.address = options_.dest;
+      ts.port = options_.roap.trigger_port;
+      ts.ttl = ttl;
+      sd.ltkm_streams.push_back(ts);
+    }
+  }
   return sd;
 }
 
@@ -437,6 +448,22 @@ bool Headend::Setup(std::string* error) {
         },
         error);
     if (!carousel_) return false;
+  }
+  if (options_.roap.enabled()) {
+    ri_ = RightsIssuer::Create(options_.roap, error);
+    if (!ri_) return false;
+    ri_->SetRights(spc::ContentId(options_.base_cid, options_.cid_extension), service_key_);
+    ri_->SetTriggerDestination(options_.dest, options_.roap.trigger_port);
+    if (carousel_) {
+      // A SEK change reaches the terminals with an interaction channel as an roAcquisition
+      // trigger while the BCROs announce it on broadcast, both sek-lead seconds ahead.
+      carousel_->on_sek_announce = [this](const spc::LongTermKey& key, std::uint32_t extension) {
+        const std::string cid = spc::ContentId(options_.base_cid, extension);
+        ri_->SetRights(cid, key);
+        ri_->SendAcquisitionTrigger({cid});
+      };
+    }
+    Event("roap ready url=" + ri_->url() + " ri-id=" + ri_->ri_id_hex());
   }
   media_ = std::make_unique<MediaSource>([this](StreamKind kind, std::span<const std::uint8_t> rtp,
                                                 GstClockTime t) { OnPacket(kind, rtp, t); },

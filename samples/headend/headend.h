@@ -118,6 +118,7 @@ class Headend {
   std::uint64_t stkms_sent_ = 0;
   unsigned loops_reported_ = 0;
   std::unique_ptr<LtkmCarousel> carousel_;  // --ri-key: broadcast key delivery
+  std::unique_ptr<RightsIssuer> ri_;        // --pki-dir: ROAP Rights Issuer
 };
 
 // --write-key-file: a fresh random key file. Returns the exit code.

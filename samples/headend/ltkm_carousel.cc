@@ -412,6 +412,7 @@ void LtkmCarousel::ChangeSek() {
   m.next_extension = m.cid_extension + 1;
   m.switch_pending = true;
   if (!m.AddBcro(m.next_sek, m.next_extension)) return;
+  if (on_sek_announce) on_sek_announce(m.next_sek, m.next_extension);
   Event("sek-announce cid=" + spc::ContentId(m.base_cid, m.next_extension) +
         " switch-in=" + std::to_string(m.options.sek_lead_s));
   m.sources.push_back(g_timeout_add_seconds(

@@ -78,6 +78,9 @@ class LtkmCarousel {
   bool Revoke(const spc::Sha1Digest& device_id, std::string* error);
   // A new SEK: its BCRO now, the switch sek_lead_s later.
   void ChangeSek();
+  // Called when a SEK change is announced (before its switch) with the new key and extension:
+  // the ROAP RI grants it and triggers the terminals with an interaction channel.
+  std::function<void(const spc::LongTermKey& key, std::uint32_t cid_extension)> on_sek_announce;
 
   struct Impl;
 

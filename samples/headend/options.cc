@@ -39,6 +39,11 @@ constexpr const char* kDescription =
     "  tek id=<n> next=<n>     the TEK with ID n is now used for the media; next is announced\n"
     "  tek id=<n> next=<n> key-stream=2   the same for the ISMACryp TEKs of --protection mixed\n"
     "  ready sdp=<path>        sending has started (path empty without --sdp-out)\n"
+    "  roap ready url=<RI URL> ri-id=<hex>   the ROAP Rights Issuer listens (--pki-dir)\n"
+    "  roap registered device=<hex>          a 4-pass registration succeeded\n"
+    "  roap ro-sent device=<hex> cids=<a,b> [trigger-nonce=<n>]   an roResponse with ROs\n"
+    "  roap refused <message>                a request answered with a non-Success status\n"
+    "  roap trigger id=<id> cids=<a,b> nonce=<n> [file=<path>]    a SEK change's trigger\n"
     "  stkm-sent n=<count>     every 20 STKMs\n"
     "  loop n=<count>          the media file started over\n"
     "  stopped                 clean exit\n"
@@ -201,6 +206,7 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
       g_option_context_new("- OMA BCAST sample head-end: SRTP service with STKM key stream"));
   g_option_context_add_main_entries(context.get(), entries, nullptr);
   g_option_context_add_group(context.get(), MakeLtkmOptionGroup(&o->ltkm));
+  g_option_context_add_group(context.get(), MakeRoapOptionGroup(&o->roap));
   g_option_context_set_description(context.get(), kDescription);
   GError* err = nullptr;
   const bool parsed = g_option_context_parse(context.get(), &argc, &argv, &err);
@@ -359,6 +365,13 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   if (Mixed(*o) && (o->isma_key_port == o->key_port)) {
     return fail("--isma-key-port must differ from --key-port");
   }
+  // One SEK schedule for both carriers: with --pki-dir the carousel (whose --sek-period changes
+  // the SEK) runs with the test PKI's RI key unless --ri-key names another.
+  if (o->roap.enabled() && o->ltkm.ri_key_file.empty() && o->ltkm.ri_cert_file.empty()) {
+    o->ltkm.ri_key_file = o->roap.pki_dir + "/ri.key";
+    o->ltkm.ri_cert_file = o->roap.pki_dir + "/ri.pem";
+  }
+  if (o->roap.enabled() && o->clear) return fail("the ROAP Rights Issuer needs keys: not --clear");
   if (!CheckLtkmOptions(o->ltkm, error)) return false;
   if (o->ltkm.enabled() && o->clear)
     return fail("the broadcast LTKM carousel needs keys: not --clear");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "samples/headend/ltkm_carousel.h"
+#include "samples/headend/rights_issuer.h"
 
 namespace headend {
 
@@ -80,6 +81,8 @@ struct Options {
 
   // Broadcast key delivery for broadcast-only terminals (ltkm_carousel.h).
   LtkmOptions ltkm;
+  // The ROAP Rights Issuer for terminals with an interaction channel (rights_issuer.h).
+  RoapRiOptions roap;
 };
 
 // Parses argv. On error returns false with a message (already including the program name).
