@@ -42,6 +42,7 @@
 #include <gst/rtp/gstrtpbuffer.h>
 
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <string>
@@ -78,17 +79,59 @@ constexpr const char* kDropNames[kDropReasons] = {
 
 enum class Codec { kAac, kH264 };
 
+// Counters and flags the streaming thread writes and other threads read: atomics, so that no AU
+// takes the object lock.
 struct Stats {
-  guint64 decrypted = 0;
-  guint64 clear = 0;
-  guint64 dropped[kDropReasons] = {};
-  guint64 packets_lost = 0;
+  std::atomic<guint64> decrypted{0};
+  std::atomic<guint64> clear{0};
+  std::atomic<guint64> dropped[kDropReasons] = {};
+  std::atomic<guint64> packets_lost{0};
+  std::atomic<bool> warned[kDropReasons] = {};  // a bus warning was posted since the last good AU
+  std::atomic<bool> any_warned{false};
+  // The TEK for streams without key indicator: key-id, else the latest "tek-added" (-1: none).
+  std::atomic<gint> fallback_id{-1};
+  // Bumped when a TEK arrives or key-id / the keyring changes: cached TEKs are looked up again.
+  std::atomic<guint> key_gen{0};
+  void Reset() {
+    decrypted.store(0, std::memory_order_relaxed);
+    clear.store(0, std::memory_order_relaxed);
+    packets_lost.store(0, std::memory_order_relaxed);
+    for (auto& d : dropped) d.store(0, std::memory_order_relaxed);
+    for (auto& w : warned) w.store(false, std::memory_order_relaxed);
+    any_warned.store(false, std::memory_order_relaxed);
+  }
 };
 
-// An AU being put together from fragments.
+void Bump(std::atomic<guint64>& c, guint64 n = 1) {
+  // One writer (the streaming thread): no locked read-modify-write.
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// The TEK last used. Looked up again when the ID changes, a TEK arrives ("tek-added"), key-id or
+// the keyring changes, and at least every kTekRecheckUs, so that a key replaced under the same ID
+// or expired is noticed: at broadcast AU rates (under 100/s) every AU still sees the keyring's
+// current state; faster streams share one lookup (a lock and a ref) per interval.
+constexpr gint64 kTekRecheckUs = 10 * 1000;
+struct TekCache {
+  bool valid = false;
+  std::int64_t id = -1;
+  guint gen = 0;
+  gint64 checked = 0;
+  ism::Tek key{};
+  void Clear() {
+    OPENSSL_cleanse(key.data(), key.size());
+    valid = false;
+  }
+};
+
+// An AU being put together from fragments, straight into its output buffer: each fragment is
+// decrypted (or copied, when clear or its TEK is not known yet) into place as it arrives.
 struct Assembly {
   bool active = false;
-  ism::Bytes data;
+  GstBuffer* out = nullptr;   // prefix (H.264 parameter sets) + AU-size bytes
+  std::size_t prefix = 0;     // bytes of parameter sets in front of the AU
+  std::size_t filled = 0;     // AU bytes received
+  std::size_t decrypted = 0;  // AU bytes [0, decrypted) already decrypted
   std::optional<std::uint64_t> bso;
   std::uint32_t size = 0;
   std::uint32_t rtp_ts = 0;
@@ -105,6 +148,8 @@ struct StreamState {
   Codec codec = Codec::kAac;
   gint clock_rate = 0;
   ism::CtrCipher cipher;
+  TekCache tek;
+  ism::ParsedPayload parsed;  // reused from packet to packet
   Assembly assembly;
   // An AU whose fragments a loss interrupted (already counted): its tail is not counted again.
   std::optional<std::pair<std::uint32_t, std::uint32_t>> interrupted;  // (rtp ts, AU-size)
@@ -126,8 +171,8 @@ struct _GstIsmacrypDec {
   gulong tek_added_id;
   gint key_id;      // property
   gint latest_tek;  // last "tek-added" id, -1 none
-  Stats stats;
-  bool warned[kDropReasons];  // a bus warning was posted since the last good AU
+
+  Stats stats;  // atomics: no lock
 
   GstPadQueryFunction sink_query;
   GstPadQueryFunction src_query;
@@ -157,18 +202,25 @@ G_DEFINE_TYPE_WITH_CODE(GstIsmacrypDec, gst_ismacryp_dec, GST_TYPE_RTP_BASE_DEPA
 GST_ELEMENT_REGISTER_DEFINE(ismacrypdec, "ismacrypdec", GST_RANK_NONE, GST_TYPE_ISMACRYP_DEC)
 
 static GstStructure* make_stats(GstIsmacrypDec* self) {
-  // Object lock held.
   const Stats& s = self->stats;
+  auto v = [](const std::atomic<guint64>& a) { return a.load(std::memory_order_relaxed); };
   guint64 dropped = 0;
-  for (guint64 d : s.dropped) dropped += d;
+  for (const auto& d : s.dropped) dropped += v(d);
   GstStructure* st = gst_structure_new("application/x-ismacrypdec-stats", "aus-decrypted",
-                                       G_TYPE_UINT64, s.decrypted, "aus-clear", G_TYPE_UINT64,
-                                       s.clear, "aus-dropped", G_TYPE_UINT64, dropped,
-                                       "packets-lost", G_TYPE_UINT64, s.packets_lost, nullptr);
+                                       G_TYPE_UINT64, v(s.decrypted), "aus-clear", G_TYPE_UINT64,
+                                       v(s.clear), "aus-dropped", G_TYPE_UINT64, dropped,
+                                       "packets-lost", G_TYPE_UINT64, v(s.packets_lost), nullptr);
   for (int i = 0; i < kDropReasons; ++i) {
-    gst_structure_set(st, kDropNames[i], G_TYPE_UINT64, s.dropped[i], nullptr);
+    gst_structure_set(st, kDropNames[i], G_TYPE_UINT64, v(s.dropped[i]), nullptr);
   }
   return st;
+}
+
+// Object lock held.
+static void update_fallback_locked(GstIsmacrypDec* self) {
+  self->stats.fallback_id.store(self->key_id >= 0 ? self->key_id : self->latest_tek,
+                                std::memory_order_relaxed);
+  self->stats.key_gen.fetch_add(1, std::memory_order_release);
 }
 
 static void gst_ismacryp_dec_set_property(GObject* object, guint prop_id, const GValue* value,
@@ -178,6 +230,7 @@ static void gst_ismacryp_dec_set_property(GObject* object, guint prop_id, const 
     case PROP_KEY_ID:
       GST_OBJECT_LOCK(self);
       self->key_id = g_value_get_int(value);
+      update_fallback_locked(self);
       GST_OBJECT_UNLOCK(self);
       break;
     default:
@@ -208,6 +261,7 @@ static void on_tek_added(BcastKeyring* /*keyring*/, guint id, gpointer user_data
   GstIsmacrypDec* self = GST_ISMACRYP_DEC(user_data);
   GST_OBJECT_LOCK(self);
   self->latest_tek = static_cast<gint>(id);
+  update_fallback_locked(self);
   GST_OBJECT_UNLOCK(self);
 }
 
@@ -217,6 +271,7 @@ static void replace_keyring(GstIsmacrypDec* self, BcastKeyring* keyring) {
   std::swap(self->keyring, keyring);
   gulong old_id = self->tek_added_id;
   self->tek_added_id = 0;
+  update_fallback_locked(self);
   GST_OBJECT_UNLOCK(self);
   if (keyring != nullptr) {
     if (old_id != 0) g_signal_handler_disconnect(keyring, old_id);
@@ -246,9 +301,15 @@ static void gst_ismacryp_dec_set_context(GstElement* element, GstContext* contex
   GST_ELEMENT_CLASS(gst_ismacryp_dec_parent_class)->set_context(element, context);
 }
 
+static void clear_assembly(Assembly& a) {
+  if (a.out != nullptr) gst_buffer_unref(a.out);
+  a = Assembly{};
+}
+
 static void reset_stream(GstIsmacrypDec* self) {
   StreamState& st = self->state;
-  st.assembly = Assembly{};
+  clear_assembly(st.assembly);
+  st.tek.Clear();
   st.interrupted.reset();
   st.last_seq.reset();
   st.implicit_bso = 0;
@@ -264,10 +325,7 @@ static GstStateChangeReturn gst_ismacryp_dec_change_state(GstElement* element,
   }
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
     reset_stream(self);
-    GST_OBJECT_LOCK(self);
-    self->stats = Stats{};
-    std::fill(std::begin(self->warned), std::end(self->warned), false);
-    GST_OBJECT_UNLOCK(self);
+    self->stats.Reset();
   }
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_ismacryp_dec_parent_class)->change_state(element, transition);
@@ -414,30 +472,42 @@ static gboolean gst_ismacryp_dec_set_caps(GstRTPBaseDepayload* depay, GstCaps* c
 
 static void drop(GstIsmacrypDec* self, DropReason reason, const std::string& detail) {
   GST_WARNING_OBJECT(self, "AU dropped (%s): %s", kDropNames[reason], detail.c_str());
-  GST_OBJECT_LOCK(self);
-  self->stats.dropped[reason]++;
-  const bool post = !self->warned[reason];
-  self->warned[reason] = true;
-  GST_OBJECT_UNLOCK(self);
+  Bump(self->stats.dropped[reason]);
+  const bool post = !self->stats.warned[reason].exchange(true, std::memory_order_relaxed);
+  self->stats.any_warned.store(true, std::memory_order_relaxed);
   if (post) {
     GST_ELEMENT_WARNING(self, STREAM, DECRYPT, ("ISMACryp access unit dropped"),
                         ("%s: %s", kDropNames[reason], detail.c_str()));
   }
 }
 
-static std::optional<BcastTek> find_tek(GstIsmacrypDec* self, std::optional<std::uint64_t> ki) {
+// The TEK named by key indicator `ki` (or the fallback ID), from the cache when it is current.
+static const ism::Tek* find_tek(GstIsmacrypDec* self, std::optional<std::uint64_t> ki) {
+  TekCache& cache = self->state.tek;
+  const std::int64_t id =
+      ki ? static_cast<std::int64_t>(*ki) : self->stats.fallback_id.load(std::memory_order_relaxed);
+  const guint gen = self->stats.key_gen.load(std::memory_order_acquire);
+  const gint64 now = g_get_monotonic_time();
+  if (cache.valid && cache.id == id && cache.gen == gen && now - cache.checked < kTekRecheckUs) {
+    return &cache.key;
+  }
+  cache.Clear();
+  if (id < 0 || id > 0xffff) return nullptr;
   GST_OBJECT_LOCK(self);
   BcastKeyring* keyring = self->keyring ? BCAST_KEYRING(g_object_ref(self->keyring)) : nullptr;
-  const gint fallback = self->key_id >= 0 ? self->key_id : self->latest_tek;
   GST_OBJECT_UNLOCK(self);
-  std::optional<BcastTek> found;
-  std::int64_t id = ki ? static_cast<std::int64_t>(*ki) : fallback;
-  if (keyring != nullptr && id >= 0 && id <= 0xffff) {
-    BcastTek tek{};
-    if (bcast_keyring_lookup(keyring, static_cast<guint16>(id), &tek)) found = tek;
-  }
-  if (keyring != nullptr) g_object_unref(keyring);
-  return found;
+  if (keyring == nullptr) return nullptr;
+  BcastTek tek{};
+  const bool found = bcast_keyring_lookup(keyring, static_cast<guint16>(id), &tek);
+  g_object_unref(keyring);
+  if (!found) return nullptr;
+  std::memcpy(cache.key.data(), tek.key, cache.key.size());
+  OPENSSL_cleanse(&tek, sizeof tek);
+  cache.valid = true;
+  cache.id = id;
+  cache.gen = gen;
+  cache.checked = now;
+  return &cache.key;
 }
 
 static GstClockTime ticks_to_time(GstIsmacrypDec* self, std::int64_t ticks) {
@@ -446,55 +516,77 @@ static GstClockTime ticks_to_time(GstIsmacrypDec* self, std::int64_t ticks) {
   return t;
 }
 
-// Decrypts (when needed) and pushes one complete AU.
-static void output_au(GstIsmacrypDec* self, ism::Bytes data, std::optional<std::uint64_t> bso,
-                      bool encrypted, std::optional<std::uint64_t> ki, GstClockTime pts,
-                      GstClockTime dts, bool rap_known, bool rap) {
+// Bytes of H.264 parameter sets the next AU gets in front (0 once they went out).
+static std::size_t prefix_length(const StreamState& st) {
+  return st.codec == Codec::kH264 && !st.sent_parameter_sets ? st.parameter_sets.size() : 0;
+}
+
+// Sets timestamps and flags and pushes one complete AU.
+static void push_au(GstIsmacrypDec* self, GstBuffer* buf, std::size_t prefix, bool encrypted,
+                    GstClockTime pts, GstClockTime dts, bool rap_known, bool rap) {
   StreamState& st = self->state;
-  if (encrypted && !bso) {
-    drop(self, kDropBsoUnknown, "no IV in the packets and a packet was lost");
-    return;
-  }
-  if (encrypted) {
-    auto tek = find_tek(self, ki);
-    if (!tek) {
-      drop(self, kDropUnknownKey,
-           ki ? "no TEK with ID " + std::to_string(*ki) : std::string("no TEK in the keyring"));
-      return;
-    }
-    ism::Tek key;
-    std::memcpy(key.data(), tek->key, key.size());
-    const bool ok = st.cipher.Apply(key, st.fmtp.salt, *bso, data);
-    OPENSSL_cleanse(key.data(), key.size());
-    OPENSSL_cleanse(tek->key, sizeof(tek->key));
-    if (!ok) {
-      drop(self, kDropCrypto, "AES-128-CTR failed");
-      return;
-    }
-  }
-  GstBuffer* buf = nullptr;
-  if (st.codec == Codec::kH264 && !st.sent_parameter_sets && !st.parameter_sets.empty()) {
-    ism::Bytes joined = st.parameter_sets;
-    joined.insert(joined.end(), data.begin(), data.end());
-    buf = gst_buffer_new_memdup(joined.data(), joined.size());
-  } else {
-    buf = gst_buffer_new_memdup(data.data(), data.size());
-  }
   st.sent_parameter_sets = true;
   GST_BUFFER_PTS(buf) = pts;
   GST_BUFFER_DTS(buf) = dts;
   if (rap_known && !rap) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
-  GST_OBJECT_LOCK(self);
-  if (encrypted) {
-    self->stats.decrypted++;
-  } else {
-    self->stats.clear++;
+  Bump(encrypted ? self->stats.decrypted : self->stats.clear);
+  if (self->stats.any_warned.load(std::memory_order_relaxed)) {
+    for (auto& w : self->stats.warned) w.store(false, std::memory_order_relaxed);
+    self->stats.any_warned.store(false, std::memory_order_relaxed);
   }
-  std::fill(std::begin(self->warned), std::end(self->warned), false);
-  GST_OBJECT_UNLOCK(self);
-  GST_LOG_OBJECT(self, "AU of %zu bytes at BSO %" G_GUINT64_FORMAT " (%s)", data.size(),
-                 bso.value_or(0), encrypted ? "decrypted" : "clear");
+  GST_LOG_OBJECT(self, "AU of %" G_GSIZE_FORMAT " bytes (%s)", gst_buffer_get_size(buf) - prefix,
+                 encrypted ? "decrypted" : "clear");
   gst_rtp_base_depayload_push(GST_RTP_BASE_DEPAYLOAD(self), buf);
+}
+
+// One complete AU inside the packet (`data` within rtp's payload). Encrypted: decrypted straight
+// into a new buffer (the one pass over its bytes; the packet stays as the base class mapped it,
+// read-only). Clear: a region of the packet's memory, no copy.
+static void output_au(GstIsmacrypDec* self, GstRTPBuffer* rtp, std::span<const std::uint8_t> data,
+                      std::optional<std::uint64_t> bso, bool encrypted,
+                      std::optional<std::uint64_t> ki, GstClockTime pts, GstClockTime dts,
+                      bool rap_known, bool rap) {
+  StreamState& st = self->state;
+  const std::size_t prefix = prefix_length(st);
+  GstBuffer* buf = nullptr;
+  if (encrypted) {
+    if (!bso) {
+      drop(self, kDropBsoUnknown, "no IV in the packets and a packet was lost");
+      return;
+    }
+    const ism::Tek* key = find_tek(self, ki);
+    if (key == nullptr) {
+      drop(self, kDropUnknownKey,
+           ki ? "no TEK with ID " + std::to_string(*ki) : std::string("no TEK in the keyring"));
+      return;
+    }
+    buf = gst_buffer_new_allocate(nullptr, prefix + data.size(), nullptr);
+    GstMapInfo map;
+    bool ok = buf != nullptr && gst_buffer_map(buf, &map, GST_MAP_WRITE);
+    if (ok) {
+      if (prefix > 0) std::memcpy(map.data, st.parameter_sets.data(), prefix);
+      ok = st.cipher.Apply(*key, st.fmtp.salt, *bso, data,
+                           std::span<std::uint8_t>(map.data + prefix, data.size()));
+      gst_buffer_unmap(buf, &map);
+    }
+    if (!ok) {
+      if (buf != nullptr) gst_buffer_unref(buf);
+      drop(self, kDropCrypto, "AES-128-CTR failed");
+      return;
+    }
+  } else {
+    const auto* payload = static_cast<const std::uint8_t*>(gst_rtp_buffer_get_payload(rtp));
+    const guint offset =
+        gst_rtp_buffer_get_header_len(rtp) + static_cast<guint>(data.data() - payload);
+    buf = gst_buffer_copy_region(rtp->buffer, GST_BUFFER_COPY_MEMORY, offset, data.size());
+    if (prefix > 0) {
+      // A copy: the caps may change the parameter sets while downstream still holds the AU.
+      auto* ps = static_cast<guint8*>(g_memdup2(st.parameter_sets.data(), prefix));
+      gst_buffer_prepend_memory(buf, gst_memory_new_wrapped(static_cast<GstMemoryFlags>(0), ps,
+                                                            prefix, 0, prefix, ps, g_free));
+    }
+  }
+  push_au(self, buf, prefix, encrypted, pts, dts, rap_known, rap);
 }
 
 static std::optional<std::uint64_t> key_of(const ism::AuHeader& h,
@@ -513,14 +605,73 @@ static void abandon_assembly(GstIsmacrypDec* self, const char* why) {
   const auto id = std::make_pair(a.rtp_ts, a.size);
   if (!(a.after_gap && st.interrupted == id)) {
     drop(self, kDropIncomplete,
-         std::string(why) + " (" + std::to_string(a.data.size()) + " of " + std::to_string(a.size) +
+         std::string(why) + " (" + std::to_string(a.filled) + " of " + std::to_string(a.size) +
              " bytes)");
   }
-  a = Assembly{};
+  clear_assembly(a);
+}
+
+// Appends a fragment to the AU being assembled: decrypted into place when the BSO and the TEK
+// are known and everything before it is decrypted, else copied (decrypted when the AU completes).
+static bool append_fragment(GstIsmacrypDec* self, std::span<const std::uint8_t> data) {
+  StreamState& st = self->state;
+  Assembly& a = st.assembly;
+  GstMapInfo map;
+  if (!gst_buffer_map(a.out, &map, GST_MAP_WRITE)) return false;
+  std::span<std::uint8_t> dst(map.data + a.prefix + a.filled, data.size());
+  bool ok = true;
+  const ism::Tek* key = nullptr;
+  if (a.encrypted && a.bso && a.decrypted == a.filled) key = find_tek(self, a.key);
+  if (key != nullptr) {
+    ok = st.cipher.Apply(*key, st.fmtp.salt, *a.bso + a.filled, data, dst);
+    if (ok) a.decrypted += data.size();
+  } else {
+    std::memcpy(dst.data(), data.data(), data.size());
+  }
+  gst_buffer_unmap(a.out, &map);
+  a.filled += data.size();
+  return ok;
+}
+
+// The complete assembled AU: decrypts what is still encrypted, then pushes it.
+static void finish_assembly(GstIsmacrypDec* self) {
+  StreamState& st = self->state;
+  Assembly a = st.assembly;  // takes the buffer
+  st.assembly = Assembly{};
+  const ism::Fmtp& f = st.fmtp;
+  if (a.encrypted && a.decrypted < a.size) {
+    if (!a.bso) {
+      gst_buffer_unref(a.out);
+      drop(self, kDropBsoUnknown, "no IV in the packets and a packet was lost");
+      return;
+    }
+    const ism::Tek* key = find_tek(self, a.key);
+    if (key == nullptr) {
+      gst_buffer_unref(a.out);
+      drop(self, kDropUnknownKey,
+           a.key ? "no TEK with ID " + std::to_string(*a.key)
+                 : std::string("no TEK in the keyring"));
+      return;
+    }
+    GstMapInfo map;
+    bool ok = gst_buffer_map(a.out, &map, GST_MAP_WRITE);
+    if (ok) {
+      std::span<std::uint8_t> rest(map.data + a.prefix + a.decrypted, a.size - a.decrypted);
+      ok = st.cipher.Apply(*key, f.salt, *a.bso + a.decrypted, rest);
+      gst_buffer_unmap(a.out, &map);
+    }
+    if (!ok) {
+      gst_buffer_unref(a.out);
+      drop(self, kDropCrypto, "AES-128-CTR failed");
+      return;
+    }
+  }
+  push_au(self, a.out, a.prefix, a.encrypted, a.pts, GST_CLOCK_TIME_NONE,
+          f.random_access_indication, a.rap);
 }
 
 static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuffer* rtp) {
-  GstIsmacrypDec* self = GST_ISMACRYP_DEC(depay);
+  GstIsmacrypDec* self = reinterpret_cast<GstIsmacrypDec*>(depay);  // no GType check per packet
   StreamState& st = self->state;
   const ism::Fmtp& f = st.fmtp;
   const guint16 seq = gst_rtp_buffer_get_seq(rtp);
@@ -531,9 +682,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
   bool gap = GST_BUFFER_FLAG_IS_SET(rtp->buffer, GST_BUFFER_FLAG_DISCONT) && st.last_seq;
   if (st.last_seq && seq != static_cast<guint16>(*st.last_seq + 1)) {
     gap = true;
-    GST_OBJECT_LOCK(self);
-    self->stats.packets_lost += static_cast<guint16>(seq - *st.last_seq - 1);
-    GST_OBJECT_UNLOCK(self);
+    Bump(self->stats.packets_lost, static_cast<guint16>(seq - *st.last_seq - 1));
   }
   st.last_seq = seq;
   if (gap || st.gap) {
@@ -551,27 +700,26 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
   const auto* payload_ptr = static_cast<const std::uint8_t*>(gst_rtp_buffer_get_payload(rtp));
   std::span<const std::uint8_t> payload(payload_ptr, payload_len);
 
-  auto parsed = ism::ParsePayload(f, payload);
-  if (!parsed) {
+  if (auto error = ism::ParsePayloadInto(f, payload, &st.parsed)) {
     abandon_assembly(self, "malformed packet in the middle of a fragmented AU");
     drop(self, kDropHeadersLength,
-         parsed.error().field + " at byte " + std::to_string(parsed.error().offset) + ": " +
-             parsed.error().message);
+         error->field + " at byte " + std::to_string(error->offset) + ": " + error->message);
     return nullptr;
   }
-  const auto& headers = parsed->headers;
-  std::span<const std::uint8_t> data = payload.subspan(parsed->data_offset);
+  const ism::ParsedPayload& parsed = st.parsed;
+  const auto& headers = parsed.headers;
+  std::span<const std::uint8_t> data = payload.subspan(parsed.data_offset);
 
   // One AU header whose AU-size exceeds the data: a fragment (RFC 3640).
-  if (headers.size() == 1 && headers[0].size > data.size() && !parsed->header_error) {
+  if (headers.size() == 1 && headers[0].size > data.size() && !parsed.header_error) {
     const ism::AuHeader& h = headers[0];
     const std::optional<std::uint64_t> bso =
         f.iv_length > 0 ? std::optional<std::uint64_t>(h.iv) : std::nullopt;
     Assembly& a = st.assembly;
     if (a.active) {
       const bool continues = h.size == a.size && rtp_ts == a.rtp_ts &&
-                             (!bso || !a.bso || *bso == *a.bso + a.data.size()) &&
-                             a.data.size() + data.size() <= a.size;
+                             (!bso || !a.bso || *bso == *a.bso + a.filled) &&
+                             a.filled + data.size() <= a.size;
       if (!continues) abandon_assembly(self, "fragment does not continue the AU");
     }
     if (!a.active) {
@@ -583,7 +731,16 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
         return nullptr;
       }
       a.active = true;
-      a.data.clear();
+      a.prefix = prefix_length(st);
+      a.out = gst_buffer_new_allocate(nullptr, a.prefix + h.size, nullptr);
+      if (a.out == nullptr) {
+        a = Assembly{};
+        drop(self, kDropAuSize, "cannot allocate AU-size " + std::to_string(h.size));
+        return nullptr;
+      }
+      if (a.prefix > 0) gst_buffer_fill(a.out, 0, st.parameter_sets.data(), a.prefix);
+      a.filled = 0;
+      a.decrypted = 0;
       a.bso = f.iv_length > 0 ? bso : st.implicit_bso;
       a.size = h.size;
       a.rtp_ts = rtp_ts;
@@ -593,17 +750,18 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
       a.rap = h.rap;
       a.after_gap = gap;
     }
-    a.data.insert(a.data.end(), data.begin(), data.end());
-    if (a.data.size() == a.size) {
-      Assembly done = std::move(a);
-      a = Assembly{};
+    if (!append_fragment(self, data)) {
+      clear_assembly(a);
+      st.implicit_bso.reset();
+      drop(self, kDropCrypto, "AES-128-CTR failed");
+      return nullptr;
+    }
+    if (a.filled == a.size) {
       st.interrupted.reset();
       if (f.iv_length == 0) {
-        st.implicit_bso =
-            done.bso ? std::optional<std::uint64_t>(*done.bso + done.size) : std::nullopt;
+        st.implicit_bso = a.bso ? std::optional<std::uint64_t>(*a.bso + a.size) : std::nullopt;
       }
-      output_au(self, std::move(done.data), done.bso, done.encrypted, done.key, done.pts,
-                GST_CLOCK_TIME_NONE, f.random_access_indication, done.rap);
+      finish_assembly(self);
     } else if (marker) {
       abandon_assembly(self, "last fragment before the AU was complete");
     }
@@ -652,16 +810,14 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
       const GstClockTime d = ticks_to_time(self, *h.dts_delta);
       au_dts = au_pts > d ? au_pts - d : 0;
     }
-    ism::Bytes au(data.begin() + static_cast<std::ptrdiff_t>(off),
-                  data.begin() + static_cast<std::ptrdiff_t>(off + h.size));
-    output_au(self, std::move(au), bso, h.encrypted, ki, au_pts, au_dts, f.random_access_indication,
-              h.rap);
+    output_au(self, rtp, data.subspan(off, h.size), bso, h.encrypted, ki, au_pts, au_dts,
+              f.random_access_indication, h.rap);
     off += h.size;
     if (bso) *bso += h.size;
   }
   if (f.iv_length == 0) st.implicit_bso = bso;
-  if (parsed->header_error) {
-    const auto& e = *parsed->header_error;
+  if (parsed.header_error) {
+    const auto& e = *parsed.header_error;
     drop(self, kDropHeaderTruncated,
          e.field + " at byte " + std::to_string(e.offset) + ": " + e.message);
   }
@@ -698,7 +854,10 @@ static void gst_ismacryp_dec_init(GstIsmacrypDec* self) {
 static void gst_ismacryp_dec_finalize(GObject* object) {
   GstIsmacrypDec* self = GST_ISMACRYP_DEC(object);
   replace_keyring(self, nullptr);
+  clear_assembly(self->state.assembly);
+  self->state.tek.Clear();
   self->state.~StreamState();
+  self->stats.~Stats();
   G_OBJECT_CLASS(gst_ismacryp_dec_parent_class)->finalize(object);
 }
 

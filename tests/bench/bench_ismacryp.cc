@@ -6,7 +6,7 @@
 //   openssl      a bare OpenSSL EVP AES-128-CTR loop over the same AUs (IV set per AU)
 // Every candidate copies the data once. Outputs are counted and the first AU is compared.
 //
-// Usage: bench_ismacryp [--bytes TOTAL] [--reps R] [--sizes 256,1024,4096,16384]
+// Usage: bench_ismacryp [--bytes TOTAL] [--reps R] [--sizes 256,1024,4096,16384] [--only NAME]
 #include <gst/gst.h>
 #include <gst/rtp/gstrtpbuffer.h>
 #include <openssl/evp.h>
@@ -268,18 +268,23 @@ int main(int argc, char** argv) {
   std::size_t total = 16u << 20;
   int reps = 7;
   std::vector<std::size_t> sizes = {256, 1024, 4096, 16384};
+  std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--bytes") total = std::strtoul(argv[i + 1], nullptr, 10);
     if (a == "--reps") reps = std::atoi(argv[i + 1]);
     if (a == "--sizes") sizes = ParseSizes(argv[i + 1]);
+    if (a == "--only") only = argv[i + 1];
   }
   struct Candidate {
     const char* name;
     std::function<Run(const Corpus&)> run;
   };
-  const std::vector<Candidate> candidates = {
+  std::vector<Candidate> candidates = {
       {"openssl", RunOpenssl}, {"ctrcipher", RunCtrCipher}, {"ismacrypdec", RunElement}};
+  if (!only.empty()) {
+    std::erase_if(candidates, [&](const Candidate& c) { return only != c.name; });
+  }
   int status = 0;
   for (std::size_t size : sizes) {
     const std::size_t n = std::clamp<std::size_t>(total / size, 256, 32768);

@@ -73,8 +73,15 @@ class BitReader {
   bool Read(unsigned bits, std::uint64_t* v) {
     if (bits > 64 || pos_ + bits > limit_) return false;
     std::uint64_t r = 0;
-    for (unsigned i = 0; i < bits; ++i, ++pos_) {
-      r = (r << 1) | ((data_[pos_ / 8] >> (7 - pos_ % 8)) & 1u);
+    // Up to a byte at a time: the AU-header fields are mostly whole bytes.
+    while (bits > 0) {
+      const unsigned in_byte = 8 - static_cast<unsigned>(pos_ % 8);
+      const unsigned take = bits < in_byte ? bits : in_byte;
+      const unsigned byte = data_[pos_ / 8];
+      const unsigned chunk = (byte >> (in_byte - take)) & ((1u << take) - 1u);
+      r = (r << take) | chunk;
+      pos_ += take;
+      bits -= take;
     }
     *v = r;
     return true;
@@ -106,7 +113,8 @@ class BitWriter {
 };
 
 // Reads one AU header; `field` names the field that ran out.
-bool ReadHeader(const Fmtp& f, bool first, BitReader* r, AuHeader* h, std::string* field,
+// Fills every field of *h (it may hold a previous packet's header: its storage is reused).
+bool ReadHeader(const Fmtp& f, bool first, BitReader* r, AuHeader* h, const char** field,
                 std::size_t* field_bit) {
   std::uint64_t v = 0;
   auto read = [&](unsigned bits, const char* name) {
@@ -114,6 +122,13 @@ bool ReadHeader(const Fmtp& f, bool first, BitReader* r, AuHeader* h, std::strin
     *field = name;
     return r->Read(bits, &v);
   };
+  h->encrypted = true;
+  h->has_key_indicator = false;
+  h->key_indicator.clear();
+  h->cts_delta.reset();
+  h->dts_delta.reset();
+  h->rap = false;
+  h->stream_state = 0;
   if (f.selective_encryption) {
     if (!read(8, "AU_is_encrypted")) return false;
     h->encrypted = (v & 0x80u) != 0;
@@ -306,18 +321,33 @@ std::optional<std::uint64_t> KeyIndicatorValue(std::span<const std::uint8_t> ki)
 
 spc::Result<ParsedPayload> ParsePayload(const Fmtp& f, std::span<const std::uint8_t> payload) {
   ParsedPayload out;
+  if (auto error = ParsePayloadInto(f, payload, &out)) return *std::move(error);
+  return out;
+}
+
+std::optional<spc::ParseError> ParsePayloadInto(const Fmtp& f,
+                                                std::span<const std::uint8_t> payload,
+                                                ParsedPayload* result) {
+  ParsedPayload& out = *result;
+  std::size_t n_headers = 0;  // out.headers[0, n) are this packet's; the rest is reused storage
+  out.data_offset = 0;
+  out.header_error.reset();
   const unsigned min_first = f.MinFirstHeaderBits();
   const unsigned min_later = f.MinLaterHeaderBits();
   std::size_t offset = 0;
   if (min_first == 0) {
-    out.headers.push_back(AuHeader{});
+    if (out.headers.empty()) out.headers.emplace_back();
+    out.headers[0] = AuHeader{};
+    n_headers = 1;
   } else {
     if (payload.size() < 2) {
+      out.headers.clear();
       return Err("payload shorter than the AU-headers-length field", "AU-headers-length", 0);
     }
     const std::size_t section_bits = (std::size_t{payload[0]} << 8) | payload[1];
     const std::size_t section_bytes = (section_bits + 7) / 8;
     if (2 + section_bytes > payload.size()) {
+      out.headers.clear();
       return Err("AU-headers-length of " + std::to_string(section_bits) + " bits runs past the " +
                      std::to_string(payload.size()) + "-byte payload",
                  "AU-headers-length", 0);
@@ -326,16 +356,16 @@ spc::Result<ParsedPayload> ParsePayload(const Fmtp& f, std::span<const std::uint
     bool first = true;
     // AU-headers-length excludes the padding: bits left over belong to a truncated header.
     while (first || (min_later > 0 && r.remaining() > 0)) {
-      AuHeader h;
-      std::string field;
+      if (n_headers == out.headers.size()) out.headers.emplace_back();
+      const char* field = "";
       std::size_t field_bit = r.pos();
-      if (!ReadHeader(f, first, &r, &h, &field, &field_bit)) {
-        out.header_error = Err(
-            "AU header " + std::to_string(out.headers.size()) + " runs past the AU-headers-length",
-            field, field_bit / 8);
+      if (!ReadHeader(f, first, &r, &out.headers[n_headers], &field, &field_bit)) {
+        out.header_error =
+            Err("AU header " + std::to_string(n_headers) + " runs past the AU-headers-length",
+                field, field_bit / 8);
         break;
       }
-      out.headers.push_back(std::move(h));
+      ++n_headers;
       first = false;
     }
     offset = 2 + section_bytes;
@@ -344,17 +374,19 @@ spc::Result<ParsedPayload> ParsePayload(const Fmtp& f, std::span<const std::uint
     BitReader r(payload, offset * 8, payload.size() * 8);
     std::uint64_t aux_bits = 0;
     if (!r.Read(f.auxiliary_data_size_length, &aux_bits) || aux_bits > r.remaining()) {
+      out.headers.clear();
       return Err("auxiliary section runs past the payload", "auxiliary-data-size", offset);
     }
     offset = (r.pos() + aux_bits + 7) / 8;
   }
   out.data_offset = offset;
+  out.headers.resize(n_headers);  // shrinking keeps the vector's capacity
   if (f.size_length == 0 && f.constant_size == 0 && !out.headers.empty()) {
     // No size signalled: one AU, the rest of the packet.
     out.headers.resize(1);
     out.headers[0].size = static_cast<std::uint32_t>(payload.size() - offset);
   }
-  return out;
+  return std::nullopt;
 }
 
 spc::Result<Bytes> WriteAuHeaderSection(const Fmtp& f, std::span<const AuHeader> headers) {
@@ -424,34 +456,51 @@ CtrCipher::CtrCipher() : ctx_(EVP_CIPHER_CTX_new()) {}
 
 bool CtrCipher::Apply(const Tek& key, const Salt& salt, std::uint64_t bso,
                       std::span<std::uint8_t> data) {
-  if (!ctx_) return false;
-  std::array<std::uint8_t, 16> iv{};
-  std::copy(salt.begin(), salt.end(), iv.begin());
-  const std::uint64_t block = bso / 16;
-  for (int i = 0; i < 8; ++i) iv[15 - i] = static_cast<std::uint8_t>(block >> (8 * i));
+  return Apply(key, salt, bso, data, data);
+}
+
+bool CtrCipher::Apply(const Tek& key, const Salt& salt, std::uint64_t bso,
+                      std::span<const std::uint8_t> in, std::span<std::uint8_t> out) {
+  if (!ctx_ || out.size() < in.size()) return false;
   const bool same_key = have_key_ && CRYPTO_memcmp(key.data(), key_.data(), key.size()) == 0;
-  if (!EVP_EncryptInit_ex(ctx_.get(), same_key ? nullptr : EVP_aes_128_ctr(), nullptr,
-                          same_key ? nullptr : key.data(), iv.data())) {
-    have_key_ = false;
-    return false;
+  // The key stream continues where the last call ended (the next fragment, the next AU of the
+  // stream): no new IV, no partial block to skip.
+  const bool continues = same_key && next_bso_ && *next_bso_ == bso && salt == salt_;
+  if (!continues) {
+    std::array<std::uint8_t, 16> iv{};
+    std::copy(salt.begin(), salt.end(), iv.begin());
+    const std::uint64_t block = bso / 16;
+    for (int i = 0; i < 8; ++i) iv[15 - i] = static_cast<std::uint8_t>(block >> (8 * i));
+    next_bso_.reset();
+    if (!EVP_EncryptInit_ex(ctx_.get(), same_key ? nullptr : EVP_aes_128_ctr(), nullptr,
+                            same_key ? nullptr : key.data(), iv.data())) {
+      have_key_ = false;
+      return false;
+    }
+    if (!same_key) {
+      key_ = key;
+      have_key_ = true;
+    }
+    salt_ = salt;
+    int outl = 0;
+    if (const int skip = static_cast<int>(bso % 16); skip > 0) {
+      std::array<std::uint8_t, 16> scratch{};
+      if (!EVP_EncryptUpdate(ctx_.get(), scratch.data(), &outl, scratch.data(), skip)) {
+        return false;
+      }
+    }
   }
-  if (!same_key) {
-    key_ = key;
-    have_key_ = true;
-  }
-  int outl = 0;
-  if (const int skip = static_cast<int>(bso % 16); skip > 0) {
-    std::array<std::uint8_t, 16> scratch{};
-    if (!EVP_EncryptUpdate(ctx_.get(), scratch.data(), &outl, scratch.data(), skip)) return false;
-  }
+  next_bso_.reset();
   std::size_t done = 0;
-  while (done < data.size()) {
-    const int n = static_cast<int>(std::min<std::size_t>(data.size() - done, 1 << 20));
-    if (!EVP_EncryptUpdate(ctx_.get(), data.data() + done, &outl, data.data() + done, n)) {
+  while (done < in.size()) {
+    const int n = static_cast<int>(std::min<std::size_t>(in.size() - done, 1 << 20));
+    int outl = 0;
+    if (!EVP_EncryptUpdate(ctx_.get(), out.data() + done, &outl, in.data() + done, n)) {
       return false;
     }
     done += static_cast<std::size_t>(n);
   }
+  next_bso_ = bso + in.size();
   return true;
 }
 

@@ -102,6 +102,12 @@ struct ParsedPayload {
 // past the payload. AU sizes are NOT checked against the data here: the caller knows about
 // fragments.
 spc::Result<ParsedPayload> ParsePayload(const Fmtp& fmtp, std::span<const std::uint8_t> payload);
+// The same into *out, reusing its storage (no allocation per packet once the header count and
+// key indicator length are steady): the receiver's per-packet form. The error, if any, is
+// returned; *out then holds no headers.
+std::optional<spc::ParseError> ParsePayloadInto(const Fmtp& fmtp,
+                                                std::span<const std::uint8_t> payload,
+                                                ParsedPayload* out);
 
 // THE writer: AU-headers-length, the AU headers, padding to a byte, and an empty auxiliary section
 // when auxiliaryDataSizeLength is set. headers[0] is written as a first AU header. Fails when a
@@ -109,13 +115,18 @@ spc::Result<ParsedPayload> ParsePayload(const Fmtp& fmtp, std::span<const std::u
 spc::Result<Bytes> WriteAuHeaderSection(const Fmtp& fmtp, std::span<const AuHeader> headers);
 
 // AES-128-CTR key stream positioned by BSO. Keeps one EVP context; reuses the key schedule while
-// the key does not change. Not thread-safe; one per stream.
+// the key does not change, and the counter position when a call starts where the previous one
+// ended (fragments, consecutive AUs). Not thread-safe; one per stream.
 class CtrCipher {
  public:
   CtrCipher();
   // XORs data in place with the key stream from byte stream offset `bso` (encrypts or decrypts).
   // false only when OpenSSL fails.
   bool Apply(const Tek& key, const Salt& salt, std::uint64_t bso, std::span<std::uint8_t> data);
+  // Out of place: out[i] = in[i] XOR key stream (out.size() >= in.size()); the decryptor writes
+  // straight into its output buffer this way, one pass over the bytes.
+  bool Apply(const Tek& key, const Salt& salt, std::uint64_t bso, std::span<const std::uint8_t> in,
+             std::span<std::uint8_t> out);
 
  private:
   struct CtxFree {
@@ -123,7 +134,9 @@ class CtrCipher {
   };
   std::unique_ptr<EVP_CIPHER_CTX, CtxFree> ctx_;
   Tek key_{};
+  Salt salt_{};
   bool have_key_ = false;
+  std::optional<std::uint64_t> next_bso_;  // where the context's key stream stands
 };
 
 // ---- Packetizer (head-end side) ----
