@@ -5,7 +5,7 @@
 // plain PC/SC. Connecting is inserting the card, disconnecting is removing it.
 //
 //   bcast-uicc --state card.ini --init --k HEX (--opc HEX | --op HEX) [--sqn HEX]
-//   bcast-uicc --state card.ini [--host 127.0.0.1] [--port 35963] [--connect-timeout S]
+//   bcast-uicc --state card.ini [--host 127.0.0.1] [--port 35963] [--connect-timeout S] [--t0]
 //
 // SIGUSR1 removes the card (closes the connection), SIGUSR2 inserts it again, SIGTERM/SIGINT end
 // the program. Events go to standard output, one line each, never with key bytes.
@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -27,13 +28,17 @@
 #include <vector>
 
 #include "samples/uicc/card.h"
+#include "spc/libspc/crypto.h"
 #include "spc/libspc/hex.h"
 #include "spc/libspc/smartcard/milenage.h"
 
 namespace {
 
 // A T=1 card with no historical bytes: TS 3B, T0 80, TD1 80, TD2 01, TCK 01.
-constexpr std::uint8_t kAtr[] = {0x3B, 0x80, 0x80, 0x01, 0x01};
+constexpr std::uint8_t kAtrT1[] = {0x3B, 0x80, 0x80, 0x01, 0x01};
+// --t0: a T=0 card (no interface bytes), like most real USIMs: responses with data come as
+// 61 xx and are fetched with GET RESPONSE.
+constexpr std::uint8_t kAtrT0[] = {0x3B, 0x00};
 
 int g_signal_pipe[2] = {-1, -1};
 
@@ -51,7 +56,7 @@ int Usage() {
   std::fprintf(
       stderr,
       "usage: bcast-uicc --state FILE [--init --k HEX (--opc HEX | --op HEX) [--sqn HEX]]\n"
-      "                  [--init-only] [--host ADDR] [--port PORT] [--connect-timeout S]\n");
+      "                  [--init-only] [--host ADDR] [--port PORT] [--connect-timeout S] [--t0]\n");
   return 64;
 }
 
@@ -126,7 +131,46 @@ int Connect(const std::string& host, int port, double timeout_s, bool& terminate
   }
 }
 
-Stop Serve(int fd, bcast::uicc::Card& card) {
+// T=0 response handling on top of the card logic.
+struct T0State {
+  bool enabled = false;
+  std::vector<std::uint8_t> pending;  // response data waiting for GET RESPONSE
+};
+
+std::vector<std::uint8_t> T0Answer(std::span<const std::uint8_t> cmd, bcast::uicc::Card& card,
+                                   T0State& t0, std::string& event) {
+  auto sw_bytes = [](std::uint16_t sw) {
+    return std::vector<std::uint8_t>{static_cast<std::uint8_t>(sw >> 8),
+                                     static_cast<std::uint8_t>(sw)};
+  };
+  auto more = [](std::size_t n) {
+    return std::vector<std::uint8_t>{0x61, static_cast<std::uint8_t>(n >= 256 ? 0 : n)};
+  };
+  if (cmd.size() >= 4 && cmd[1] == 0xC0) {
+    if (t0.pending.empty()) {
+      event = "GET RESPONSE without pending data";
+      return sw_bytes(spc::smartcard::kSwConditionsNotSatisfied);
+    }
+    std::size_t le = cmd.size() >= 5 ? (cmd[4] == 0 ? 256 : cmd[4]) : 256;
+    le = std::min(le, t0.pending.size());
+    std::vector<std::uint8_t> out(t0.pending.begin(), t0.pending.begin() + le);
+    t0.pending.erase(t0.pending.begin(), t0.pending.begin() + le);
+    auto sw = t0.pending.empty() ? sw_bytes(spc::smartcard::kSwOk) : more(t0.pending.size());
+    out.insert(out.end(), sw.begin(), sw.end());
+    event = "GET RESPONSE";
+    return out;
+  }
+  t0.pending.clear();
+  std::vector<std::uint8_t> rsp = card.Process(cmd);
+  event = card.last_event();
+  if (rsp.size() <= 2) return rsp;
+  // Data with 90 00: announce it; the terminal fetches it.
+  t0.pending.assign(rsp.begin(), rsp.end() - 2);
+  spc::Cleanse(rsp);
+  return more(t0.pending.size());
+}
+
+Stop Serve(int fd, bcast::uicc::Card& card, T0State& t0) {
   for (;;) {
     pollfd p[2] = {{fd, POLLIN, 0}, {g_signal_pipe[0], POLLIN, 0}};
     if (poll(p, 2, -1) < 0) {
@@ -159,16 +203,26 @@ Stop Serve(int fd, bcast::uicc::Card& card) {
           Say("reset");
           break;
         case 0x04:
-          if (!SendMessage(fd, kAtr)) return Stop::kReaderGone;
+          if (!SendMessage(fd, t0.enabled ? std::span<const std::uint8_t>(kAtrT0)
+                                          : std::span<const std::uint8_t>(kAtrT1))) {
+            return Stop::kReaderGone;
+          }
           break;
         default:
           Say("unknown control message " + std::to_string(msg[0]));
       }
       continue;
     }
-    std::vector<std::uint8_t> rsp = card.Process(msg);
+    std::string event;
+    std::vector<std::uint8_t> rsp;
+    if (t0.enabled) {
+      rsp = T0Answer(msg, card, t0, event);
+    } else {
+      rsp = card.Process(msg);
+      event = card.last_event();
+    }
     const std::uint16_t sw = static_cast<std::uint16_t>(rsp[rsp.size() - 2] << 8 | rsp.back());
-    Say("apdu " + spc::smartcard::StatusWordName(sw) + ": " + card.last_event());
+    Say("apdu " + spc::smartcard::StatusWordName(sw) + ": " + event);
     if (!SendMessage(fd, rsp)) return Stop::kReaderGone;
   }
 }
@@ -180,6 +234,7 @@ int main(int argc, char** argv) {
   int port = 35963;
   double connect_timeout = 10;
   bool init = false, init_only = false;
+  T0State t0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -189,28 +244,31 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--state")
+    if (a == "--state") {
       state_path = next();
-    else if (a == "--init")
+    } else if (a == "--init") {
       init = true;
-    else if (a == "--init-only")
+    } else if (a == "--init-only") {
       init = init_only = true;
-    else if (a == "--k")
+    } else if (a == "--k") {
       k_hex = next();
-    else if (a == "--opc")
+    } else if (a == "--opc") {
       opc_hex = next();
-    else if (a == "--op")
+    } else if (a == "--op") {
       op_hex = next();
-    else if (a == "--sqn")
+    } else if (a == "--sqn") {
       sqn_hex = next();
-    else if (a == "--host")
+    } else if (a == "--host") {
       host = next();
-    else if (a == "--port")
+    } else if (a == "--port") {
       port = std::atoi(next().c_str());
-    else if (a == "--connect-timeout")
+    } else if (a == "--connect-timeout") {
       connect_timeout = std::atof(next().c_str());
-    else
+    } else if (a == "--t0") {
+      t0.enabled = true;
+    } else {
       return Usage();
+    }
   }
   if (state_path.empty() || port <= 0 || port > 65535) return Usage();
 
@@ -258,7 +316,7 @@ int main(int argc, char** argv) {
     int fd = Connect(host, port, connect_timeout, terminated);
     if (fd < 0) return terminated ? 0 : 69;
     Say("inserted (reader " + host + ":" + std::to_string(port) + ")");
-    Stop stop = Serve(fd, card);
+    Stop stop = Serve(fd, card, t0);
     close(fd);
     Say("removed");
     if (stop == Stop::kTerminate) return 0;

@@ -29,6 +29,8 @@
 #include "spc/libspc/smartcard/gba.h"
 #include "spc/libspc/smartcard/mikey.h"
 #include "spc/libspc/smartcard/milenage.h"
+#include "spc/libspc/smartcard/pcsc.h"
+#include "spc/libspc/smartcard/usim.h"
 #include "tests/smartcard/process.h"
 #include "tests/smartcard/test_util.h"
 
@@ -331,24 +333,25 @@ class PcscTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_NE(pcscd_, nullptr);
-    ASSERT_EQ(SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &ctx_), SCARD_S_SUCCESS)
-        << pcscd_->Output();
+    auto ctx = PcscContext::Establish();
+    ASSERT_TRUE(ctx) << ctx.error().message << pcscd_->Output();
+    ctx_ = std::move(*ctx);
     state_path_ =
         *dir_ + "/card-" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".ini";
     std::filesystem::remove(state_path_);
   }
   void TearDown() override {
-    if (card_handle_) SCardDisconnect(card_handle_, SCARD_LEAVE_CARD);
+    pcsc_card_.reset();
     if (card_ && card_->running()) {
       card_->Stop(SIGTERM);
       // The next test's card must not meet pcscd still believing this one is inserted.
       EXPECT_TRUE(WaitCard(false, 15s));
     }
     card_.reset();
-    SCardReleaseContext(ctx_);
+    ctx_.reset();
   }
 
-  void StartCard(bool init) {
+  void StartCard(bool init, bool t0 = false) {
     card_ = std::make_unique<smartcard_test::Process>();
     std::vector<std::string> argv = {BCAST_UICC, "--state", state_path_, "--port",
                                      std::to_string(port_)};
@@ -358,20 +361,17 @@ class PcscTest : public ::testing::Test {
         argv.push_back(a);
       }
     }
+    if (t0) argv.push_back("--t0");
     std::string error;
     ASSERT_TRUE(card_->Start(argv, &error)) << error;
     ASSERT_TRUE(card_->WaitFor("inserted", 15s)) << card_->Output();
   }
 
   std::string ReaderName() {
-    DWORD len = 0;
-    if (SCardListReaders(ctx_, nullptr, nullptr, &len) != SCARD_S_SUCCESS) return "";
-    std::string buf(len, '\0');
-    if (SCardListReaders(ctx_, nullptr, buf.data(), &len) != SCARD_S_SUCCESS) return "";
-    for (std::size_t p = 0; p < buf.size() && buf[p];) {
-      std::string name(buf.c_str() + p);
+    auto readers = ctx_->Readers();
+    if (!readers) return "";
+    for (const auto& name : *readers) {
       if (name.find("Virtual PCD") != std::string::npos && name.ends_with("00 00")) return name;
-      p += name.size() + 1;
     }
     return "";
   }
@@ -380,56 +380,31 @@ class PcscTest : public ::testing::Test {
   bool WaitCard(bool present, std::chrono::milliseconds timeout) {
     const std::string reader = ReaderName();
     if (reader.empty()) return false;
-    SCARD_READERSTATE rs{};
-    rs.szReader = reader.c_str();
-    rs.dwCurrentState = SCARD_STATE_UNAWARE;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      LONG rv = SCardGetStatusChange(ctx_, static_cast<DWORD>(left.count()), &rs, 1);
-      if (rv != SCARD_S_SUCCESS) return false;
-      const bool is_present = (rs.dwEventState & SCARD_STATE_PRESENT) != 0;
-      if (is_present == present) return true;
-      rs.dwCurrentState = rs.dwEventState & ~SCARD_STATE_CHANGED;
-    }
+    auto r = ctx_->WaitForCard(reader, present, timeout);
+    EXPECT_TRUE(r) << r.error().message;
+    return r && *r;
   }
 
   void ConnectCard() {
     ASSERT_TRUE(WaitCard(true, 15s)) << card_->Output();
-    DWORD proto = 0;
-    ASSERT_EQ(SCardConnect(ctx_, ReaderName().c_str(), SCARD_SHARE_SHARED,
-                           SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &card_handle_, &proto),
-              SCARD_S_SUCCESS);
-    protocol_ = proto;
-  }
-
-  LONG RawTransmit(const std::vector<std::uint8_t>& c, std::vector<std::uint8_t>& out) {
-    out.assign(65538, 0);
-    DWORD len = static_cast<DWORD>(out.size());
-    const SCARD_IO_REQUEST* pci = protocol_ == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
-    LONG rv = SCardTransmit(card_handle_, pci, c.data(), static_cast<DWORD>(c.size()), nullptr,
-                            out.data(), &len);
-    out.resize(rv == SCARD_S_SUCCESS ? len : 0);
-    return rv;
+    auto c = ctx_->Connect(ReaderName());
+    ASSERT_TRUE(c) << c.error().message;
+    pcsc_card_ = std::move(*c);
   }
 
   Transmit PcscTransmit() {
     return [this](const std::vector<std::uint8_t>& c) {
-      std::vector<std::uint8_t> out;
-      LONG rv = RawTransmit(c, out);
-      EXPECT_EQ(rv, SCARD_S_SUCCESS) << pcsc_stringify_error(rv);
-      return out;
+      auto r = pcsc_card_->Transmit(c);
+      EXPECT_TRUE(r) << r.error().message;
+      return r ? *r : std::vector<std::uint8_t>{};
     };
   }
 
   static std::string* dir_;
   static int port_;
   static smartcard_test::Process* pcscd_;
-  SCARDCONTEXT ctx_ = 0;
-  SCARDHANDLE card_handle_ = 0;
-  DWORD protocol_ = 0;
+  std::unique_ptr<PcscContext> ctx_;
+  std::unique_ptr<PcscCard> pcsc_card_;
   std::string state_path_;
   std::unique_ptr<smartcard_test::Process> card_;
 };
@@ -441,6 +416,7 @@ smartcard_test::Process* PcscTest::pcscd_ = nullptr;
 TEST_F(PcscTest, ScenarioThroughPcscdAndVpcd) {
   ASSERT_NO_FATAL_FAILURE(StartCard(true));
   ASSERT_NO_FATAL_FAILURE(ConnectCard());
+  EXPECT_FALSE(pcsc_card_->t0());
   RunScenario(PcscTransmit());
   // The card logged what it did, without key bytes.
   EXPECT_TRUE(card_->WaitFor("apdu key-freshness-failure: MTK generation", 1s));
@@ -464,17 +440,21 @@ TEST_F(PcscTest, RemovalReinsertionAndRestartKeepState) {
   ASSERT_TRUE(card_->Signal(SIGUSR1));
   ASSERT_TRUE(card_->WaitFor("removed", 10s, mark));
   ASSERT_TRUE(WaitCard(false, 15s));
-  std::vector<std::uint8_t> out;
   std::array<std::uint8_t, 16> mtk{};
   std::array<std::uint8_t, 14> salt{};
-  LONG rv =
-      RawTransmit(WriteCommandApdu(MakeMtkGenerationCommand(MtkMessage(net, 2, mtk, salt))), out);
-  EXPECT_NE(rv, SCARD_S_SUCCESS);
-  EXPECT_TRUE(rv == SCARD_W_REMOVED_CARD || rv == SCARD_E_NO_SMARTCARD ||
-              rv == SCARD_W_RESET_CARD || rv == SCARD_E_READER_UNAVAILABLE)
-      << pcsc_stringify_error(rv);
-  SCardDisconnect(card_handle_, SCARD_LEAVE_CARD);
-  card_handle_ = 0;
+  auto gone = pcsc_card_->Transmit(
+      WriteCommandApdu(MakeMtkGenerationCommand(MtkMessage(net, 2, mtk, salt))));
+  ASSERT_FALSE(gone);
+  EXPECT_TRUE(gone.error().rv == SCARD_W_REMOVED_CARD || gone.error().rv == SCARD_E_NO_SMARTCARD ||
+              gone.error().rv == SCARD_W_RESET_CARD ||
+              gone.error().rv == SCARD_E_READER_UNAVAILABLE)
+      << gone.error().message;
+  // The USIM layer reports it as a transport failure.
+  Usim usim(pcsc_card_->Transport());
+  auto failed = usim.MtkGeneration(MtkMessage(net, 2, mtk, salt));
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, UsimError::kTransport);
+  pcsc_card_.reset();
 
   // Re-insertion: same card, same MSK.
   ASSERT_TRUE(card_->Signal(SIGUSR2));
@@ -485,14 +465,90 @@ TEST_F(PcscTest, RemovalReinsertionAndRestartKeepState) {
   EXPECT_EQ(Send(t, MakeMtkGenerationCommand(replay)).sw, kSwOk);
 
   // Restart from the state file: the counters survived, the replay is still refused.
-  SCardDisconnect(card_handle_, SCARD_LEAVE_CARD);
-  card_handle_ = 0;
+  pcsc_card_.reset();
   ASSERT_EQ(card_->Stop(SIGTERM), 0);
   ASSERT_TRUE(WaitCard(false, 15s));
   ASSERT_NO_FATAL_FAILURE(StartCard(false));
   ASSERT_NO_FATAL_FAILURE(ConnectCard());
   EXPECT_EQ(Send(t, MakeMtkGenerationCommand(replay)).sw, kSwKeyFreshness);
   ASSERT_NO_FATAL_FAILURE(ExpectMtk(t, net, 5));
+}
+
+TEST_F(PcscTest, T0CardAnswersThroughGetResponse) {
+  ASSERT_NO_FATAL_FAILURE(StartCard(true, true));
+  ASSERT_NO_FATAL_FAILURE(ConnectCard());
+  ASSERT_TRUE(pcsc_card_->t0());
+  RunScenario(PcscTransmit());
+  EXPECT_TRUE(card_->WaitFor("GET RESPONSE", 1s));
+}
+
+TEST_F(PcscTest, UsimLayerNamesTheRefusals) {
+  ASSERT_NO_FATAL_FAILURE(StartCard(true));
+  ASSERT_NO_FATAL_FAILURE(ConnectCard());
+  Network net;
+  ASSERT_NO_FATAL_FAILURE(Provision(PcscTransmit(), net));
+  Usim usim(pcsc_card_->Transport());
+  std::array<std::uint8_t, 16> mtk{};
+  std::array<std::uint8_t, 14> salt{};
+  auto msg = MtkMessage(net, 1, mtk, salt);
+  auto ok = usim.MtkGeneration(msg);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->mtk, mtk);
+  auto replay = usim.MtkGeneration(msg);
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().code, UsimError::kReplay);
+  EXPECT_EQ(replay.error().sw, kSwKeyFreshness);
+  auto unknown = usim.MtkGeneration(
+      MakeMikeyMtkMessage(kDomain, kMskId + 7, 1, 50, mtk, salt, net.msk, StkmExt()));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, UsimError::kKeyNotFound);
+  auto forged = MtkMessage(net, 2, mtk, salt);
+  forged[forged.size() - 3] ^= 0x40;
+  auto bad = usim.MtkGeneration(forged);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, UsimError::kBadMac);
+  EXPECT_TRUE(usim.MskDeletion(kDomain, 1));
+}
+
+// Usim against scripted responses: "more data" collection and malformed responses.
+TEST(Usim, CollectsMoreDataAndRefusesMalformedResponses) {
+  std::vector<std::vector<std::uint8_t>> script;
+  std::vector<std::vector<std::uint8_t>> sent;
+  Usim usim([&](std::span<const std::uint8_t> c) -> Result<std::vector<std::uint8_t>, std::string> {
+    sent.emplace_back(c.begin(), c.end());
+    if (script.empty()) return std::string("no card");
+    auto r = script.front();
+    script.erase(script.begin());
+    return r;
+  });
+  auto mtk = A<16>("000102030405060708090a0b0c0d0e0f");
+  auto salt = A<14>("101112131415161718191a1b1c1d");
+  auto full = MakeMtkResponse(mtk, salt);
+  std::vector<std::uint8_t> part1(full.begin(), full.begin() + 10),
+      part2(full.begin() + 10, full.end());
+  part1.insert(part1.end(), {0x62, 0xF3});
+  part2.insert(part2.end(), {0x90, 0x00});
+  script = {part1, part2};
+  auto r = usim.MtkGeneration(std::vector<std::uint8_t>(20, 1));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->mtk, mtk);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(X(sent[1]), "0089a00000");
+
+  script = {{0x53, 0x05, 0xDB, 0x01, 0x90, 0x00}};  // BER length lies
+  auto m = usim.MtkGeneration(std::vector<std::uint8_t>(20, 1));
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code, UsimError::kMalformedResponse);
+  EXPECT_EQ(m.error().detail.field, "MBMS.length");
+  script = {{0x90}};  // no status word
+  auto s = usim.MskDeletion(kDomain, 1);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, UsimError::kMalformedResponse);
+  EXPECT_EQ(s.error().detail.field, "SW1SW2");
+  script = {};
+  auto t = usim.GbaNafDerivation(GbaNafId(kNaf), kImpi);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code, UsimError::kTransport);
 }
 
 }  // namespace
