@@ -409,6 +409,10 @@ def scenario_rekey(s):
         results = []
         for k, (p, report_path) in enumerate(players):
             status = p.wait(60)
+            if not os.path.exists(report_path):
+                err = open(os.path.join(s.workdir, f"player{k + 1}.err")).read().splitlines()
+                raise TestFailure(f"player {k + 1} exited with status {status} without a report: "
+                                  f"{err[-3:]}")
             results.append((status, json.load(open(report_path)), p.lines))
         def keys_used(lines):
             return [int(x) for x in re.findall(r"^key tek_id=(\d+) stream=", "\n".join(lines),
