@@ -4,6 +4,8 @@
 //   ismacrypdec  the element, one GstBuffer per RTP packet pushed through its pads
 //   ctrcipher    the ISMACryp core's CtrCipher::Apply on each AU (what the element calls)
 //   openssl      a bare OpenSSL EVP AES-128-CTR loop over the same AUs (IV set per AU)
+//   identity     the floor of any element: the same RTP packets (one GstBuffer each) through
+//                identity, no work; reported per AU (a 16 KB AU is 12 packets)
 // Every candidate copies the data once. Outputs are counted and the first AU is compared.
 //
 // Usage: bench_ismacryp [--bytes TOTAL] [--reps R] [--sizes 256,1024,4096,16384] [--only NAME]
@@ -145,9 +147,10 @@ gboolean SinkEvent(GstPad*, GstObject*, GstEvent* event) {
   return TRUE;
 }
 
-Run RunElement(const Corpus& c) {
+Run RunElement(const Corpus& c, const char* factory) {
   Run run;
-  GstElement* e = gst_element_factory_make("ismacrypdec", nullptr);
+  const bool identity = std::strcmp(factory, "identity") == 0;
+  GstElement* e = gst_element_factory_make(factory, nullptr);
   gst_object_ref_sink(e);
   BcastKeyring* ring = bcast_keyring_new();
   BcastTek tek{};
@@ -161,7 +164,7 @@ Run RunElement(const Corpus& c) {
   gst_context_unref(ctx);
 
   Sink sink;
-  sink.expect_first = &c.clear.front();
+  sink.expect_first = identity ? &c.rtp.front() : &c.clear.front();
   GstPad* src = gst_pad_new("src", GST_PAD_SRC);
   GstPad* snk = gst_pad_new("sink", GST_PAD_SINK);
   gst_pad_set_chain_function(snk, SinkChain);
@@ -190,6 +193,7 @@ Run RunElement(const Corpus& c) {
   }
   run.seconds = bench::ThreadCpuSeconds() - t0;
   run.out = sink.count;
+  if (identity && sink.count == c.rtp.size()) run.out = c.clear.size();  // counted per AU
   run.first_ok = sink.first_ok;
 
   gst_element_set_state(e, GST_STATE_NULL);
@@ -281,7 +285,10 @@ int main(int argc, char** argv) {
     std::function<Run(const Corpus&)> run;
   };
   std::vector<Candidate> candidates = {
-      {"openssl", RunOpenssl}, {"ctrcipher", RunCtrCipher}, {"ismacrypdec", RunElement}};
+      {"openssl", RunOpenssl},
+      {"ctrcipher", RunCtrCipher},
+      {"identity", [](const Corpus& c) { return RunElement(c, "identity"); }},
+      {"ismacrypdec", [](const Corpus& c) { return RunElement(c, "ismacrypdec"); }}};
   if (!only.empty()) {
     std::erase_if(candidates, [&](const Candidate& c) { return only != c.name; });
   }
