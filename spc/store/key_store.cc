@@ -20,8 +20,16 @@ struct StmtDeleter {
 };
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
 
+// SQLite's "database or disk is full" does not say which: on a full file system name the store
+// file and the cause, what an operator has to act on.
+std::string NoSpaceHint(sqlite3* db) {
+  if ((sqlite3_extended_errcode(db) & 0xff) != SQLITE_FULL) return "";
+  const char* file = sqlite3_db_filename(db, "main");
+  return std::string(" (no space left for the key store ") + (file ? file : "?") + ")";
+}
+
 std::string DbError(sqlite3* db, std::string_view what) {
-  return std::string(what) + ": " + sqlite3_errmsg(db);
+  return std::string(what) + ": " + sqlite3_errmsg(db) + NoSpaceHint(db);
 }
 
 Stmt Prepare(sqlite3* db, const char* sql, StoreError* error) {
@@ -37,7 +45,9 @@ Stmt Prepare(sqlite3* db, const char* sql, StoreError* error) {
 bool Exec(sqlite3* db, const char* sql, StoreError* error) {
   char* msg = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-    if (error) error->message = std::string("sqlite: ") + (msg ? msg : sqlite3_errmsg(db));
+    if (error) {
+      error->message = std::string("sqlite: ") + (msg ? msg : sqlite3_errmsg(db)) + NoSpaceHint(db);
+    }
     sqlite3_free(msg);
     return false;
   }
