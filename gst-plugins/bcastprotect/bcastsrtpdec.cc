@@ -373,8 +373,13 @@ static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold)
   }
 
   buf = gst_buffer_make_writable(buf);
+  // One memory held by this buffer only (the usual case): map it directly, which skips the
+  // buffer-level bookkeeping of gst_buffer_map; anything else goes through gst_buffer_map (which
+  // merges or copies as needed).
   GstMapInfo map;
-  if (!gst_buffer_map(buf, &map, GST_MAP_READWRITE)) {
+  GstMemory* direct = gst_buffer_n_memory(buf) == 1 ? gst_buffer_peek_memory(buf, 0) : nullptr;
+  if (direct != nullptr && !gst_memory_map(direct, &map, GST_MAP_READWRITE)) direct = nullptr;
+  if (direct == nullptr && !gst_buffer_map(buf, &map, GST_MAP_READWRITE)) {
     Inc(impl.counters.malformed);
     gst_buffer_unref(buf);
     return nullptr;
@@ -388,7 +393,11 @@ static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold)
     if (retry) r = receiver.Unprotect(packet);
   }
   const gsize size = map.size;
-  gst_buffer_unmap(buf, &map);
+  if (direct != nullptr) {
+    gst_memory_unmap(direct, &map);
+  } else {
+    gst_buffer_unmap(buf, &map);
+  }
 
   if (r.decision == bs::Decision::kDecrypted) {
     gst_buffer_set_size(buf, static_cast<gssize>(r.length));

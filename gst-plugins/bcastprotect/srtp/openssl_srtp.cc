@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 
 #include <climits>
+#include <cstring>
 
 namespace bcast::srtp {
 namespace {
@@ -63,8 +64,20 @@ bool OpensslSrtpTransform::Verify(std::span<const std::uint8_t> portion, std::ui
 bool OpensslSrtpTransform::Transform(std::uint32_t ssrc, std::uint64_t index,
                                      std::span<std::uint8_t> data) {
   if (!ok_) return false;
-  const auto iv = AesCmIv(salt_, ssrc, index);
-  if (EVP_DecryptInit_ex2(cipher_.get(), nullptr, nullptr, iv.data(), nullptr) != 1) return false;
+  // RFC 3711 §4.1.1 IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (i · 2^16), as AesCmIv builds it.
+  std::uint8_t iv[16] = {};
+  std::memcpy(iv, salt_.data(), salt_.size());
+  iv[4] ^= static_cast<std::uint8_t>(ssrc >> 24);
+  iv[5] ^= static_cast<std::uint8_t>(ssrc >> 16);
+  iv[6] ^= static_cast<std::uint8_t>(ssrc >> 8);
+  iv[7] ^= static_cast<std::uint8_t>(ssrc);
+  iv[8] ^= static_cast<std::uint8_t>(index >> 40);
+  iv[9] ^= static_cast<std::uint8_t>(index >> 32);
+  iv[10] ^= static_cast<std::uint8_t>(index >> 24);
+  iv[11] ^= static_cast<std::uint8_t>(index >> 16);
+  iv[12] ^= static_cast<std::uint8_t>(index >> 8);
+  iv[13] ^= static_cast<std::uint8_t>(index);
+  if (EVP_DecryptInit_ex2(cipher_.get(), nullptr, nullptr, iv, nullptr) != 1) return false;
   if (data.empty()) return true;
   if (data.size() > INT_MAX) return false;  // an RTP packet is below 64 KiB
   int out = 0;
