@@ -5,17 +5,20 @@
 // plain PC/SC. Connecting is inserting the card, disconnecting is removing it.
 //
 //   bcast-uicc --state card.ini --init --k HEX (--opc HEX | --op HEX) [--sqn HEX]
+//              [--impi IMPI --subscriber-file subscribers.ini]   (adds the BSF's entry)
 //   bcast-uicc --state card.ini [--host 127.0.0.1] [--port 35963] [--connect-timeout S] [--t0]
 //
 // SIGUSR1 removes the card (closes the connection), SIGUSR2 inserts it again, SIGTERM/SIGINT end
 // the program. Events go to standard output, one line each, never with key bytes.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <glib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,7 +58,8 @@ void Say(const std::string& line) {
 int Usage() {
   std::fprintf(
       stderr,
-      "usage: bcast-uicc --state FILE [--init --k HEX (--opc HEX | --op HEX) [--sqn HEX]]\n"
+      "usage: bcast-uicc --state FILE [--init --k HEX (--opc HEX | --op HEX) [--sqn HEX]\n"
+      "                  [--impi IMPI --subscriber-file FILE]]\n"
       "                  [--init-only] [--host ADDR] [--port PORT] [--connect-timeout S] [--t0]\n");
   return 64;
 }
@@ -235,6 +239,7 @@ int main(int argc, char** argv) {
   double connect_timeout = 10;
   bool init = false, init_only = false;
   T0State t0;
+  std::string impi, subscriber_file;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -264,6 +269,10 @@ int main(int argc, char** argv) {
       port = std::atoi(next().c_str());
     } else if (a == "--connect-timeout") {
       connect_timeout = std::atof(next().c_str());
+    } else if (a == "--impi") {
+      impi = next();
+    } else if (a == "--subscriber-file") {
+      subscriber_file = next();
     } else if (a == "--t0") {
       t0.enabled = true;
     } else {
@@ -295,6 +304,25 @@ int main(int argc, char** argv) {
     if (!bcast::uicc::SaveCardState(state_path, state, error)) {
       std::fprintf(stderr, "bcast-uicc: %s\n", error.c_str());
       return 73;
+    }
+    if (!subscriber_file.empty()) {
+      // The head-end's BSF subscriber database (spc::smartcard::Bsf::LoadSubscribers) gets the
+      // same K/OPc, so a fresh card and its network side are made in one step.
+      if (impi.empty()) {
+        std::fprintf(stderr, "bcast-uicc: --subscriber-file needs --impi\n");
+        return 64;
+      }
+      g_autoptr(GKeyFile) kf = g_key_file_new();
+      g_key_file_load_from_file(kf, subscriber_file.c_str(), G_KEY_FILE_KEEP_COMMENTS, nullptr);
+      g_key_file_set_string(kf, impi.c_str(), "k", spc::HexEncode(state.k).c_str());
+      g_key_file_set_string(kf, impi.c_str(), "opc", spc::HexEncode(state.opc).c_str());
+      g_key_file_set_uint64(kf, impi.c_str(), "sqn", 0);
+      g_autoptr(GError) gerr = nullptr;
+      if (!g_key_file_save_to_file(kf, subscriber_file.c_str(), &gerr)) {
+        std::fprintf(stderr, "bcast-uicc: %s\n", gerr->message);
+        return 73;
+      }
+      chmod(subscriber_file.c_str(), 0600);
     }
     Say("initialised " + state_path);
     if (init_only) return 0;

@@ -128,6 +128,10 @@ TEST(Mikey, KeyIdDisagreementIsRefused) {
   EXPECT_EQ(r.error().detail.field, "KEY_DATA.SPI");
 }
 
+TEST(Mikey, SrtpMkiIsMskIdThenMtkId) {
+  EXPECT_EQ(X(SrtpMkiFor(0x00010002, 0x0005)), "000100020005");
+}
+
 TEST(Mikey, EveryTruncationIsRefusedWithAField) {
   auto good = H(kIndependentMtkMessage);
   for (std::size_t n = 0; n < good.size(); ++n) {

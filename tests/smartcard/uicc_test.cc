@@ -27,6 +27,7 @@
 #include "spc/libspc/crypto.h"
 #include "spc/libspc/smartcard/apdu.h"
 #include "spc/libspc/smartcard/gba.h"
+#include "spc/libspc/smartcard/gba_ub.h"
 #include "spc/libspc/smartcard/mikey.h"
 #include "spc/libspc/smartcard/milenage.h"
 #include "spc/libspc/smartcard/pcsc.h"
@@ -472,6 +473,71 @@ TEST_F(PcscTest, RemovalReinsertionAndRestartKeepState) {
   ASSERT_NO_FATAL_FAILURE(ConnectCard());
   EXPECT_EQ(Send(t, MakeMtkGenerationCommand(replay)).sw, kSwKeyFreshness);
   ASSERT_NO_FATAL_FAILURE(ExpectMtk(t, net, 5));
+}
+
+// A fresh card made with its BSF subscriber entry, then the whole key chain over PC/SC: Ub
+// bootstrapping (HTTP Digest AKA logic), NAF derivation, MSK delivery under the BSF's MUK for
+// the B-TID, MTK generation; the terminal ends with TEK+salt and the SRTP MKI.
+TEST_F(PcscTest, FreshCardEndToEnd) {
+  const std::string subscribers = *dir_ + "/subscribers.ini";
+  std::filesystem::remove(subscribers);
+  card_ = std::make_unique<smartcard_test::Process>();
+  std::string error;
+  ASSERT_TRUE(card_->Start(
+      {BCAST_UICC, "--state", state_path_, "--port", std::to_string(port_), "--init", "--k",
+       "000102030405060708090a0b0c0d0e0f", "--op", "cdc202d5123e20f62b6d676ac72cb318", "--impi",
+       kImpi, "--subscriber-file", subscribers},
+      &error))
+      << error;
+  ASSERT_TRUE(card_->WaitFor("inserted", 15s)) << card_->Output();
+  ASSERT_NO_FATAL_FAILURE(ConnectCard());
+
+  Bsf bsf("bsf.openbcast.test", 3600s);
+  auto loaded = bsf.LoadSubscribers(subscribers);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  Usim usim(pcsc_card_->Transport());
+  auto www = bsf.Challenge(kImpi);
+  ASSERT_TRUE(www);
+  auto ans = AnswerUbChallenge(usim, kImpi, *www, "GET", kUbUri, "");
+  ASSERT_TRUE(ans) << ans.error().message;
+  auto out =
+      bsf.Authenticate(ans->authorization, "GET", kUbUri, "", std::chrono::system_clock::now());
+  ASSERT_TRUE(out) << out.error().message;
+  ASSERT_FALSE(out->resync);
+  const std::string btid = out->info.btid;
+
+  auto naf_id = GbaNafId(kNaf);
+  auto ext = usim.GbaNafDerivation(naf_id, kImpi);
+  ASSERT_TRUE(ext) << ext.error().message;
+  auto keys = bsf.GetNafKeys(btid, naf_id, std::chrono::system_clock::now());
+  ASSERT_TRUE(keys);
+  EXPECT_EQ(X(*ext), X(keys->ks_ext_naf));
+
+  std::array<std::uint8_t, 16> msk{};
+  RandomBytes(msk);
+  auto msk_msg = MakeMikeyMskMessage(kDomain, kMskId, 1, msk, keys->ks_int_naf, kNaf, btid,
+                                     BcastLtkmExt{1, {}, {}}, true);
+  auto ver = usim.MskUpdate(msk_msg);
+  ASSERT_TRUE(ver) << ver.error().message;
+  EXPECT_TRUE(CheckMikeyVerification(*ParseMikey(*ver), *ParseMikey(msk_msg), keys->ks_int_naf));
+
+  for (std::uint16_t mtk_id = 1; mtk_id <= 3; ++mtk_id) {
+    std::array<std::uint8_t, 16> mtk{};
+    std::array<std::uint8_t, 14> salt{};
+    RandomBytes(mtk);
+    RandomBytes(salt);
+    auto stkm = MakeMikeyMtkMessage(kDomain, kMskId, mtk_id, mtk_id, mtk, salt, msk, StkmExt());
+    auto m = usim.MtkGeneration(stkm);
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_EQ(m->mtk, mtk);
+    EXPECT_EQ(m->salt, salt);
+    auto parsed = ParseMikey(stkm);
+    EXPECT_EQ(X(SrtpMkiFor(parsed->key_id.msk_id, parsed->key_id.mtk_id)),
+              "00010001000" + std::to_string(mtk_id));
+  }
+  struct stat st {};
+  ASSERT_EQ(stat(subscribers.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST_F(PcscTest, T0CardAnswersThroughGetResponse) {

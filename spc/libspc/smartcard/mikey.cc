@@ -517,6 +517,12 @@ std::vector<std::uint8_t> MakeMikeyMtkMessage(const KeyDomainId& key_domain, std
   return WriteMikey(m, kd, msk);
 }
 
+std::array<std::uint8_t, 6> SrtpMkiFor(std::uint32_t msk_id, std::uint16_t mtk_id) {
+  return {static_cast<std::uint8_t>(msk_id >> 24), static_cast<std::uint8_t>(msk_id >> 16),
+          static_cast<std::uint8_t>(msk_id >> 8),  static_cast<std::uint8_t>(msk_id),
+          static_cast<std::uint8_t>(mtk_id >> 8),  static_cast<std::uint8_t>(mtk_id)};
+}
+
 std::vector<std::uint8_t> WriteMikeyVerification(const MikeyMessage& received,
                                                  std::span<const std::uint8_t> envelope_key) {
   std::vector<std::uint8_t> out;

@@ -176,6 +176,9 @@ std::vector<std::uint8_t> MakeMikeyMtkMessage(const KeyDomainId& key_domain, std
                                               std::span<const std::uint8_t, 16> msk,
                                               const BcastStkmExt& ext);
 
+// [project] SRTP MKI of a Smartcard Profile stream: MSK ID ‖ MTK ID (6 bytes, big-endian).
+std::array<std::uint8_t, 6> SrtpMkiFor(std::uint32_t msk_id, std::uint16_t mtk_id);
+
 // Verification message (data type 1) for a received message whose HDR has V = 1: HDR, EXT key
 // ID, T (the received counter), V. The V MAC (HMAC-SHA-1 under the received message's
 // authentication key) covers this message up to the MAC ‖ IDi ‖ IDr ‖ T of the received message
