@@ -7,13 +7,13 @@
 //
 // Threads: the streaming thread (chain/events) and a small release thread that hands held packets
 // on when their TEK arrives (or drops them when hold-time runs out) even if no new packet comes.
-// `proc_lock` serialises packet processing and everything that goes out of the source pad (so
-// output order is kept); it is the only lock a packet takes on the hot path, and nothing but the
-// release thread (only while packets are held) competes for it. `lock` protects the state other
-// threads touch — properties, the keyring, the hold queue — and is never held across crypto or a
-// push. Counters are atomics so that "stats" never waits for a packet. Order: proc_lock before
-// lock. The keyring's lock is only taken inside keyring calls, and the keyring emits "tek-added"
-// without it, so no cycle exists.
+// Packet processing and everything that goes out of the source pad run under the sink pad's
+// stream lock, which GStreamer already holds around chain and serialized events: the hot path
+// takes no lock of its own, and only the release thread (while packets are held) competes for
+// it. `lock` protects the state other threads touch — properties, the keyring, the hold queue —
+// and is never held across crypto or a push. Counters are atomics so that "stats" never waits
+// for a packet. Order: stream lock before lock. The keyring's lock is only taken inside keyring
+// calls, and the keyring emits "tek-added" without it, so no cycle exists.
 
 #include "gst-plugins/bcastprotect/bcastsrtpdec.h"
 
@@ -48,9 +48,9 @@ constexpr gint64 kWarningIntervalUs = 2 * G_USEC_PER_SEC;
 // Failures with not one success under a TEK before "the ROC is probably unknown" is reported.
 constexpr guint64 kRocSuspicionThreshold = 16;
 
-// Written under proc_lock (one writer at a time: plain load+store, no locked read-modify-write per
-// packet), except dropped_held, which flushing also counts (fetch_add). Read by "stats" at any
-// time.
+// Written under the stream lock (one writer at a time: plain load+store, no locked
+// read-modify-write per packet), except dropped_held, which flushing also counts (fetch_add). Read
+// by "stats" at any time.
 struct Counters {
   std::atomic<guint64> received{0};
   std::atomic<guint64> decrypted{0};
@@ -108,7 +108,6 @@ struct WarnState {
 
 struct Impl {
   std::mutex lock;
-  std::mutex proc_lock;
   std::condition_variable cond;
 
   // Properties (lock).
@@ -118,7 +117,7 @@ struct Impl {
   gint default_tek_id = -1;
   bs::Engine engine = bs::Engine::kOpenssl;
 
-  // proc_lock.
+  // Stream lock.
   std::unique_ptr<bs::SrtpReceiver> receiver;
 
   // lock.
@@ -129,8 +128,7 @@ struct Impl {
   bool tek_arrived = false;
   bool running = false;
   bool flushing = false;
-  bool releasing = false;  // a release pass has the queue out (EOS waits for it)
-  guint64 flush_gen = 0;   // bumped by FLUSH_START: held packets of before are stale
+  guint64 flush_gen = 0;  // bumped by FLUSH_START: held packets of before are stale
   std::thread releaser;
 
   // Hints read without a lock on the hot path. maybe_release: packets are held or a TEK came
@@ -143,7 +141,7 @@ struct Impl {
   std::atomic<guint> last_roc{0};
   std::atomic<gint> last_tek{-1};
 
-  // proc_lock: per-packet bookkeeping, with one-entry caches in front of the maps, and scratch
+  // Stream lock: per-packet bookkeeping, with one-entry caches in front of the maps, and scratch
   // vectors reused from packet to packet (no allocation per buffer).
   std::map<guint32, guint16> tek_in_use;  // per SSRC
   bool in_use_cached = false;
@@ -189,6 +187,18 @@ struct _GstBcastSrtpDec {
   Impl impl;  // constructed in _init, destroyed in _finalize (GObject memory is raw)
 };
 
+// The sink pad's stream lock (a GRecMutex), for the release thread and state changes.
+class StreamLock {
+ public:
+  explicit StreamLock(GstPad* pad) : pad_(pad) { GST_PAD_STREAM_LOCK(pad_); }
+  ~StreamLock() { GST_PAD_STREAM_UNLOCK(pad_); }
+  StreamLock(const StreamLock&) = delete;
+  StreamLock& operator=(const StreamLock&) = delete;
+
+ private:
+  GstPad* pad_;
+};
+
 G_DEFINE_TYPE_WITH_CODE(GstBcastSrtpDec, gst_bcast_srtp_dec, GST_TYPE_ELEMENT,
                         GST_DEBUG_CATEGORY_INIT(bcast_srtp_dec_debug, "bcastsrtpdec", 0,
                                                 "openbcast SRTP decryptor"))
@@ -218,7 +228,7 @@ static GstCaps* TransformCaps(GstCaps* caps, bool to_rtp) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Packet processing (called with impl.proc_lock held; impl.lock only where said).
+// Packet processing (called with the sink pad's stream lock held; impl.lock only where said).
 
 static void Warn(GstBcastSrtpDec* self, const std::string& reason, std::string text,
                  std::string details) {
@@ -494,7 +504,6 @@ static GstFlowReturn ReleaseHeld(GstBcastSrtpDec* self) {
       return GST_FLOW_OK;
     }
     impl.tek_arrived = false;
-    impl.releasing = true;
     batch.swap(impl.held);
     gen = impl.flush_gen;
     flushing = impl.flushing;
@@ -536,10 +545,9 @@ static GstFlowReturn ReleaseHeld(GstBcastSrtpDec* self) {
         IncShared(impl.counters.dropped_held);
       }
     } else {
-      for (Held& h : impl.held) keep.push_back(h);  // none: only proc_lock holders add
+      for (Held& h : impl.held) keep.push_back(h);  // none: only stream lock holders add
       impl.held = std::move(keep);
     }
-    impl.releasing = false;
     impl.maybe_release.store(!impl.held.empty(), std::memory_order_relaxed);
     impl.cond.notify_all();  // EOS may be waiting for the queue to empty
   }
@@ -571,7 +579,7 @@ static void ReleaseLoop(GstBcastSrtpDec* self) {
     }
     lk.unlock();
     {
-      std::lock_guard<std::mutex> pl(impl.proc_lock);
+      StreamLock sl(self->sinkpad);
       if (impl.receiver) ReleaseHeld(self);
     }
     lk.lock();
@@ -706,7 +714,7 @@ static bool SameLayout(const bs::ReceiverConfig& a, const bs::ReceiverConfig& b)
          a.replay_window == b.replay_window;
 }
 
-// Called with proc_lock held.
+// Called with the stream lock held (CAPS is serialized).
 static gboolean HandleCaps(GstBcastSrtpDec* self, GstCaps* caps) {
   Impl& impl = self->impl;
   bs::ReceiverConfig cfg;
@@ -747,7 +755,6 @@ static gboolean gst_bcast_srtp_dec_sink_event(GstPad* pad, GstObject* parent, Gs
     case GST_EVENT_CAPS: {
       GstCaps* caps = nullptr;
       gst_event_parse_caps(event, &caps);
-      std::lock_guard<std::mutex> pl(impl.proc_lock);
       const gboolean ok = HandleCaps(self, caps);
       gst_event_unref(event);
       return ok;
@@ -767,26 +774,26 @@ static gboolean gst_bcast_srtp_dec_sink_event(GstPad* pad, GstObject* parent, Gs
         std::lock_guard<std::mutex> l(impl.lock);
         impl.flushing = false;
       }
-      std::lock_guard<std::mutex> pl(impl.proc_lock);
       return gst_pad_event_default(pad, parent, event);
     }
     case GST_EVENT_EOS: {
-      // Packets still waiting for their TEK get their hold-time before the stream ends.
-      {
-        std::unique_lock<std::mutex> lk(impl.lock);
-        impl.cond.wait(lk, [&] {
-          return (impl.held.empty() && !impl.releasing) || impl.flushing || !impl.running;
-        });
+      // Packets still waiting for their TEK get their hold-time before the stream ends. EOS holds
+      // the stream lock, so the release thread cannot run meanwhile: the queue is drained here.
+      for (;;) {
+        {
+          std::unique_lock<std::mutex> lk(impl.lock);
+          if (impl.held.empty() || impl.flushing || !impl.running || !impl.receiver) break;
+          if (!ReleaseDueLocked(impl)) {
+            const gint64 wait_us = impl.held.front().deadline - g_get_monotonic_time();
+            impl.cond.wait_for(lk, std::chrono::microseconds(std::max<gint64>(wait_us, 0) + 1000));
+            continue;
+          }
+        }
+        ReleaseHeld(self);
       }
-      std::lock_guard<std::mutex> pl(impl.proc_lock);
       return gst_pad_event_default(pad, parent, event);
     }
     default:
-      if ((static_cast<guint>(GST_EVENT_TYPE(event)) &
-           static_cast<guint>(GST_EVENT_TYPE_SERIALIZED)) != 0) {
-        std::lock_guard<std::mutex> pl(impl.proc_lock);
-        return gst_pad_event_default(pad, parent, event);
-      }
       return gst_pad_event_default(pad, parent, event);
   }
 }
@@ -805,7 +812,6 @@ static GstBcastSrtpDec* FromParent(GstObject* parent) {
 static GstFlowReturn gst_bcast_srtp_dec_chain(GstPad*, GstObject* parent, GstBuffer* buf) {
   auto* self = FromParent(parent);
   Impl& impl = self->impl;
-  std::lock_guard<std::mutex> pl(impl.proc_lock);
   if (!impl.receiver) {
     gst_buffer_unref(buf);
     return NotNegotiated(self);
@@ -836,7 +842,6 @@ static GstFlowReturn gst_bcast_srtp_dec_chain_list(GstPad*, GstObject* parent,
   auto* self = FromParent(parent);
   Impl& impl = self->impl;
   list = gst_buffer_list_make_writable(list);
-  std::lock_guard<std::mutex> pl(impl.proc_lock);
   if (!impl.receiver) {
     gst_buffer_list_unref(list);
     return NotNegotiated(self);
@@ -973,7 +978,7 @@ static GstStateChangeReturn gst_bcast_srtp_dec_change_state(GstElement* element,
       break;
     case GST_STATE_CHANGE_READY_TO_PAUSED: {
       {
-        std::lock_guard<std::mutex> pl(impl.proc_lock);
+        StreamLock sl(self->sinkpad);
         impl.counters.Reset();
         impl.tallies.clear();
         impl.tally = nullptr;
@@ -995,7 +1000,7 @@ static GstStateChangeReturn gst_bcast_srtp_dec_change_state(GstElement* element,
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY: {
       StopReleaser(self);
-      std::lock_guard<std::mutex> pl(impl.proc_lock);
+      StreamLock sl(self->sinkpad);
       std::lock_guard<std::mutex> l(impl.lock);
       DropHeldLocked(impl);
       impl.receiver.reset();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gst-plugins/bcastprotect/bcastsrtpdec.h"
@@ -395,6 +396,44 @@ TEST_P(BcastSrtpDecTest, ListDecryptedInPlace) {
   ExpectClear(4);
   EXPECT_EQ(Stat("decrypted"), 5u);
   EXPECT_EQ(Stat("received"), 7u);
+}
+
+// EOS waits for held packets: one whose TEK arrives (from another thread, while or before EOS
+// waits) goes out before EOS; one whose TEK never comes is dropped when its hold-time ends, then
+// EOS goes on.
+TEST_P(BcastSrtpDecTest, EosWaitsForHeldPackets) {
+  Start("", "5000");
+  AddTek(1);
+  bs::SrtpSender sender;
+  ASSERT_TRUE(sender.AddKey(1, TestKey(17), TestSalt(5)));
+  ASSERT_TRUE(sender.AddKey(2, TestKey(34), TestSalt(10)));
+  gst_harness_push(h_, Srtp(sender, 0, 1));
+  gst_harness_push(h_, Srtp(sender, 1, 2));  // held: TEK 2 not there yet
+  ExpectClear(0);
+  ASSERT_EQ(Stat("held-now"), 1u);
+  std::thread late([&] { AddTek(2); });
+  // Returns only once the queue is empty: the held packet went out first.
+  ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_eos()));
+  late.join();
+  EXPECT_EQ(gst_harness_buffers_in_queue(h_), 1u);
+  ExpectClear(1);
+  EXPECT_EQ(Stat("held-now"), 0u);
+  EXPECT_EQ(Stat("dropped-held"), 0u);
+}
+
+TEST_P(BcastSrtpDecTest, EosAfterHoldTimeWhenTekNeverComes) {
+  Start("", "200");
+  AddTek(1);
+  bs::SrtpSender sender;
+  ASSERT_TRUE(sender.AddKey(3, TestKey(51), TestSalt(15)));
+  gst_harness_push(h_, Srtp(sender, 0, 3));
+  ASSERT_EQ(Stat("held-now"), 1u);
+  const gint64 start = g_get_monotonic_time();
+  ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_eos()));
+  EXPECT_GE(g_get_monotonic_time() - start, 150 * 1000);  // it waited for the hold-time
+  EXPECT_EQ(Stat("dropped-held"), 1u);
+  EXPECT_EQ(Stat("held-now"), 0u);
+  EXPECT_EQ(gst_harness_try_pull(h_), nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, BcastSrtpDecTest, ::testing::Values("openssl", "libsrtp"));
