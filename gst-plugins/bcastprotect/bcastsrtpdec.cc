@@ -410,7 +410,11 @@ static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold)
   }
 
   if (r.decision == bs::Decision::kDecrypted) {
-    gst_buffer_set_size(buf, static_cast<gssize>(r.length));
+    if (direct != nullptr) {
+      gst_memory_resize(direct, 0, r.length);  // the buffer's only memory, ours alone
+    } else {
+      gst_buffer_set_size(buf, static_cast<gssize>(r.length));
+    }
     NoteDecrypted(self, r);
     return buf;
   }

@@ -149,10 +149,12 @@ void SrtpReceiver::AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kM
     k->transform = std::make_unique<OpensslSrtpTransform>(k->session);
   }
   k->serial = ++key_serial_;
+  last_key_ = nullptr;
   keys_[tek_id] = std::move(k);
 }
 
 void SrtpReceiver::RemoveKey(std::uint16_t tek_id) {
+  last_key_ = nullptr;
   keys_.erase(tek_id);
   for (auto& [ssrc, stream] : streams_) {
     stream->sessions.erase({tek_id, false});
@@ -206,8 +208,11 @@ std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const 
   };
   auto find = [&](std::uint32_t id) -> const Key* {
     if (id > 0xffff) return nullptr;
+    if (last_key_ != nullptr && last_key_->id == id) return last_key_;
     auto it = keys_.find(static_cast<std::uint16_t>(id));
-    return it == keys_.end() ? nullptr : it->second.get();
+    if (it == keys_.end()) return nullptr;
+    last_key_ = it->second.get();
+    return last_key_;
   };
 
   if (mki_len == 0) {

@@ -107,6 +107,7 @@ class SrtpReceiver {
 
   ReceiverConfig config_;
   std::map<std::uint16_t, std::unique_ptr<Key>> keys_;
+  mutable const Key* last_key_ = nullptr;  // the key of the previous packet (skips the map)
   std::uint64_t key_serial_ = 0;
   std::optional<std::uint16_t> default_key_;
   std::map<std::uint32_t, std::unique_ptr<Stream>> streams_;
