@@ -418,6 +418,10 @@ def make_rows(raw, playback, zaps):
                         "bare srtp_unprotect", v(ls), note="no GStreamer"))
         rows.append(row("1 SRTP", f"srtpdec {size} B", v(sd), "pkt/s", "bare srtp_unprotect",
                         v(ls)))
+        bl = get("bcastsrtpdec-libsrtp")
+        if bl:
+            rows.append(row("1 SRTP", f"bcastsrtpdec engine=libsrtp {size} B", v(bl), "pkt/s",
+                            "srtpdec", v(sd), note="the element's reference engine"))
     # 2. ISMACryp
     for r in raw:
         if r.get("group") == "ismacryp" and r.get("name") == "ismacrypdec":
@@ -430,6 +434,12 @@ def make_rows(raw, playback, zaps):
                             ">= 0.5x" if big else None,
                             (rr is not None and rr >= 0.5) if big else None,
                             f"{r['mb_per_s']:.0f} MB/s vs {o['mb_per_s'] if o else 0:.0f} MB/s"))
+            idn = find(raw, "ismacryp", "identity", size=size)
+            if idn:
+                rows.append(row("2 ISMACryp", f"identity (floor) AU {int(size)} B",
+                                idn["au_per_s"], "AU/s", "OpenSSL AES-128-CTR/AU",
+                                o["au_per_s"] if o else None,
+                                note="the same RTP packets through identity, no work"))
     # 3. playback CPU and 6. player RSS
     def best(mode, pipeline=None, key="cpu_percent"):
         vals = [p[key] for p in playback if p.get("mode") == mode and key in p and

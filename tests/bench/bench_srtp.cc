@@ -1,6 +1,8 @@
 // SRTP decryption throughput on the same packets (AES_CM_128_HMAC_SHA1_80, 2-byte MKI = TEK ID,
 // made by the project's SrtpSender):
-//   bcastsrtpdec      the element, one GstBuffer per packet pushed through its pads
+//   bcastsrtpdec      the element, one GstBuffer per packet pushed through its pads (default
+//                     engine: OpenSSL EVP)
+//   bcastsrtpdec-libsrtp  the same element with engine=libsrtp (its reference engine)
 //   srtpdec           GStreamer's element (gst-plugins-bad) on the same libsrtp2, same way
 //   libsrtp           a bare loop of srtp_unprotect_mki on one session
 //   openssl           the per-packet bound on OpenSSL EVP: HMAC-SHA1 check + AES-128-CTR per packet
@@ -192,9 +194,10 @@ GstCaps* SrtpCaps(bool with_key) {
   return caps;
 }
 
-ElementRun RunBcastSrtpDec(const Corpus& c) {
+ElementRun RunBcastSrtpDec(const Corpus& c, const char* engine) {
   GstElement* e = gst_element_factory_make("bcastsrtpdec", nullptr);
   gst_object_ref_sink(e);
+  gst_util_set_object_arg(G_OBJECT(e), "engine", engine);
   BcastKeyring* ring = bcast_keyring_new();
   BcastTek tek{};
   tek.id = kTekId;
@@ -428,7 +431,8 @@ int main(int argc, char** argv) {
       {"libsrtp", RunLibsrtp},
       {"receiver", RunReceiver},
       {"srtpdec", RunSrtpDec},
-      {"bcastsrtpdec", RunBcastSrtpDec},
+      {"bcastsrtpdec", [](const Corpus& c) { return RunBcastSrtpDec(c, "openssl"); }},
+      {"bcastsrtpdec-libsrtp", [](const Corpus& c) { return RunBcastSrtpDec(c, "libsrtp"); }},
   };
   int status = 0;
   for (std::size_t size : sizes) {
