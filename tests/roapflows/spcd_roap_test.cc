@@ -441,6 +441,80 @@ TEST_F(SpcdRoap, InteractionFaultsAreNamedRetriedWhereAllowedAndStoreNothing) {
   EXPECT_NE(StatusString("roap-last-error").find("Interaction.Unreachable"), std::string::npos);
 }
 
+// spcctl's verbs, run asynchronously so that this process's main loop keeps serving the RI.
+struct CliResult {
+  int status = -1;
+  std::string out;
+};
+
+TEST_F(SpcdRoap, SpcctlVerbs) {
+  auto run = [this](std::vector<std::string> args) {
+    std::vector<std::string> argv = {spcd_test::SpcctlPath(), "--bus-address", bus_->address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<const gchar*> c;
+    for (auto& a : argv) c.push_back(a.c_str());
+    c.push_back(nullptr);
+    GError* err = nullptr;
+    GSubprocess* p =
+        g_subprocess_newv(c.data(),
+                          static_cast<GSubprocessFlags>(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                        G_SUBPROCESS_FLAGS_STDERR_MERGE),
+                          &err);
+    CliResult r;
+    EXPECT_NE(p, nullptr) << (err ? err->message : "");
+    if (!p) return r;
+    bool done = false;
+    struct Ctx {
+      CliResult* r;
+      bool* done;
+    } ctx{&r, &done};
+    g_subprocess_communicate_utf8_async(
+        p, nullptr, nullptr,
+        [](GObject* src, GAsyncResult* res, gpointer data) {
+          auto* x = static_cast<Ctx*>(data);
+          gchar* out = nullptr;
+          g_subprocess_communicate_utf8_finish(G_SUBPROCESS(src), res, &out, nullptr, nullptr);
+          x->r->out = out ? out : "";
+          g_free(out);
+          x->r->status = g_subprocess_get_exit_status(G_SUBPROCESS(src));
+          *x->done = true;
+        },
+        &ctx);
+    while (!done) g_main_context_iteration(nullptr, TRUE);
+    g_object_unref(p);
+    return r;
+  };
+  auto reg = run({"register", ri_->url()});
+  EXPECT_EQ(reg.status, 0) << reg.out;
+  EXPECT_NE(reg.out.find("registered with RI " + ri_->ri_id_hex()), std::string::npos) << reg.out;
+  auto acq = run({"--json", "acquire", sample_.content_id()});
+  EXPECT_EQ(acq.status, 0) << acq.out;
+  EXPECT_NE(acq.out.find("\"installed\":[\"" + sample_.content_id() + "\"]"), std::string::npos)
+      << acq.out;
+  auto next = spcd_test::RandomKeys(0x40);
+  next.base_cid = kBase;
+  ri_->SetRights(next.content_id(), Key(next));
+  ri_->SendAcquisitionTrigger({next.content_id()});
+  const std::string file = dir_.File("triggers") + "/trigger-1.xml";
+  auto trig = run({"handle-trigger", file});
+  EXPECT_EQ(trig.status, 0) << trig.out;
+  EXPECT_NE(trig.out.find("installed " + next.content_id()), std::string::npos) << trig.out;
+  // A refusal: exit status 1 and the error's D-Bus name.
+  Misbehave("ro-bad-mac");
+  auto bad = run({"acquire", "urn:openbcast:svc:roap:00000041"});
+  EXPECT_EQ(bad.status, 1) << bad.out;
+  EXPECT_NE(bad.out.find("org.openbcast.SPC1.Error.Roap.Status.NotFound"), std::string::npos)
+      << bad.out;
+  ri_->SetRights("urn:openbcast:svc:roap:00000041", Key(next));
+  bad = run({"acquire", "urn:openbcast:svc:roap:00000041"});
+  EXPECT_EQ(bad.status, 1) << bad.out;
+  EXPECT_NE(bad.out.find("org.openbcast.SPC1.Error.Roap.BadRoMac"), std::string::npos) << bad.out;
+  auto usage = run({"acquire"});
+  EXPECT_EQ(usage.status, 2) << usage.out;
+  auto missing = run({"handle-trigger", dir_.File("no-such-file")});
+  EXPECT_EQ(missing.status, 2) << missing.out;
+}
+
 TEST_F(SpcdRoap, NoDeviceIdentityAndNotRegistered) {
   auto a = Acquire({sample_.content_id()});
   EXPECT_EQ(a->error_name, "org.openbcast.SPC1.Error.Roap.NotRegistered") << a->message;
