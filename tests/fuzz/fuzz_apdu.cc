@@ -1,12 +1,13 @@
 // libFuzzer target: command APDU parsing and writing, AUTHENTICATE request parsing, every
-// response parser of the terminal side, and the virtual card (bcast-uicc's logic) answering the
-// bytes as a command.
+// response parser of the terminal side, the Ub (HTTP Digest AKA) text parsers, and the virtual
+// card (bcast-uicc's logic) answering the bytes as a command.
 #include <cstdint>
 #include <cstdlib>
 #include <span>
 
 #include "samples/uicc/card.h"
 #include "spc/libspc/smartcard/apdu.h"
+#include "spc/libspc/smartcard/digest_aka.h"
 
 using namespace spc::smartcard;
 
@@ -55,6 +56,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto tlv = ReadTlv(bytes, pos, "TLV");
   CheckResult(tlv, size);
   if (tlv && (pos > size || tlv->value_offset + tlv->value.size() != pos)) std::abort();
+
+  // The Ub text parsers (HTTP headers and the BootstrappingInfo body).
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  CheckResult(ParseDigestParams(text), size);
+  CheckResult(ParseAkaNonce(text), size);
+  CheckResult(ParseBootstrappingInfo(text), size);
+  if (auto p = ParseDigestParams(text); p) {
+    auto again = ParseDigestParams(FormatDigestHeader(*p));
+    if (!again || *again != *p) std::abort();
+  }
 
   auto rsp = TheCard().Process(bytes);
   if (rsp.size() < 2) std::abort();

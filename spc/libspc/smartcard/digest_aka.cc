@@ -169,7 +169,10 @@ std::string FormatDigestHeader(const std::map<std::string, std::string>& params)
     if (!first) out += ", ";
     first = false;
     out += k + "=";
-    if (k == "nc" || k == "qop" || k == "algorithm") {
+    // RFC 2617 leaves nc, qop and algorithm unquoted; a value that is not a token is quoted
+    // anyway so that the header parses back to the same parameters.
+    const bool token = !v.empty() && v.find_first_of(" ,\"\\\t") == std::string::npos;
+    if ((k == "nc" || k == "qop" || k == "algorithm") && token) {
       out += v;
     } else {
       out += '"';
