@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +33,8 @@ bool Process::Start(const std::vector<std::string>& argv, std::string* error) {
     return false;
   }
   if (pid == 0) {
+    // A test that dies must not leave pcscd (it owns /run/pcscd) or a card behind.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     dup2(fds[1], 1);
     dup2(fds[1], 2);
     execv(args[0], args.data());

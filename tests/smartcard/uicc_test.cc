@@ -236,6 +236,29 @@ TEST(UiccCard, ScenarioInProcess) {
   RunScenario([&](const std::vector<std::uint8_t>& c) { return card.Process(c); });
 }
 
+TEST(UiccCard, StateFileRoundTripAndCorruption) {
+  const std::string path =
+      std::filesystem::temp_directory_path() / ("uicc-state-" + std::to_string(getpid()) + ".ini");
+  bcast::uicc::Card card(FreshState(), path);
+  Transmit t = [&](const std::vector<std::uint8_t>& c) { return card.Process(c); };
+  Network net;
+  ASSERT_NO_FATAL_FAILURE(Provision(t, net));
+  bcast::uicc::CardState loaded;
+  std::string error;
+  ASSERT_TRUE(bcast::uicc::LoadCardState(path, loaded, error)) << error;
+  EXPECT_EQ(loaded.k, kK);
+  EXPECT_TRUE(loaded.have_ks);
+  EXPECT_EQ(loaded.muks.size(), 1u);
+  ASSERT_EQ(loaded.msks.size(), 1u);
+  EXPECT_EQ(loaded.msks.begin()->second.key, net.msk);
+  EXPECT_EQ(loaded.muks.begin()->second.counter, 1u);
+  std::ofstream(path) << "[card]\nk=zz\n";
+  bcast::uicc::CardState bad;
+  EXPECT_FALSE(bcast::uicc::LoadCardState(path, bad, error));
+  EXPECT_NE(error.find("[card]"), std::string::npos) << error;
+  std::filesystem::remove(path);
+}
+
 TEST(UiccCard, NafDerivationBeforeBootstrapping) {
   bcast::uicc::Card card(FreshState(), "");
   auto r = ParseResponseApdu(
