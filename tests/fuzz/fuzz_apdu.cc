@@ -8,6 +8,7 @@
 #include "samples/uicc/card.h"
 #include "spc/libspc/smartcard/apdu.h"
 #include "spc/libspc/smartcard/digest_aka.h"
+#include "spc/libspc/smartcard/msk_request.h"
 
 using namespace spc::smartcard;
 
@@ -62,6 +63,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   CheckResult(ParseDigestParams(text), size);
   CheckResult(ParseAkaNonce(text), size);
   CheckResult(ParseBootstrappingInfo(text), size);
+  CheckResult(ParseMskRequest(text), size);
+  auto bundle = ParseMikeyBundle(bytes);
+  CheckResult(bundle, size);
+  if (bundle &&
+      WriteMikeyBundle(*bundle) != std::vector<std::uint8_t>(bytes.begin(), bytes.end())) {
+    std::abort();
+  }
   if (auto p = ParseDigestParams(text); p) {
     auto again = ParseDigestParams(FormatDigestHeader(*p));
     if (!again || *again != *p) std::abort();
