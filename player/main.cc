@@ -1,9 +1,18 @@
-// bcast-player [options] SERVICE.sdp
+// bcast-player [options] SERVICE.sdp|RECORDING.bcrec...
+//   plain:        plays one service (or a recording) until EOS, --duration or a signal
+//   interactive:  --interactive, or a terminal on stdin and stdout: channel list, zapping, status
+//   conformance:  --conformance PLAN: a list of services and durations, judged, with reports
 #include <gst/gst.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <iostream>
 #include <string>
+#include <vector>
 
+#include "player/conformance.h"
+#include "player/interactive.h"
+#include "player/parental.h"
 #include "player/player.h"
 
 #ifndef BCAST_PLUGIN_BUILD_DIR
@@ -23,6 +32,46 @@ void EnsurePlugin() {
   }
 }
 
+// --set-pin / --set-parental-rating: change the config and exit.
+int Configure(const std::string& path, bool set_pin, gint set_age) {
+  player::ParentalConfig config;
+  std::string error;
+  if (!player::LoadParentalConfig(path, &config, &error)) {
+    std::fprintf(stderr, "bcast-player: %s\n", error.c_str());
+    return 1;
+  }
+  if (set_age >= 0) {
+    if (set_age > 255) {
+      std::fprintf(stderr, "bcast-player: --set-parental-rating: 0..255 (255 = no limit)\n");
+      return 1;
+    }
+    config.max_age = static_cast<unsigned>(set_age);
+  }
+  if (set_pin) {
+    if (isatty(STDIN_FILENO)) std::fprintf(stderr, "New PIN (4-12 digits): ");
+    std::string pin;
+    std::getline(std::cin, pin);
+    if (!player::ValidPin(pin)) {
+      std::fprintf(stderr, "bcast-player: --set-pin: the PIN must be 4 to 12 digits\n");
+      return 1;
+    }
+    config.pin_hash = player::HashPin(pin);
+    std::fill(pin.begin(), pin.end(), '\0');
+    if (config.pin_hash.empty()) {
+      std::fprintf(stderr, "bcast-player: --set-pin: PBKDF2 failed\n");
+      return 1;
+    }
+  }
+  if (!player::SaveParentalConfig(path, config, &error)) {
+    std::fprintf(stderr, "bcast-player: %s\n", error.c_str());
+    return 1;
+  }
+  std::printf("config %s: parental max-age %u%s, PIN %s\n", path.c_str(), config.max_age,
+              config.max_age == 255 ? " (no limit)" : "",
+              config.pin_hash.empty() ? "not set" : "set");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -33,7 +82,17 @@ int main(int argc, char** argv) {
   gchar* checksums = nullptr;
   gboolean headless = FALSE;
   gboolean quiet = FALSE;
+  gboolean interactive = FALSE;
   gdouble duration = 0;
+  gchar* record = nullptr;
+  gchar* record_dir = nullptr;
+  gchar* conformance = nullptr;
+  gchar* text_report = nullptr;
+  gchar* config = nullptr;
+  gchar* pin = nullptr;
+  gboolean set_pin = FALSE;
+  gint set_age = -1;
+  gdouble silence = 3;
   GOptionEntry entries[] = {
       {"key-file", 'k', 0, G_OPTION_ARG_FILENAME, &key_file,
        "Take the long-term keys from this SEK/SAK key file (GKeyFile, one group per content ID) "
@@ -46,19 +105,52 @@ int main(int argc, char** argv) {
       {"headless", 0, 0, G_OPTION_ARG_NONE, &headless, "No window and no sound device", nullptr},
       {"duration", 'd', 0, G_OPTION_ARG_DOUBLE, &duration,
        "Stop after SECONDS of playing (default: until stopped)", "SECONDS"},
-      {"report", 'r', 0, G_OPTION_ARG_FILENAME, &report, "Write a JSON report to FILE", "FILE"},
+      {"report", 'r', 0, G_OPTION_ARG_FILENAME, &report,
+       "Write a JSON report to FILE (with --conformance: the conformance report)", "FILE"},
       {"frame-checksums", 0, 0, G_OPTION_ARG_FILENAME, &checksums,
        "Write '<stream> <index> <sha1>' for every decoded frame/buffer to FILE", "FILE"},
       {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print only warnings, errors and the summary",
        nullptr},
+      {"interactive", 'i', 0, G_OPTION_ARG_NONE, &interactive,
+       "Terminal mode: channel list, zapping keys, status line (default when stdin and stdout "
+       "are a terminal)",
+       nullptr},
+      {"record", 0, 0, G_OPTION_ARG_FILENAME, &record,
+       "Record the service to FILE while playing, kept encrypted (refused when its STKMs or "
+       "rights forbid recording)",
+       "FILE"},
+      {"record-dir", 0, 0, G_OPTION_ARG_FILENAME, &record_dir,
+       "Interactive mode: folder of the recordings (default: the current folder)", "DIR"},
+      {"conformance", 0, 0, G_OPTION_ARG_FILENAME, &conformance,
+       "Run the services of the conformance PLAN and judge them (exit status 1 on any failure)",
+       "PLAN"},
+      {"text-report", 0, 0, G_OPTION_ARG_FILENAME, &text_report,
+       "With --conformance: write the human report to FILE (default: stdout)", "FILE"},
+      {"config", 0, 0, G_OPTION_ARG_FILENAME, &config,
+       "Player config with the parental setting and the PIN hash (default: "
+       "$XDG_CONFIG_HOME/openbcast/player.ini)",
+       "FILE"},
+      {"pin", 0, 0, G_OPTION_ARG_STRING, &pin,
+       "PIN that unlocks a programme above the parental setting for this run", "PIN"},
+      {"set-pin", 0, 0, G_OPTION_ARG_NONE, &set_pin,
+       "Read a new PIN (4-12 digits) from stdin, store its PBKDF2 hash in the config and exit",
+       nullptr},
+      {"set-parental-rating", 0, 0, G_OPTION_ARG_INT, &set_age,
+       "Store the parental setting (highest minimum age shown without the PIN; 255 = no limit) "
+       "in the config and exit",
+       "AGE"},
+      {"silence-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &silence,
+       "Seconds without any datagram before the network is reported silent (3)", "SECONDS"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
   };
-  g_autoptr(GOptionContext) context = g_option_context_new("SERVICE.sdp");
-  g_option_context_set_summary(context,
-                               "Plays an OMA BCAST protected service (SRTP or ISMACryp media, "
-                               "TEKs from STKMs) described by a session description. The TEKs "
-                               "come from the SP-C daemon spcd (org.openbcast.SPC1 on the system "
-                               "bus) unless --key-file is given.");
+  g_autoptr(GOptionContext) context = g_option_context_new("SERVICE.sdp|RECORDING.bcrec...");
+  g_option_context_set_summary(
+      context,
+      "Plays an OMA BCAST protected service (SRTP or ISMACryp media, TEKs from STKMs) described by "
+      "a session description, or a recording made with --record. The TEKs come from the SP-C "
+      "daemon spcd (org.openbcast.SPC1 on the system bus) unless --key-file is given. With "
+      "several services, or on a terminal, it runs interactively: keys 1-9/n/p zap, r records, "
+      "u unlocks a parental block with the PIN, q quits. See bcast-player(1).");
   g_option_context_add_main_entries(context, entries, nullptr);
   g_option_context_add_group(context, gst_init_get_option_group());
   g_autoptr(GError) error = nullptr;
@@ -76,9 +168,52 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bcast-player: --session-bus and --bus-address exclude each other\n");
     return 1;
   }
-  if (argc != 2) {
+  const std::string config_path = config ? config : player::DefaultConfigPath();
+  if (set_pin || set_age >= 0) {
+    if (argc != 1 || conformance != nullptr) {
+      std::fprintf(stderr, "bcast-player: --set-pin/--set-parental-rating take no service\n");
+      return 1;
+    }
+    return Configure(config_path, set_pin, set_age);
+  }
+  if (silence <= 0) {
+    std::fprintf(stderr, "bcast-player: --silence-timeout: seconds > 0\n");
+    return 1;
+  }
+  const bool conformance_mode = conformance != nullptr;
+  if ((conformance_mode && argc != 1) || (!conformance_mode && argc < 2)) {
     g_autofree gchar* help = g_option_context_get_help(context, TRUE, nullptr);
     std::fprintf(stderr, "%s", help);
+    return 1;
+  }
+  player::ParentalConfig parental;
+  std::string config_error;
+  if (!player::LoadParentalConfig(config_path, &parental, &config_error)) {
+    std::fprintf(stderr, "bcast-player: %s\n", config_error.c_str());
+    return 1;
+  }
+  bool unlocked = false;
+  if (pin != nullptr) {
+    if (parental.pin_hash.empty()) {
+      std::fprintf(stderr, "bcast-player: --pin: no PIN is set in %s (bcast-player --set-pin)\n",
+                   config_path.c_str());
+      return 1;
+    }
+    if (!player::VerifyPin(pin, parental.pin_hash)) {
+      std::fprintf(stderr, "bcast-player: --pin: wrong PIN\n");
+      return 1;
+    }
+    unlocked = true;
+  }
+  const bool plain_run =
+      duration > 0 || report != nullptr || checksums != nullptr || record != nullptr || quiet;
+  const bool run_interactive =
+      !conformance_mode &&
+      (interactive || argc > 2 || (!plain_run && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)));
+  if (run_interactive && (report != nullptr || checksums != nullptr || record != nullptr)) {
+    std::fprintf(stderr,
+                 "bcast-player: --report, --frame-checksums and --record are for one service "
+                 "without --interactive (press r to record in interactive mode)\n");
     return 1;
   }
   gst_init(nullptr, nullptr);
@@ -86,7 +221,6 @@ int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
 
   player::Options options;
-  options.sdp_path = argv[1];
   options.key_file = key_file ? key_file : "";
   if (bus_address != nullptr && *bus_address != '\0') {
     options.bus = player::SpcdBus::kAddress;
@@ -99,11 +233,39 @@ int main(int argc, char** argv) {
   options.headless = headless;
   options.quiet = quiet;
   options.duration_s = duration;
-  g_free(key_file);
-  g_free(bus_address);
-  g_free(report);
-  g_free(checksums);
-  const int status = player::Run(options);
+  options.record_path = record ? record : "";
+  options.parental_max_age = parental.max_age;
+  options.parental_unlocked = unlocked;
+  options.silence_timeout_s = silence;
+
+  int status = 0;
+  if (conformance_mode) {
+    player::ConformanceOptions c;
+    c.plan_path = conformance;
+    c.json_path = options.report_path;
+    c.text_path = text_report ? text_report : "";
+    c.base = options;
+    status = player::RunConformance(c);
+  } else if (run_interactive) {
+    player::InteractiveOptions io;
+    for (int i = 1; i < argc; ++i) io.channels.push_back(argv[i]);
+    io.base = options;
+    io.config_path = config_path;
+    io.parental = parental;
+    io.record_dir = record_dir ? record_dir : ".";
+    status = player::RunInteractive(io);
+  } else {
+    if (argc != 2) {
+      std::fprintf(stderr, "bcast-player: one service at a time without --interactive\n");
+      return 1;
+    }
+    options.sdp_path = argv[1];
+    status = player::Run(options);
+  }
+  for (gchar* p : {key_file, bus_address, report, checksums, record, record_dir, conformance,
+                   text_report, config, pin}) {
+    g_free(p);
+  }
   gst_deinit();
   return status;
 }

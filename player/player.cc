@@ -9,22 +9,31 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
+
+#include <gst/app/gstappsrc.h>
 
 #include "channels/session_description.h"
 #include "gst-plugins/bcastprotect/ismacryp/ismacryp.h"
 #include "gst-plugins/bcastprotect/service_caps.h"
 #include "player/frame_hash.h"
+#include "player/recording.h"
 #include "player/report.h"
+#include "spc/client/spc_client.h"
+#include "spc/libspc/keys.h"
+#include "spc/libspc/stkm.h"
 
 namespace player {
 namespace {
@@ -131,7 +140,11 @@ struct Stream {
   bcast::StreamPlan plan;
   GstElement* srtpdec = nullptr;      // owned by the pipeline
   GstElement* ismacrypdec = nullptr;  // owned by the pipeline
-  class Player* player = nullptr;
+  class PlayerImpl* player = nullptr;
+  std::size_t media_index = 0;
+  std::atomic<guint64> bytes{0};     // media datagram bytes received
+  std::atomic<guint64> lost_seq{0};  // RTP sequence numbers never seen
+  int last_seq = -1;                 // its source's streaming thread only
   std::atomic<guint64> frames{0};
   std::atomic<gint64> first_frame_ms{-1};
   SrtpCounters counters;  // last polled (main thread only)
@@ -162,32 +175,72 @@ struct Stream {
   bool protected_stream() const { return srtpdec != nullptr || ismacrypdec != nullptr; }
 };
 
-class Player {
+// One key stream: what the player reads from its STKMs itself (recording permission with a key
+// file, parental rating, the STKM a record check sends to spcd). Never key material: the STKM
+// carries the TEK only encrypted under the SEK, which the player never holds in spcd mode.
+struct KeyBranch {
+  std::size_t index = 0;
+  std::string base_cid;
+  GstElement* src = nullptr;  // udpsrc, or appsrc when playing a recording
+  std::mutex mutex;           // the fields below: streaming thread writes, main thread reads
+  std::vector<std::uint8_t> last_stkm;
+  int protection_after_reception = -1;
+  int parental_rating = -1;
+  std::string content_id;
+  guint64 parsed = 0;
+  class PlayerImpl* player = nullptr;
+};
+
+class PlayerImpl {
  public:
-  explicit Player(const Options& options) : options_(options) {}
+  PlayerImpl(const Options& options, Hooks hooks) : options_(options), hooks_(std::move(hooks)) {}
+  ~PlayerImpl();
+  PlayerImpl(const PlayerImpl&) = delete;
+  PlayerImpl& operator=(const PlayerImpl&) = delete;
 
   int Run();
+  bool Start();
+  Report Stop();
+  Status GetStatus();
+  bool ended() const { return ended_; }
+  void StartRecording(const std::string& path);
+  void StopRecording();
+  void UnlockParental();
+  int ExitStatus(const Report& report) const;
 
   void OnDecoded(Stream& stream, GstPad* pad, GstBuffer* buffer);
+  bool DropDecoded() const { return parental_blocked_.load(); }
+  void OnKeyDatagram(KeyBranch& branch, GstBuffer* buffer);
+  void OnMediaDatagram(Stream& stream, GstBuffer* buffer);
 
  private:
   bool Build();
   bool AddKeyBranch(const channels::KeyStream& key, std::size_t index);
   bool AddMediaBranch(Stream& stream);
+  GstElement* MakeSource(const std::string& name, GstCaps* caps, const std::string& address,
+                         guint16 port);
   GstElement* Make(const char* factory, const std::string& name);
   bool Fail(std::string message);
   void Event(const std::string& line);
   void Warn(const std::string& line);
+  void Notify(const std::string& kind, const std::string& text);
+  void NotifyOnce(const std::string& kind, const std::string& text);
+  void Finish();
   bool ShouldWarn(const std::string& kind, guint64 count);
   static gboolean OnBusMessage(GstBus* bus, GstMessage* message, gpointer data);
   static GstBusSyncReply OnBusSync(GstBus* bus, GstMessage* message, gpointer data);
   void HandleElementMessage(GstMessage* message);
+  void HandleRejection(const std::string& reason, const std::string& cid,
+                       const std::string& detail);
   void HandleError(GstMessage* message);
   void KeyInUse(GstMessage* message, guint id);
   static gboolean OnPoll(gpointer data);
   void PollStats();
   void PollSrtp(Stream& stream);
   void PollIsmacryp(Stream& stream);
+  void PollNetwork();
+  void PollParental();
+  void PollRecording();
   static gboolean OnDuration(gpointer data);
   static gboolean OnSignal(gpointer data);
   static gboolean OnProgress(gpointer data);
@@ -199,12 +252,28 @@ class Player {
   std::string StartSpcdHint() const;
   std::string NoRightsText(const std::string& content_id) const;
   bool IsTekdec(GstObject* object) const;
+  spc::client::Client* SpcClient();
+  std::string RightsText(const std::string& content_id);
+  void StartFeeder();
+  void StopFeeder();
+  void Feed();
+  bool CheckRecordPermission(std::string* reason, int* protection);
 
   Options options_;
+  Hooks hooks_;
+  bool ended_ = false;
+  bool started_pipeline_ = false;
+  bool stopped_ = false;
+  bool start_failed_ = false;
+  std::string nothing_decoded_;  // why a run that started decoded nothing
+  gint64 started_us_ = 0;
+  Report final_report_;
   channels::SessionDescription sd_;
+  std::string sdp_text_;
   PipelinePtr pipeline_;
-  std::unique_ptr<GMainLoop, MainLoopDeleter> loop_;
+  std::unique_ptr<GMainLoop, MainLoopDeleter> loop_;  // Run() only
   std::vector<std::unique_ptr<Stream>> streams_;
+  std::vector<std::unique_ptr<KeyBranch>> key_branches_;
   std::vector<GstElement*> stkmparses_;  // one per key stream, owned by the pipeline
   std::vector<GstElement*> tekdecs_;
   std::vector<std::string> errors_;
@@ -220,6 +289,7 @@ class Player {
   bool have_display_ = false;
   bool have_sound_ = false;
   guint duration_source_ = 0;
+  guint bus_watch_ = 0, poll_source_ = 0, progress_source_ = 0;
   struct Limiter {
     guint64 shown = 0;
     gint64 last_us = 0;
@@ -229,21 +299,64 @@ class Player {
   std::map<std::string, bool> spcd_available_;  // per tekdec name: last openbcast-spcd state
   guint64 spcd_outages_ = 0;
   bool spcd_unreachable_ = false;
+  std::set<std::string> notified_;  // NotifyOnce kinds (main thread)
+  std::string problem_;             // the current blocking problem (status line)
+
+  // Keys in use, for the status line (main thread).
+  gint64 next_tek_id_ = -1;
+  gint64 tek_lifetime_s_ = -1;
+  gint64 key_since_ms_ = -1;
+  gint64 key_period_ms_ = -1;
+  std::string content_id_;
+  std::string rights_text_;
+  gint64 rights_checked_us_ = 0;
+  std::unique_ptr<spc::client::Client> spc_client_;
+  bool spc_client_failed_ = false;
+
+  // Network (streaming threads write).
+  std::atomic<gint64> last_data_us_{0};
+  bool network_silent_ = false;
+  guint64 status_bytes_ = 0;
+  gint64 status_us_ = 0;
+  double kbps_ = 0;
+
+  // Parental control.
+  std::atomic<bool> parental_blocked_{false};
+  bool parental_unlocked_ = false;
+  gint64 parental_rating_ = -1;
+  std::optional<guint8> spcd_parental_restore_;
+  bool spcd_parental_refused_ = false;
+
+  // Recording (the writer is used from the streaming threads under record_mutex_).
+  std::mutex record_mutex_;
+  std::shared_ptr<RecordingWriter> recorder_;
+  gint64 record_start_us_ = 0;
+  std::string record_pending_;  // path waiting for the first STKM
+  gint64 record_requested_us_ = 0;
+
+  // Playback of a recording: appsrcs fed by a thread at the recorded pace.
+  std::unique_ptr<RecordingReader> reader_;
+  std::vector<GstElement*> key_appsrcs_;    // by key stream index
+  std::vector<GstElement*> media_appsrcs_;  // by media index
+  std::thread feeder_;
+  std::mutex feeder_mutex_;
+  std::condition_variable feeder_cv_;
+  bool feeder_stop_ = false;
 };
 
-gint64 Player::ElapsedMs() const {
+gint64 PlayerImpl::ElapsedMs() const {
   if (!started_) return 0;
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - *started_).count();
 }
 
-void Player::Event(const std::string& line) {
+void PlayerImpl::Event(const std::string& line) {
   if (options_.quiet) return;
   std::lock_guard lock(out_mutex_);
   std::fprintf(stdout, "%s\n", line.c_str());
   std::fflush(stdout);
 }
 
-bool Player::ShouldWarn(const std::string& kind, guint64 count) {
+bool PlayerImpl::ShouldWarn(const std::string& kind, guint64 count) {
   // Faulty broadcasts repeat: the first few of each kind are shown, then one every 5 s with the
   // running count, so the output stays readable and nothing goes unreported.
   Limiter& l = limiters_[kind];
@@ -257,14 +370,20 @@ bool Player::ShouldWarn(const std::string& kind, guint64 count) {
   return false;
 }
 
-void Player::Warn(const std::string& line) {
+void PlayerImpl::Warn(const std::string& line) {
+  if (options_.interactive) {
+    Notify("warning", line);
+    return;
+  }
   std::lock_guard lock(out_mutex_);
   std::fprintf(stdout, "warning: %s\n", line.c_str());
   std::fflush(stdout);
 }
 
-bool Player::Fail(std::string message) {
-  {
+bool PlayerImpl::Fail(std::string message) {
+  if (options_.interactive) {
+    Notify("error", message);
+  } else {
     std::lock_guard lock(out_mutex_);
     std::fprintf(stderr, "bcast-player: error: %s\n", message.c_str());
     std::fflush(stderr);
@@ -273,7 +392,33 @@ bool Player::Fail(std::string message) {
   return false;
 }
 
-std::string Player::BusText() const {
+// Notices are for the viewer (interactive) or the conformance report. On the plain command line
+// the new kinds (those the warnings above do not already say) are printed as `notice KIND: TEXT`.
+void PlayerImpl::Notify(const std::string& kind, const std::string& text) {
+  if (hooks_.on_notice) {
+    hooks_.on_notice(Notice{kind, text});
+    return;
+  }
+  if (kind == "warning" || kind == "error") return;
+  std::lock_guard lock(out_mutex_);
+  std::fprintf(stdout, "notice %s: %s\n", kind.c_str(), text.c_str());
+  std::fflush(stdout);
+}
+
+void PlayerImpl::NotifyOnce(const std::string& kind, const std::string& text) {
+  if (!notified_.insert(kind).second) return;
+  Notify(kind, text);
+}
+
+void PlayerImpl::Finish() {
+  if (ended_) return;
+  ended_ = true;
+  if (loop_) g_main_loop_quit(loop_.get());
+  // Stop() pops the last messages itself: the owner is stopping this session already.
+  if (hooks_.on_end && !stopped_) hooks_.on_end();
+}
+
+std::string PlayerImpl::BusText() const {
   switch (options_.bus) {
     case SpcdBus::kSystem:
       return "the system bus";
@@ -285,7 +430,7 @@ std::string Player::BusText() const {
   return "?";
 }
 
-std::string Player::StartSpcdHint() const {
+std::string PlayerImpl::StartSpcdHint() const {
   switch (options_.bus) {
     case SpcdBus::kSystem:
       return "start it as root with `systemctl start spcd` (openbcast installed), import the "
@@ -304,7 +449,7 @@ std::string Player::StartSpcdHint() const {
   return "";
 }
 
-std::string Player::NoRightsText(const std::string& content_id) const {
+std::string PlayerImpl::NoRightsText(const std::string& content_id) const {
   const std::string cid = content_id.empty() ? std::string("this service") : content_id;
   if (!FromSpcd()) {
     return "No rights for " + cid + ": the key file " + options_.key_file +
@@ -316,11 +461,11 @@ std::string Player::NoRightsText(const std::string& content_id) const {
          "Issuer";
 }
 
-bool Player::IsTekdec(GstObject* object) const {
+bool PlayerImpl::IsTekdec(GstObject* object) const {
   return std::find(tekdecs_.begin(), tekdecs_.end(), GST_ELEMENT_CAST(object)) != tekdecs_.end();
 }
 
-GstElement* Player::Make(const char* factory, const std::string& name) {
+GstElement* PlayerImpl::Make(const char* factory, const std::string& name) {
   GstElement* e = gst_element_factory_make(factory, name.c_str());
   if (e == nullptr) {
     std::string hint;
@@ -342,17 +487,37 @@ GstElement* Player::Make(const char* factory, const std::string& name) {
   return e;
 }
 
-bool Player::AddKeyBranch(const channels::KeyStream& key, std::size_t index) {
+bool PlayerImpl::AddKeyBranch(const channels::KeyStream& key, std::size_t index) {
   // The first key stream's elements keep the plain names; the others are numbered.
   const std::string suffix = index == 0 ? "" : std::to_string(index + 1);
-  GstElement* src = Make("udpsrc", "keysrc" + suffix);
+  g_autoptr(GstCaps) caps = gst_caps_new_empty_simple("application/x-bcast-stkm");
+  GstElement* src = MakeSource("keysrc" + suffix, caps, key.address, key.port);
   GstElement* parse = Make("stkmparse", "stkmparse" + suffix);
   GstElement* dec = Make("tekdec", "tekdec" + suffix);
   if (!src || !parse || !dec) return false;
-  g_autoptr(GstCaps) caps = gst_caps_new_empty_simple("application/x-bcast-stkm");
-  g_object_set(src, "address", key.address.c_str(), "port", static_cast<gint>(key.port), "caps",
-               caps, nullptr);
   g_object_set(parse, "base-cid", key.base_cid.c_str(), nullptr);
+  // A recording plays back under the rights' record permission: spcd checks it again for every
+  // recorded STKM.
+  if (reader_) gst_util_set_object_arg(G_OBJECT(dec), "purpose", "record");
+  auto branch = std::make_unique<KeyBranch>();
+  branch->index = index;
+  branch->base_cid = key.base_cid;
+  branch->src = src;
+  {
+    g_autoptr(GstPad) pad = gst_element_get_static_pad(src, "src");
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad*, GstPadProbeInfo* info, gpointer data) -> GstPadProbeReturn {
+          auto* b = static_cast<KeyBranch*>(data);
+          GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+          if (buffer != nullptr) b->player->OnKeyDatagram(*b, buffer);
+          return GST_PAD_PROBE_OK;
+        },
+        branch.get(), nullptr);
+  }
+  branch->player = this;
+  if (reader_) key_appsrcs_.push_back(src);
+  key_branches_.push_back(std::move(branch));
   if (!FromSpcd()) {
     g_object_set(dec, "sek-file", options_.key_file.c_str(), nullptr);
   } else if (options_.bus == SpcdBus::kAddress) {
@@ -372,6 +537,8 @@ bool Player::AddKeyBranch(const channels::KeyStream& key, std::size_t index) {
 
 GstPadProbeReturn OnDecodedProbe(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
   auto* stream = static_cast<Stream*>(data);
+  // A programme above the parental setting is decoded (the keys keep flowing) but never shown.
+  if (stream->player->DropDecoded()) return GST_PAD_PROBE_DROP;
   GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
   if (buffer != nullptr) stream->player->OnDecoded(*stream, pad, buffer);
   return GST_PAD_PROBE_OK;
@@ -440,7 +607,7 @@ GstPadProbeReturn OnIsmacrypPacketProbe(GstPad* pad, GstPadProbeInfo* info, gpoi
   return GST_PAD_PROBE_OK;
 }
 
-void Player::OnDecoded(Stream& stream, GstPad* pad, GstBuffer* buffer) {
+void PlayerImpl::OnDecoded(Stream& stream, GstPad* pad, GstBuffer* buffer) {
   const guint64 index = stream.frames.fetch_add(1);
   if (index == 0) {
     const gint64 ms = ElapsedMs();
@@ -462,11 +629,13 @@ void Player::OnDecoded(Stream& stream, GstPad* pad, GstBuffer* buffer) {
                hash ? hash->c_str() : "unmappable");
 }
 
-bool Player::AddMediaBranch(Stream& stream) {
+bool PlayerImpl::AddMediaBranch(Stream& stream) {
   const auto& m = stream.media;
   const auto& plan = stream.plan;
   const std::string& n = stream.name;
-  GstElement* src = Make("udpsrc", n + "-src");
+  g_autoptr(GstCaps) caps = gst_caps_from_string(plan.caps.c_str());
+  if (caps == nullptr) return Fail("bad caps for " + n + ": " + plan.caps);
+  GstElement* src = MakeSource(n + "-src", caps, m.address, m.port);
   // The socket reader must never wait for decryption or decoding, or the kernel drops datagrams.
   GstElement* queue = Make("queue", n + "-queue");
   GstElement* srtpdec = nullptr;
@@ -481,10 +650,6 @@ bool Player::AddMediaBranch(Stream& stream) {
   GstElement* dec = Make(plan.decoder.c_str(), n + "-dec");
   if (!src || !queue || !depay || !parse || !dec) return false;
 
-  g_autoptr(GstCaps) caps = gst_caps_from_string(plan.caps.c_str());
-  if (caps == nullptr) return Fail("bad caps for " + n + ": " + plan.caps);
-  g_object_set(src, "address", m.address.c_str(), "port", static_cast<gint>(m.port), "caps", caps,
-               "buffer-size", 4 * 1024 * 1024, nullptr);
   g_object_set(queue, "max-size-buffers", 0u, "max-size-time", G_GUINT64_CONSTANT(0),
                "max-size-bytes", 64u * 1024 * 1024, nullptr);
   if (plan.video) {
@@ -533,6 +698,20 @@ bool Player::AddMediaBranch(Stream& stream) {
   }
   g_autoptr(GstPad) pad = gst_element_get_static_pad(dec, "src");
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, OnDecodedProbe, &stream, nullptr);
+  g_autoptr(GstPad) srcpad = gst_element_get_static_pad(src, "src");
+  gst_pad_add_probe(
+      srcpad, GST_PAD_PROBE_TYPE_BUFFER,
+      [](GstPad*, GstPadProbeInfo* info, gpointer data) -> GstPadProbeReturn {
+        auto* st = static_cast<Stream*>(data);
+        GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+        if (buffer != nullptr) st->player->OnMediaDatagram(*st, buffer);
+        return GST_PAD_PROBE_OK;
+      },
+      &stream, nullptr);
+  if (reader_) {
+    if (media_appsrcs_.size() <= stream.media_index) media_appsrcs_.resize(stream.media_index + 1);
+    media_appsrcs_[stream.media_index] = src;
+  }
   stream.srtpdec = srtpdec;
   if (isma) {
     stream.ismacrypdec = depay;
@@ -555,11 +734,32 @@ bool SoundDevicePresent() {
   return g_file_test("/dev/snd", G_FILE_TEST_IS_DIR);
 }
 
-bool Player::Build() {
-  auto sd = channels::LoadSessionDescription(options_.sdp_path);
+bool PlayerImpl::Build() {
+  if (IsRecordingFile(options_.sdp_path)) {
+    auto reader = RecordingReader::Open(options_.sdp_path);
+    if (!reader) {
+      return Fail("recording " + options_.sdp_path + ": " + reader.error().message + " (" +
+                  reader.error().field + ", offset " + std::to_string(reader.error().offset) + ")");
+    }
+    reader_ = std::move(reader.value());
+    sdp_text_ = reader_->sdp_text();
+    if (!options_.record_path.empty()) {
+      return Fail("cannot record " + options_.sdp_path +
+                  ": it is a recording already (copy the file instead)");
+    }
+  } else {
+    g_autofree gchar* text = nullptr;
+    gsize length = 0;
+    if (g_file_get_contents(options_.sdp_path.c_str(), &text, &length, nullptr)) {
+      sdp_text_.assign(text, length);
+    }
+  }
+  auto sd = reader_ ? channels::ParseSessionDescription(sdp_text_)
+                    : channels::LoadSessionDescription(options_.sdp_path);
   if (!sd) {
-    return Fail("session description " + options_.sdp_path + ": " + sd.error().message + " (" +
-                sd.error().field + ", line " + std::to_string(sd.error().offset) + ")");
+    return Fail((reader_ ? "the session description in the recording " : "session description ") +
+                options_.sdp_path + ": " + sd.error().message + " (" + sd.error().field +
+                ", line " + std::to_string(sd.error().offset) + ")");
   }
   sd_ = std::move(sd.value());
   if (sd_.media.empty()) return Fail("session description has no media stream");
@@ -586,6 +786,7 @@ bool Player::Build() {
     stream->media = m;
     stream->plan = std::move(plan.value());
     stream->player = this;
+    stream->media_index = streams_.size();
     if (stream->plan.protected_stream()) {
       const channels::KeyStream* key = m.key_stream_id.empty() && !sd_.key_streams.empty()
                                            ? &sd_.key_streams.front()
@@ -626,7 +827,7 @@ bool Player::Build() {
   return true;
 }
 
-void Player::KeyInUse(GstMessage* message, guint id) {
+void PlayerImpl::KeyInUse(GstMessage* message, guint id) {
   for (auto& stream : streams_) {
     GstObject* src = GST_MESSAGE_SRC(message);
     if (src != GST_OBJECT(stream->srtpdec) && src != GST_OBJECT(stream->ismacrypdec)) continue;
@@ -636,13 +837,17 @@ void Player::KeyInUse(GstMessage* message, guint id) {
     }
     if (teks_in_use_.insert(id).second) {
       tek_sequence_.push_back(id);
+      const gint64 now = ElapsedMs();
+      // The first TEK was joined mid-period: the period is known from the second change on.
+      if (tek_sequence_.size() >= 3 && key_since_ms_ >= 0) key_period_ms_ = now - key_since_ms_;
+      key_since_ms_ = now;
       Event("key tek_id=" + std::to_string(id) + " stream=" + stream->name +
             " ms=" + std::to_string(ElapsedMs()));
     }
   }
 }
 
-void Player::HandleElementMessage(GstMessage* message) {
+void PlayerImpl::HandleElementMessage(GstMessage* message) {
   const GstStructure* s = gst_message_get_structure(message);
   if (s == nullptr) return;
   const std::string name = gst_structure_get_name(s);
@@ -662,6 +867,15 @@ void Player::HandleElementMessage(GstMessage* message) {
     if (cid) line += std::string(" content_id=") + cid;
     line += " ms=" + std::to_string(ElapsedMs());
     Event(line);
+    if (cid) content_id_ = cid;
+    next_tek_id_ = has_next ? static_cast<gint64>(next) : -1;
+    tek_lifetime_s_ = lifetime;
+    // Keys flow again: whatever blocked them (rights, PIN, spcd) is solved.
+    if (problem_ == "no-rights" || problem_ == "not-registered" || problem_ == "expired" ||
+        problem_ == "bad-keys" || problem_ == "not-permitted" ||
+        (problem_ == "parental" && !parental_blocked_.load())) {
+      problem_.clear();
+    }
   } else if (name == "openbcast-stkm-rejected") {
     const char* reason = gst_structure_get_string(s, "reason");
     const char* cid = gst_structure_get_string(s, "content-id");
@@ -669,6 +883,9 @@ void Player::HandleElementMessage(GstMessage* message) {
     const std::string r = reason ? reason : "unknown";
     const guint64 n = ++stkm_rejected_msgs_[r];
     if (r == "no-rights" && cid != nullptr) no_rights_cids_.insert(cid);
+    HandleRejection(r, cid ? cid : "", detail ? detail : "");
+    // The interactive terminal says it once, with what to do, through HandleRejection.
+    if (options_.interactive) return;
     if (!ShouldWarn("stkm-" + r, n)) return;
     std::string text;
     if (r == "bad-mac") {
@@ -719,7 +936,7 @@ void Player::HandleElementMessage(GstMessage* message) {
   }
 }
 
-void Player::HandleError(GstMessage* message) {
+void PlayerImpl::HandleError(GstMessage* message) {
   g_autoptr(GError) err = nullptr;
   g_autofree gchar* debug = nullptr;
   gst_message_parse_error(message, &err, &debug);
@@ -754,12 +971,12 @@ void Player::HandleError(GstMessage* message) {
   Fail(text);
 }
 
-gboolean Player::OnBusMessage(GstBus*, GstMessage* message, gpointer data) {
-  auto* self = static_cast<Player*>(data);
+gboolean PlayerImpl::OnBusMessage(GstBus*, GstMessage* message, gpointer data) {
+  auto* self = static_cast<PlayerImpl*>(data);
   switch (GST_MESSAGE_TYPE(message)) {
     case GST_MESSAGE_ERROR:
       self->HandleError(message);
-      g_main_loop_quit(self->loop_.get());
+      self->Finish();
       break;
     case GST_MESSAGE_WARNING: {
       g_autoptr(GError) err = nullptr;
@@ -771,7 +988,7 @@ gboolean Player::OnBusMessage(GstBus*, GstMessage* message, gpointer data) {
     }
     case GST_MESSAGE_EOS:
       self->Event("eos");
-      g_main_loop_quit(self->loop_.get());
+      self->Finish();
       break;
     case GST_MESSAGE_ELEMENT:
       self->HandleElementMessage(message);
@@ -784,8 +1001,8 @@ gboolean Player::OnBusMessage(GstBus*, GstMessage* message, gpointer data) {
 
 // In the thread that posts: tekdec posts openbcast-tek right after it put the TEK into the keyring,
 // so from here on the key branch's ISMACryp streams can be decrypted.
-GstBusSyncReply Player::OnBusSync(GstBus*, GstMessage* message, gpointer data) {
-  auto* self = static_cast<Player*>(data);
+GstBusSyncReply PlayerImpl::OnBusSync(GstBus*, GstMessage* message, gpointer data) {
+  auto* self = static_cast<PlayerImpl*>(data);
   if (GST_MESSAGE_TYPE(message) != GST_MESSAGE_ELEMENT) return GST_BUS_PASS;
   const GstStructure* s = gst_message_get_structure(message);
   if (s == nullptr || !gst_structure_has_name(s, "openbcast-tek")) return GST_BUS_PASS;
@@ -795,7 +1012,7 @@ GstBusSyncReply Player::OnBusSync(GstBus*, GstMessage* message, gpointer data) {
   return GST_BUS_PASS;
 }
 
-void Player::PollSrtp(Stream& stream) {
+void PlayerImpl::PollSrtp(Stream& stream) {
   GstStructure* raw = nullptr;
   g_object_get(stream.srtpdec, "stats", &raw, nullptr);
   std::unique_ptr<GstStructure, StructureDeleter> stats(raw);
@@ -845,7 +1062,7 @@ void Player::PollSrtp(Stream& stream) {
          "held SRTP packets dropped: their TEK never arrived");
 }
 
-void Player::PollIsmacryp(Stream& stream) {
+void PlayerImpl::PollIsmacryp(Stream& stream) {
   GstStructure* raw = nullptr;
   g_object_get(stream.ismacrypdec, "stats", &raw, nullptr);
   std::unique_ptr<GstStructure, StructureDeleter> stats(raw);
@@ -868,7 +1085,7 @@ void Player::PollIsmacryp(Stream& stream) {
   }
 }
 
-void Player::PollStats() {
+void PlayerImpl::PollStats() {
   const guint64 malformed = SumProperty(stkmparses_, "malformed");
   if (malformed > stkmparse_malformed_warned_ && ShouldWarn("stkmparse-malformed", malformed)) {
     Warn("STKM rejected: malformed key message: " +
@@ -882,13 +1099,17 @@ void Player::PollStats() {
   }
 }
 
-gboolean Player::OnPoll(gpointer data) {
-  static_cast<Player*>(data)->PollStats();
+gboolean PlayerImpl::OnPoll(gpointer data) {
+  auto* self = static_cast<PlayerImpl*>(data);
+  self->PollStats();
+  self->PollNetwork();
+  self->PollParental();
+  self->PollRecording();
   return G_SOURCE_CONTINUE;
 }
 
-gboolean Player::OnProgress(gpointer data) {
-  auto* self = static_cast<Player*>(data);
+gboolean PlayerImpl::OnProgress(gpointer data) {
+  auto* self = static_cast<PlayerImpl*>(data);
   std::string line = "progress ms=" + std::to_string(self->ElapsedMs());
   for (auto& stream : self->streams_) {
     line += " " + stream->name + "=" + std::to_string(stream->frames.load());
@@ -897,18 +1118,18 @@ gboolean Player::OnProgress(gpointer data) {
   return G_SOURCE_CONTINUE;
 }
 
-gboolean Player::OnDuration(gpointer data) {
-  auto* self = static_cast<Player*>(data);
+gboolean PlayerImpl::OnDuration(gpointer data) {
+  auto* self = static_cast<PlayerImpl*>(data);
   self->Event("duration reached");
   self->duration_source_ = 0;
-  g_main_loop_quit(self->loop_.get());
+  self->Finish();
   return G_SOURCE_REMOVE;
 }
 
-gboolean Player::OnSignal(gpointer data) {
-  auto* self = static_cast<Player*>(data);
+gboolean PlayerImpl::OnSignal(gpointer data) {
+  auto* self = static_cast<PlayerImpl*>(data);
   self->Event("stopping on signal");
-  g_main_loop_quit(self->loop_.get());
+  self->Finish();
   return G_SOURCE_CONTINUE;
 }
 
@@ -924,7 +1145,7 @@ const char* ProtectionName(bcast::Protection p) {
   return "?";
 }
 
-Report Player::MakeReport() {
+Report PlayerImpl::MakeReport() {
   Report r;
   r.service = sd_.session_name;
   r.sdp = options_.sdp_path;
@@ -1002,7 +1223,7 @@ Report Player::MakeReport() {
   return r;
 }
 
-void Player::PrintSummary(const Report& r) {
+std::string SummaryText(const Report& r) {
   std::string line = "summary:";
   for (const auto& s : r.streams) {
     line += " " + s.name + "_frames=" + std::to_string(s.frames);
@@ -1016,41 +1237,534 @@ void Player::PrintSummary(const Report& r) {
   }
   line += " stkm_rejected=" + std::to_string(rejected);
   line += " errors=" + std::to_string(r.errors.size());
+  return line;
+}
+
+void PlayerImpl::PrintSummary(const Report& r) {
+  const std::string line = SummaryText(r);
   std::lock_guard lock(out_mutex_);
   std::fprintf(stdout, "%s\n", line.c_str());
   std::fflush(stdout);
 }
 
-int Player::Run() {
-  loop_.reset(g_main_loop_new(nullptr, FALSE));
-  const bool built = Build();
-  int status = 0;
-  if (built) {
-    BusPtr bus(gst_pipeline_get_bus(GST_PIPELINE(pipeline_.get())));
-    gst_bus_set_sync_handler(bus.get(), &Player::OnBusSync, this, nullptr);
-    const guint bus_watch = gst_bus_add_watch(bus.get(), &Player::OnBusMessage, this);
-    const guint poll = g_timeout_add(500, &Player::OnPoll, this);
-    const guint progress = g_timeout_add_seconds(5, &Player::OnProgress, this);
-    const guint sigint = g_unix_signal_add(SIGINT, &Player::OnSignal, this);
-    const guint sigterm = g_unix_signal_add(SIGTERM, &Player::OnSignal, this);
-    started_ = Clock::now();
-    Event("playing " + (sd_.session_name.empty() ? options_.sdp_path : sd_.session_name) +
-          " streams=" + std::to_string(streams_.size()) + " keys=" +
-          (tekdecs_.empty() ? std::string("none")
-           : FromSpcd()     ? "spcd"
-                            : "key-file"));
-    bool start_failed = false;
-    if (gst_element_set_state(pipeline_.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-      start_failed = true;
-    } else {
-      if (options_.duration_s > 0) {
-        duration_source_ = g_timeout_add(static_cast<guint>(options_.duration_s * 1000),
-                                         &Player::OnDuration, this);
-      }
-      g_main_loop_run(loop_.get());
+PlayerImpl::~PlayerImpl() { Stop(); }
+
+GstElement* PlayerImpl::MakeSource(const std::string& name, GstCaps* caps,
+                                   const std::string& address, guint16 port) {
+  if (reader_) {
+    GstElement* src = Make("appsrc", name);
+    if (src == nullptr) return nullptr;
+    // block: the feeder waits for room instead of growing the queue without bound.
+    g_object_set(src, "caps", caps, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp",
+                 TRUE, "block", TRUE, "max-bytes", static_cast<guint64>(8u << 20), nullptr);
+    return src;
+  }
+  GstElement* src = Make("udpsrc", name);
+  if (src == nullptr) return nullptr;
+  g_object_set(src, "address", address.c_str(), "port", static_cast<gint>(port), "caps", caps,
+               "buffer-size", 4 * 1024 * 1024, nullptr);
+  return src;
+}
+
+void PlayerImpl::OnKeyDatagram(KeyBranch& branch, GstBuffer* buffer) {
+  last_data_us_ = g_get_monotonic_time();
+  GstMapInfo map;
+  if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) return;
+  const std::span<const std::uint8_t> bytes(map.data, map.size);
+  // Only the STKM's clear fields are read here (the MAC is spcd's or the key file's to check): a
+  // forged STKM can at most block a programme, never unlock one.
+  if (auto parsed = spc::ParseStkm(bytes)) {
+    int rating = -1;
+    for (const auto& d : parsed->access_criteria) {
+      if (d.tag == spc::kAccessCriteriaParentalRating && !d.data.empty()) rating = d.data[0];
     }
+    std::lock_guard lock(branch.mutex);
+    branch.last_stkm.assign(bytes.begin(), bytes.end());
+    branch.protection_after_reception = parsed->protection_after_reception;
+    branch.parental_rating = std::max(branch.parental_rating, rating);
+    branch.content_id = spc::StkmContentId(*parsed, branch.base_cid);
+    ++branch.parsed;
+  }
+  std::shared_ptr<RecordingWriter> recorder;
+  gint64 start = 0;
+  {
+    std::lock_guard lock(record_mutex_);
+    recorder = recorder_;
+    start = record_start_us_;
+  }
+  if (recorder) {
+    recorder->Write(RecordKind::kKey, static_cast<std::uint8_t>(branch.index),
+                    static_cast<std::uint64_t>(std::max<gint64>(0, g_get_monotonic_time() - start)),
+                    bytes);
+  }
+  gst_buffer_unmap(buffer, &map);
+}
+
+void PlayerImpl::OnMediaDatagram(Stream& stream, GstBuffer* buffer) {
+  last_data_us_ = g_get_monotonic_time();
+  GstMapInfo map;
+  if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) return;
+  stream.bytes += map.size;
+  if (map.size >= 4) {
+    const int seq = (map.data[2] << 8) | map.data[3];
+    if (stream.last_seq < 0) {
+      stream.last_seq = seq;
+    } else {
+      const int delta = (seq - stream.last_seq) & 0xffff;
+      // A small step forward is the next packet (or a gap of lost ones); anything else is a
+      // duplicate or a late (reordered) packet and changes nothing.
+      if (delta > 0 && delta < 3000) {
+        stream.lost_seq += static_cast<guint64>(delta - 1);
+        stream.last_seq = seq;
+      }
+    }
+  }
+  std::shared_ptr<RecordingWriter> recorder;
+  gint64 start = 0;
+  {
+    std::lock_guard lock(record_mutex_);
+    recorder = recorder_;
+    start = record_start_us_;
+  }
+  if (recorder) {
+    recorder->Write(RecordKind::kMedia, static_cast<std::uint8_t>(stream.media_index),
+                    static_cast<std::uint64_t>(std::max<gint64>(0, g_get_monotonic_time() - start)),
+                    std::span<const std::uint8_t>(map.data, map.size));
+  }
+  gst_buffer_unmap(buffer, &map);
+}
+
+spc::client::Client* PlayerImpl::SpcClient() {
+  if (!FromSpcd() || spc_client_failed_) return nullptr;
+  if (!spc_client_) {
+    spc::client::Options o;
+    o.bus = options_.bus == SpcdBus::kSystem    ? spc::client::Bus::kSystem
+            : options_.bus == SpcdBus::kSession ? spc::client::Bus::kSession
+                                                : spc::client::Bus::kAddress;
+    o.address = options_.bus_address;
+    o.timeout_ms = 3000;
+    o.auto_start = false;
+    std::string error;
+    spc_client_ = spc::client::Client::Connect(o, &error);
+    if (!spc_client_) spc_client_failed_ = true;
+  }
+  return spc_client_.get();
+}
+
+std::string FormatUtc(gint64 seconds) {
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(seconds);
+  if (t == nullptr) return std::to_string(seconds);
+  g_autofree gchar* text = g_date_time_format(t, "%Y-%m-%d %H:%M UTC");
+  return text ? text : std::to_string(seconds);
+}
+
+std::string PlayerImpl::RightsText(const std::string& content_id) {
+  if (!FromSpcd()) return "key file (no validity limits)";
+  if (content_id.empty()) return "unknown yet";
+  spc::client::Client* client = SpcClient();
+  if (client == nullptr) return "spcd not reachable";
+  std::vector<spc::client::RightsInfo> rights;
+  const auto status = client->ListRights(&rights);
+  if (!status.ok()) return "spcd: " + std::string(spc::client::ErrorString(status.error));
+  const gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  for (const auto& r : rights) {
+    if (r.content_id != content_id) continue;
+    if (r.not_after != 0 && r.not_after < now) return "EXPIRED since " + FormatUtc(r.not_after);
+    if (r.not_before != 0 && r.not_before > now)
+      return "not valid before " + FormatUtc(r.not_before);
+    return r.not_after == 0 ? "valid, no time limit" : "valid until " + FormatUtc(r.not_after);
+  }
+  return "none for this service";
+}
+
+std::string ParentalText(gint64 rating, unsigned max_age, const std::string& setting,
+                         bool interactive) {
+  std::string text = "Parental block: this programme is rated " + std::to_string(rating) +
+                     "+ and " + setting + " allows up to " + std::to_string(max_age) + ". ";
+  text += interactive ? "Press u and enter the PIN to watch it."
+                      : "Give the PIN with --pin PIN to watch it.";
+  return text;
+}
+
+void PlayerImpl::HandleRejection(const std::string& r, const std::string& cid,
+                                 const std::string& detail) {
+  const std::string who = cid.empty() ? std::string("this service") : cid;
+  if (r == "no-rights") {
+    if (problem_ == "no-rights" || problem_ == "not-registered") return;
+    std::string kind = "no-rights";
+    std::string text;
+    spc::client::StatusInfo st;
+    spc::client::Client* client = SpcClient();
+    if (client != nullptr && client->Status(&st).ok() && st.rights == 0) {
+      kind = "not-registered";
+      text = "Not registered: this terminal holds no rights at all, so it cannot open " + who +
+             ". Register with the service provider (`spcctl register RI-URL`, or for a "
+             "broadcast-only terminal `spcctl device-data` to the operator and `spcctl "
+             "add-service SERVICE.sdp`), then acquire the rights (`spcctl acquire " +
+             who + "`).";
+    } else if (FromSpcd()) {
+      text = "No rights for " + who +
+             ": the terminal is registered but holds no key for this service. Acquire them "
+             "(`spcctl acquire " +
+             who + "`) or import the service's key file (`spcctl import-keys FILE`).";
+    } else {
+      text = NoRightsText(cid) + ".";
+    }
+    problem_ = kind;
+    NotifyOnce(kind, text);
+  } else if (r == "expired") {
+    if (problem_ == "expired") return;
+    problem_ = "expired";
+    rights_text_ = RightsText(cid);
+    NotifyOnce("expired", "Rights expired for " + who + " (" + rights_text_ +
+                              "): renew them with the service provider (`spcctl acquire " + who +
+                              "`) or import a key file with a new validity.");
+  } else if (r == "not-permitted") {
+    const auto at = detail.find("parental rating ");
+    if (at != std::string::npos) {
+      spcd_parental_refused_ = true;
+      const gint64 rating = g_ascii_strtoll(detail.c_str() + at + 16, nullptr, 10);
+      if (rating > parental_rating_) parental_rating_ = rating;
+      if (parental_unlocked_) return;
+      problem_ = "parental";
+      const auto setting = detail.find("terminal setting ");
+      const unsigned max_age =
+          setting == std::string::npos
+              ? options_.parental_max_age
+              : static_cast<unsigned>(g_ascii_strtoull(detail.c_str() + setting + 17, nullptr, 10));
+      NotifyOnce("parental",
+                 ParentalText(parental_rating_, max_age, "spcd's setting", options_.interactive));
+      return;
+    }
+    if (problem_ == "not-permitted") return;
+    problem_ = "not-permitted";
+    NotifyOnce("not-permitted", "The rights for " + who + " do not permit this: " + detail);
+  } else if (r == "bad-mac") {
+    if (teks_received_ > 0 || stkm_rejected_msgs_["bad-mac"] < 3) return;
+    problem_ = "bad-keys";
+    NotifyOnce("bad-keys", "Every key message (STKM) for " + who +
+                               " fails its MAC check: the service's keys are corrupt or this "
+                               "terminal holds the wrong SAK, so nothing can be decrypted. Tell "
+                               "the service provider, or acquire the rights again.");
+  }
+}
+
+void PlayerImpl::PollParental() {
+  gint64 rating = parental_rating_;
+  for (auto& b : key_branches_) {
+    std::lock_guard lock(b->mutex);
+    rating = std::max<gint64>(rating, b->parental_rating);
+  }
+  parental_rating_ = rating;
+  const bool over = rating >= 0 && rating > static_cast<gint64>(options_.parental_max_age);
+  const bool blocked = !parental_unlocked_ && (over || spcd_parental_refused_);
+  const bool was = parental_blocked_.exchange(blocked);
+  if (blocked && !was && over) {
+    problem_ = "parental";
+    NotifyOnce("parental", ParentalText(rating, options_.parental_max_age,
+                                        "this terminal's setting", options_.interactive));
+  }
+  if (!blocked && problem_ == "parental") problem_.clear();
+  // spcd has its own setting: with the PIN given, raise it to this programme's rating while the
+  // session lasts, and put it back when the session ends.
+  if (parental_unlocked_ && spcd_parental_refused_ && !spcd_parental_restore_) {
+    if (spc::client::Client* client = SpcClient()) {
+      spc::client::StatusInfo st;
+      if (client->Status(&st).ok()) {
+        const auto target = static_cast<std::uint8_t>(rating >= 0 && rating < 255 ? rating : 255);
+        if (client->SetParentalRating(std::max(target, st.parental_rating)).ok()) {
+          spcd_parental_restore_ = st.parental_rating;
+        } else {
+          Notify("error",
+                 "spcd refused to raise its parental setting (SetParentalRating needs root on "
+                 "the system bus): ask the administrator, or set it with `spcctl "
+                 "set-parental-rating AGE`");
+          spcd_parental_restore_ = st.parental_rating;  // do not ask again
+        }
+      }
+    }
+  }
+}
+
+void PlayerImpl::UnlockParental() {
+  if (parental_unlocked_) return;
+  parental_unlocked_ = true;
+  notified_.erase("parental");
+  PollParental();
+  Notify("unlocked", "PIN accepted: the programme" +
+                         (parental_rating_ >= 0 ? " rated " + std::to_string(parental_rating_) + "+"
+                                                : std::string()) +
+                         " is shown for this session");
+}
+
+bool PlayerImpl::CheckRecordPermission(std::string* reason, int* protection) {
+  for (auto& b : key_branches_) {
+    std::vector<std::uint8_t> stkm;
+    int par = -1;
+    std::string cid;
+    {
+      std::lock_guard lock(b->mutex);
+      stkm = b->last_stkm;
+      par = b->protection_after_reception;
+      cid = b->content_id;
+    }
+    *protection = std::max(*protection, par);
+    if (FromSpcd()) {
+      spc::client::Client* client = SpcClient();
+      if (client == nullptr) {
+        *reason = "spcd is not reachable on " + BusText() + " to check the record permission";
+        return false;
+      }
+      spc::client::TekResult answer =
+          client->ProcessStkm(stkm, b->base_cid, spc::client::Purpose::kRecord);
+      if (!answer.ok()) {
+        const std::string name = spc::client::ErrorString(answer.error);
+        if (answer.error == spc::client::Error::kNotPermitted) {
+          *reason = "Recording refused by spcd for " + cid + ": " + answer.message;
+        } else if (answer.error == spc::client::Error::kUnavailable) {
+          *reason = "spcd is not answering on " + BusText() +
+                    ": cannot check the record "
+                    "permission";
+        } else {
+          *reason = "Recording refused by spcd for " + cid + " (" + name + "): " + answer.message;
+        }
+        return false;
+      }
+    }
+    if (par == 3) {
+      *reason =
+          "Recording refused: the service forbids it (its STKM says "
+          "protection_after_reception 3: service protection only, no recording allowed) "
+          "for " +
+          cid;
+      return false;
+    }
+  }
+  return true;
+}
+
+void PlayerImpl::StartRecording(const std::string& path) {
+  if (reader_) {
+    Notify("record-refused", "This is a recording already: copy the file instead");
+    return;
+  }
+  {
+    std::lock_guard lock(record_mutex_);
+    if (recorder_) {
+      Notify("record-refused", "Already recording to " + recorder_->path());
+      return;
+    }
+  }
+  record_pending_ = path;
+  record_requested_us_ = g_get_monotonic_time();
+  PollRecording();
+}
+
+void PlayerImpl::PollRecording() {
+  if (record_pending_.empty()) return;
+  for (auto& b : key_branches_) {
+    std::lock_guard lock(b->mutex);
+    if (b->last_stkm.empty()) {
+      if (g_get_monotonic_time() - record_requested_us_ > 10 * G_USEC_PER_SEC) {
+        record_pending_.clear();
+        Notify("record-refused",
+               "Recording not started: no key message (STKM) received in 10 s to check the "
+               "record permission");
+        if (!options_.record_path.empty()) {
+          Fail("recording not started: no key message received");
+          Finish();
+        }
+      }
+      return;  // asked again at the next poll
+    }
+  }
+  const std::string path = record_pending_;
+  record_pending_.clear();
+  std::string reason;
+  int protection = -1;
+  if (!CheckRecordPermission(&reason, &protection)) {
+    Notify("record-refused", reason);
+    if (!options_.record_path.empty()) {
+      Fail(reason);
+      Finish();
+    }
+    return;
+  }
+  auto writer = RecordingWriter::Create(path, sdp_text_);
+  if (!writer) {
+    const std::string text = "cannot record to " + path + ": " + writer.error().message;
+    Notify("record-refused", text);
+    if (!options_.record_path.empty()) {
+      Fail(text);
+      Finish();
+    }
+    return;
+  }
+  std::shared_ptr<RecordingWriter> w(std::move(writer.value()));
+  const gint64 start = g_get_monotonic_time();
+  // The STKMs of the moment go first, so a playback gets its TEKs before the first packet.
+  for (auto& b : key_branches_) {
+    std::lock_guard lock(b->mutex);
+    w->Write(RecordKind::kKey, static_cast<std::uint8_t>(b->index), 0, b->last_stkm);
+  }
+  {
+    std::lock_guard lock(record_mutex_);
+    recorder_ = w;
+    record_start_us_ = start;
+  }
+  const char* meaning = protection == 2   ? "content protection and protection of recorded playback"
+                        : protection >= 0 ? "content protection only"
+                                          : "clear service";
+  Notify("record-started", "Recording to " + path + " (protection_after_reception " +
+                               std::to_string(protection) + ": " + meaning +
+                               "); the file keeps the packets encrypted as received, play it "
+                               "back with `bcast-player " +
+                               path + "`");
+}
+
+void PlayerImpl::StopRecording() {
+  std::shared_ptr<RecordingWriter> w;
+  {
+    std::lock_guard lock(record_mutex_);
+    w = std::move(recorder_);
+    recorder_.reset();
+  }
+  record_pending_.clear();
+  if (!w) return;
+  std::string error;
+  if (!w->Close(&error)) {
+    Notify("error", "recording " + w->path() + ": " + error);
+    return;
+  }
+  Notify("record-stopped", "Recording stopped: " + w->path() + ", " +
+                               std::to_string(w->datagrams()) + " datagrams, " +
+                               std::to_string(w->bytes()) + " bytes");
+}
+
+void PlayerImpl::PollNetwork() {
+  if (reader_ || !started_) return;
+  const gint64 now = g_get_monotonic_time();
+  gint64 last = last_data_us_.load();
+  if (last == 0) last = started_us_;
+  const bool silent = now - last > static_cast<gint64>(options_.silence_timeout_s * G_USEC_PER_SEC);
+  if (silent && !network_silent_) {
+    network_silent_ = true;
+    std::string where;
+    for (const auto& k : sd_.key_streams) {
+      where += (where.empty() ? "" : ", ") + std::string("key stream ") + k.address + ":" +
+               std::to_string(k.port);
+    }
+    for (const auto& m : sd_.media) {
+      where +=
+          (where.empty() ? "" : ", ") + m.media + " " + m.address + ":" + std::to_string(m.port);
+    }
+    if (problem_.empty()) problem_ = "network-silent";
+    Notify("network-silent",
+           "No signal: nothing received for " +
+               std::to_string(static_cast<int>((now - last) / G_USEC_PER_SEC)) + " s on " + where +
+               ". Check the network connection and the multicast route, or whether the service "
+               "is on air.");
+  } else if (!silent && network_silent_) {
+    network_silent_ = false;
+    if (problem_ == "network-silent") problem_.clear();
+    Notify("network-back", "Signal back: receiving " + sd_.session_name + " again");
+  }
+}
+
+void PlayerImpl::Feed() {
+  const gint64 t0 = g_get_monotonic_time();
+  while (true) {
+    auto next = reader_->Next();
+    if (!next) {
+      const auto& e = next.error();
+      GError* err = g_error_new(GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE,
+                                "recording %s: %s (%s, offset %zu)", options_.sdp_path.c_str(),
+                                e.message.c_str(), e.field.c_str(), e.offset);
+      gst_element_post_message(pipeline_.get(),
+                               gst_message_new_error(GST_OBJECT(pipeline_.get()), err, nullptr));
+      g_error_free(err);
+      return;
+    }
+    if (!next.value()) break;
+    RecordedDatagram& d = *next.value();
+    {
+      std::unique_lock lock(feeder_mutex_);
+      const gint64 due = t0 + static_cast<gint64>(d.time_us);
+      while (!feeder_stop_) {
+        const gint64 now = g_get_monotonic_time();
+        if (now >= due) break;
+        feeder_cv_.wait_for(lock, std::chrono::microseconds(due - now));
+      }
+      if (feeder_stop_) return;
+    }
+    const auto& srcs = d.kind == RecordKind::kKey ? key_appsrcs_ : media_appsrcs_;
+    if (d.index >= srcs.size() || srcs[d.index] == nullptr) continue;
+    GstBuffer* buffer = gst_buffer_new_memdup(d.data.data(), d.data.size());
+    if (gst_app_src_push_buffer(GST_APP_SRC(srcs[d.index]), buffer) != GST_FLOW_OK) return;
+  }
+  for (GstElement* src : key_appsrcs_) gst_app_src_end_of_stream(GST_APP_SRC(src));
+  for (GstElement* src : media_appsrcs_) {
+    if (src != nullptr) gst_app_src_end_of_stream(GST_APP_SRC(src));
+  }
+}
+
+void PlayerImpl::StartFeeder() {
+  feeder_stop_ = false;
+  feeder_ = std::thread([this] { Feed(); });
+}
+
+void PlayerImpl::StopFeeder() {
+  {
+    std::lock_guard lock(feeder_mutex_);
+    feeder_stop_ = true;
+  }
+  feeder_cv_.notify_all();
+}
+
+bool PlayerImpl::Start() {
+  const bool built = Build();
+  if (!built) {
+    ended_ = true;
+    return false;
+  }
+  BusPtr bus(gst_pipeline_get_bus(GST_PIPELINE(pipeline_.get())));
+  gst_bus_set_sync_handler(bus.get(), &PlayerImpl::OnBusSync, this, nullptr);
+  bus_watch_ = gst_bus_add_watch(bus.get(), &PlayerImpl::OnBusMessage, this);
+  poll_source_ = g_timeout_add(500, &PlayerImpl::OnPoll, this);
+  progress_source_ = g_timeout_add_seconds(5, &PlayerImpl::OnProgress, this);
+  started_ = Clock::now();
+  started_us_ = g_get_monotonic_time();
+  status_us_ = started_us_;
+  parental_unlocked_ = options_.parental_unlocked;
+  Event("playing " + (sd_.session_name.empty() ? options_.sdp_path : sd_.session_name) +
+        " streams=" + std::to_string(streams_.size()) + " keys=" +
+        (tekdecs_.empty() ? std::string("none")
+         : FromSpcd()     ? "spcd"
+                          : "key-file"));
+  started_pipeline_ = true;
+  if (gst_element_set_state(pipeline_.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    start_failed_ = true;
+    ended_ = true;
+    return false;
+  }
+  if (options_.duration_s > 0) {
+    duration_source_ = g_timeout_add(static_cast<guint>(options_.duration_s * 1000),
+                                     &PlayerImpl::OnDuration, this);
+  }
+  if (reader_) StartFeeder();
+  if (!options_.record_path.empty()) StartRecording(options_.record_path);
+  return true;
+}
+
+Report PlayerImpl::Stop() {
+  if (stopped_) return final_report_;
+  stopped_ = true;
+  if (started_pipeline_) {
     PollStats();
+    StopFeeder();
     gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
+    if (feeder_.joinable()) feeder_.join();
+    BusPtr bus(gst_pipeline_get_bus(GST_PIPELINE(pipeline_.get())));
     // Messages posted before the stop (errors especially) still count.
     while (GstMessage* m = gst_bus_pop(bus.get())) {
       if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR || GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT) {
@@ -1059,12 +1773,20 @@ int Player::Run() {
       gst_message_unref(m);
     }
     // The bus normally carries the reason; without one, still say that nothing started.
-    if (start_failed && errors_.empty()) Fail("the pipeline could not start");
-    for (guint id : {poll, progress, sigint, sigterm, duration_source_}) {
+    if (start_failed_ && errors_.empty()) Fail("the pipeline could not start");
+    for (guint id : {poll_source_, progress_source_, duration_source_}) {
       if (id != 0) g_source_remove(id);
     }
-    g_source_remove(bus_watch);
+    poll_source_ = progress_source_ = duration_source_ = 0;
+    if (bus_watch_ != 0) g_source_remove(bus_watch_);
+    bus_watch_ = 0;
     gst_bus_set_sync_handler(bus.get(), nullptr, nullptr, nullptr);
+  }
+  StopRecording();
+  if (spcd_parental_restore_) {
+    if (spc::client::Client* client = SpcClient())
+      client->SetParentalRating(*spcd_parental_restore_);
+    spcd_parental_restore_.reset();
   }
   Report report = MakeReport();
   if (checksums_) {
@@ -1073,31 +1795,123 @@ int Player::Run() {
   }
   guint64 frames = 0;
   for (const auto& s : report.streams) frames += s.frames;
-  if (built && errors_.empty() && frames == 0) {
+  if (pipeline_ && errors_.empty() && frames == 0) {
     std::string why = "no frame decoded";
     // The usual reason on a protected service: say which rights are missing and how to get them.
     for (const auto& cid : no_rights_cids_) why += "; " + NoRightsText(cid);
     report.errors.push_back(why);
+    nothing_decoded_ = why;
+  }
+  final_report_ = report;
+  ended_ = true;
+  return final_report_;
+}
+
+int PlayerImpl::ExitStatus(const Report&) const {
+  if (!errors_.empty()) return 1;
+  if (!nothing_decoded_.empty()) return 2;
+  return 0;
+}
+
+Status PlayerImpl::GetStatus() {
+  Status st;
+  st.service = sd_.session_name.empty() ? options_.sdp_path : sd_.session_name;
+  st.content_id = content_id_;
+  st.playing = started_pipeline_ && !ended_;
+  st.recording_file = reader_ != nullptr;
+  if (!tek_sequence_.empty()) st.tek_id = tek_sequence_.back();
+  st.next_tek_id = next_tek_id_;
+  st.tek_lifetime_s = tek_lifetime_s_;
+  const gint64 now_ms = ElapsedMs();
+  if (key_since_ms_ >= 0 && key_period_ms_ > 0) {
+    const gint64 left = key_period_ms_ - (now_ms - key_since_ms_);
+    st.next_key_in_s = left <= 0 ? 0 : (left + 999) / 1000;
+  }
+  const gint64 now_us = g_get_monotonic_time();
+  if (!content_id_.empty() &&
+      (rights_text_.empty() || now_us - rights_checked_us_ > 10 * G_USEC_PER_SEC)) {
+    rights_text_ = RightsText(content_id_);
+    rights_checked_us_ = now_us;
+  }
+  st.rights = FromSpcd() ? rights_text_ : RightsText(content_id_);
+  guint64 bytes = 0;
+  for (auto& stream : streams_) {
+    st.frames += stream->frames.load();
+    st.lost_packets += stream->lost_seq.load();
+    bytes += stream->bytes.load();
+    if (stream->srtpdec != nullptr) st.decrypt_failures += stream->counters.failures();
+    if (stream->ismacrypdec != nullptr) st.decrypt_failures += stream->isma("aus-dropped");
+  }
+  if (now_us - status_us_ >= 250000) {
+    kbps_ = static_cast<double>(bytes - status_bytes_) * 8.0 * 1000.0 /
+            static_cast<double>(now_us - status_us_);
+    status_bytes_ = bytes;
+    status_us_ = now_us;
+  }
+  st.kbps = kbps_;
+  st.network_silent = network_silent_;
+  st.parental_rating = parental_rating_;
+  st.parental_blocked = parental_blocked_.load();
+  {
+    std::lock_guard lock(record_mutex_);
+    if (recorder_) {
+      st.recording = true;
+      st.record_path = recorder_->path();
+      st.recorded_bytes = recorder_->bytes();
+    }
+  }
+  st.problem = problem_;
+  return st;
+}
+
+int PlayerImpl::Run() {
+  loop_.reset(g_main_loop_new(nullptr, FALSE));
+  if (Start() && !ended_) {
+    const guint sigint = g_unix_signal_add(SIGINT, &PlayerImpl::OnSignal, this);
+    const guint sigterm = g_unix_signal_add(SIGTERM, &PlayerImpl::OnSignal, this);
+    g_main_loop_run(loop_.get());
+    g_source_remove(sigint);
+    g_source_remove(sigterm);
+  }
+  Report report = Stop();
+  if (!nothing_decoded_.empty()) {
     std::lock_guard lock(out_mutex_);
-    std::fprintf(stderr, "bcast-player: %s\n", why.c_str());
-    status = 2;
+    std::fprintf(stderr, "bcast-player: %s\n", nothing_decoded_.c_str());
   }
   PrintSummary(report);
+  int status = ExitStatus(report);
   if (!options_.report_path.empty()) {
     std::string error;
     if (!WriteReport(report, options_.report_path, &error)) {
       std::fprintf(stderr, "bcast-player: error: %s\n", error.c_str());
-      status = 1;
+      if (status == 0 || status == 2) status = 1;
     }
   }
-  if (!errors_.empty()) return 1;
   return status;
 }
 
 }  // namespace
 
+class Player : public PlayerImpl {
+ public:
+  using PlayerImpl::PlayerImpl;
+};
+
+Session::Session(const Options& options, Hooks hooks)
+    : impl_(std::make_unique<Player>(options, std::move(hooks))) {}
+Session::~Session() { impl_->Stop(); }
+bool Session::Start() { return impl_->Start(); }
+Report Session::Stop() { return impl_->Stop(); }
+Status Session::GetStatus() { return impl_->GetStatus(); }
+bool Session::ended() const { return impl_->ended(); }
+void Session::StartRecording(const std::string& path) { impl_->StartRecording(path); }
+void Session::StopRecording() { impl_->StopRecording(); }
+void Session::UnlockParental() { impl_->UnlockParental(); }
+int Session::ExitStatus(const Report& report) const { return impl_->ExitStatus(report); }
+std::string Session::SummaryLine(const Report& report) { return SummaryText(report); }
+
 int Run(const Options& options) {
-  Player player(options);
+  Player player(options, Hooks{});
   return player.Run();
 }
 

@@ -2,9 +2,19 @@
 // (key branches: udpsrc ! stkmparse ! tekdec; media branches: udpsrc ! queue ! bcastsrtpdec !
 // depayloader ! parser ! decoder ! sink for SRTP, udpsrc ! queue ! ismacrypdec ! parser ! decoder
 // ! sink for ISMACryp), prints key and decrypt events and writes a JSON report.
+//
+// A Session is one such playback on the caller's GLib main loop: the plain command line (Run), the
+// interactive terminal (interactive.h, one Session per channel, a new one on every zap) and the
+// conformance runner (conformance.h, one per planned service) all drive it.
 #pragma once
 
+#include <glib.h>
+
+#include <functional>
+#include <memory>
 #include <string>
+
+#include "player/report.h"
 
 namespace player {
 
@@ -12,7 +22,7 @@ namespace player {
 enum class SpcdBus { kSystem, kSession, kAddress };
 
 struct Options {
-  std::string sdp_path;
+  std::string sdp_path;  // a session description, or a recording (recording.h) to play back
   std::string key_file;  // SEK/SAK key file for tekdec (sek-file); "" = TEKs from spcd
   SpcdBus bus = SpcdBus::kSystem;
   std::string bus_address;     // with SpcdBus::kAddress
@@ -21,9 +31,88 @@ struct Options {
   bool headless = false;       // never open a window or a sound device
   bool quiet = false;          // only warnings, errors and the summary
   double duration_s = 0;       // stop after this long in PLAYING; 0: until EOS or a signal
+  std::string record_path;     // record the service from the start (if its STKMs allow it)
+  // The terminal's parental setting (player config): the highest minimum age shown without the
+  // PIN, 255 = no limit. `parental_unlocked`: the PIN was given (--pin) for this session.
+  unsigned parental_max_age = 255;
+  bool parental_unlocked = false;
+  // Seconds without any datagram before the network counts as silent.
+  double silence_timeout_s = 3;
+  // Interactive terminal: warnings and errors go to the notice hook instead of stdout/stderr.
+  bool interactive = false;
 };
 
-// Exit status: 0 played without error, 1 pipeline or setup error, 2 ran but decoded nothing.
+// Something the viewer must know, with what to do about it. `kind`: "not-registered",
+// "no-rights", "expired", "parental", "network-silent", "network-back", "spcd", "bad-keys",
+// "not-permitted", "record-started", "record-stopped", "record-refused", "unlocked", "warning",
+// "error", "eos".
+struct Notice {
+  std::string kind;
+  std::string text;
+};
+
+// What the status line shows; every field is a snapshot taken on the main thread.
+struct Status {
+  std::string service;
+  std::string content_id;
+  bool playing = false;
+  bool recording_file = false;  // playing back a recording
+  gint64 tek_id = -1;           // TEK in use (-1: none yet)
+  gint64 next_tek_id = -1;      // announced next TEK (-1: none)
+  gint64 next_key_in_s = -1;    // estimated seconds to the next key change (-1: unknown)
+  gint64 tek_lifetime_s = -1;
+  std::string rights;  // "valid until 2030-01-01 00:00 UTC", "no time limit", "key file", ...
+  guint64 frames = 0;
+  guint64 decrypt_failures = 0;
+  guint64 lost_packets = 0;  // RTP sequence gaps on the media streams
+  double kbps = 0;           // media bitrate over the last status interval
+  bool network_silent = false;
+  gint64 parental_rating = -1;  // minimum age the STKM asks for (-1: none)
+  bool parental_blocked = false;
+  bool recording = false;
+  std::string record_path;
+  guint64 recorded_bytes = 0;
+  std::string problem;  // the current blocking problem's short name ("" when none)
+};
+
+struct Hooks {
+  std::function<void()> on_end;                  // EOS, error or duration reached (main thread)
+  std::function<void(const Notice&)> on_notice;  // main thread
+};
+
+class Player;
+
+class Session {
+ public:
+  Session(const Options& options, Hooks hooks);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Builds the pipeline and sets it to PLAYING on the thread-default main context. False when it
+  // could not start (the reason is in the report's errors and was given to the hooks).
+  bool Start();
+  // Stops the pipeline (idempotent) and returns the report of the run.
+  Report Stop();
+  Status GetStatus();
+  bool ended() const;
+  // Recording while playing: the permission is checked (spcd ProcessStkmFor "record", or the
+  // STKM's protection_after_reception with a key file) and the answer comes as a notice.
+  void StartRecording(const std::string& path);
+  void StopRecording();
+  // The PIN was verified: show the blocked programme for the rest of this session.
+  void UnlockParental();
+  // Exit status of a finished run: 0 played, 1 error, 2 nothing decoded.
+  int ExitStatus(const Report& report) const;
+  // One line: stream frames, decrypt failures, TEK changes... (the `summary:` line of Run).
+  static std::string SummaryLine(const Report& report);
+
+ private:
+  std::unique_ptr<Player> impl_;
+};
+
+// Plain command line: plays until EOS, --duration or a signal. Exit status: 0 played without
+// error, 1 pipeline or setup error, 2 ran but decoded nothing.
 int Run(const Options& options);
 
 }  // namespace player

@@ -1,0 +1,365 @@
+#include "player/interactive.h"
+
+#include <glib-unix.h>
+#include <glib.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "channels/session_description.h"
+#include "player/recording.h"
+
+namespace player {
+namespace {
+
+// Raw keys without echo while the player runs; the terminal is put back however it ends.
+class RawTerminal {
+ public:
+  RawTerminal() {
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+    termios raw = saved_;
+    raw.c_lflag &= static_cast<tcflag_t>(~(ICANON | ECHO));
+    raw.c_cc[VMIN] = 1;
+    raw.c_cc[VTIME] = 0;
+    active_ = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  RawTerminal(const RawTerminal&) = delete;
+  RawTerminal& operator=(const RawTerminal&) = delete;
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+std::string ChannelName(const std::string& path) {
+  std::string text;
+  if (IsRecordingFile(path)) {
+    auto reader = RecordingReader::Open(path);
+    if (reader) text = reader.value()->sdp_text();
+  } else {
+    g_autofree gchar* contents = nullptr;
+    if (g_file_get_contents(path.c_str(), &contents, nullptr, nullptr)) text = contents;
+  }
+  std::string name;
+  if (auto sd = channels::ParseSessionDescription(text)) name = sd->session_name;
+  g_autofree gchar* base = g_path_get_basename(path.c_str());
+  if (name.empty()) name = base;
+  if (IsRecordingFile(path)) name += " [recording]";
+  return name;
+}
+
+std::string Label(const std::string& kind) {
+  if (kind == "not-registered") return "NOT REGISTERED";
+  if (kind == "no-rights") return "NO RIGHTS";
+  if (kind == "expired") return "RIGHTS EXPIRED";
+  if (kind == "parental") return "PARENTAL BLOCK";
+  if (kind == "network-silent") return "NO SIGNAL";
+  if (kind == "network-back") return "SIGNAL";
+  if (kind == "bad-keys") return "KEY ERROR";
+  if (kind == "not-permitted") return "NOT PERMITTED";
+  if (kind.rfind("record", 0) == 0) return "RECORDING";
+  if (kind == "unlocked") return "UNLOCKED";
+  if (kind == "eos") return "END";
+  if (kind == "warning") return "warning";
+  return "ERROR";
+}
+
+class Ui {
+ public:
+  explicit Ui(const InteractiveOptions& options) : options_(options) {
+    for (const auto& c : options_.channels) names_.push_back(ChannelName(c));
+  }
+
+  int Run() {
+    RawTerminal raw;
+    loop_.reset(g_main_loop_new(nullptr, FALSE));
+    PrintHeader();
+    Zap(0);
+    const guint input = g_unix_fd_add(STDIN_FILENO, G_IO_IN, &Ui::OnInput, this);
+    const guint status = g_timeout_add(500, &Ui::OnStatus, this);
+    const guint sigint = g_unix_signal_add(SIGINT, &Ui::OnQuitSignal, this);
+    const guint sigterm = g_unix_signal_add(SIGTERM, &Ui::OnQuitSignal, this);
+    g_main_loop_run(loop_.get());
+    if (!input_closed_) g_source_remove(input);
+    g_source_remove(status);
+    g_source_remove(sigint);
+    g_source_remove(sigterm);
+    StopSession();
+    Line("bye");
+    return 0;
+  }
+
+ private:
+  struct LoopDeleter {
+    void operator()(GMainLoop* l) const { g_main_loop_unref(l); }
+  };
+
+  void Out(const std::string& text) {
+    std::fputs(text.c_str(), stdout);
+    std::fflush(stdout);
+  }
+  // A message line above the status line (which is then drawn again).
+  void Line(const std::string& text) {
+    Out("\r\033[K" + text + "\n");
+    status_drawn_ = false;
+  }
+
+  void PrintHeader() {
+    Line("bcast-player: " + std::to_string(names_.size()) + " channel" +
+         (names_.size() == 1 ? "" : "s") +
+         "  [1-9] channel  [n/p or arrows] next/previous  [r] record  [u] unlock (PIN)  [l] list  "
+         "[h] help  [q] quit");
+    ListChannels();
+  }
+
+  void ListChannels() {
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      Line((i == current_ && session_ ? "> " : "  ") + std::to_string(i + 1) + "  " + names_[i] +
+           "  (" + options_.channels[i] + ")");
+    }
+  }
+
+  void Help() {
+    Line("keys: 1-9 go to channel N; n, +, right/down arrow: next; p, -, left/up arrow: previous;");
+    Line(
+        "      r: start/stop recording (when the service allows it); u: enter the PIN to unlock a");
+    Line("      parental block; l: channel list; q: quit. Status: TEK in use, next key change,");
+    Line("      rights, frames, decrypt failures, lost packets, bitrate.");
+  }
+
+  void StopSession() {
+    if (!session_) return;
+    Report report = session_->Stop();
+    session_.reset();
+    Line("left " + names_[current_] + ": " + Session::SummaryLine(report).substr(9));
+  }
+
+  void Zap(std::size_t index) {
+    if (index >= options_.channels.size()) return;
+    StopSession();
+    current_ = index;
+    pin_mode_ = false;
+    Options o = options_.base;
+    o.sdp_path = options_.channels[index];
+    o.interactive = true;
+    o.quiet = true;
+    o.parental_max_age = options_.parental.max_age;
+    o.parental_unlocked = false;  // a PIN unlocks one programme on one channel
+    Line("channel " + std::to_string(index + 1) + ": " + names_[index]);
+    Hooks hooks;
+    hooks.on_notice = [this](const Notice& n) {
+      Line((n.kind == "warning" ? "   " : "!! ") + Label(n.kind) + ": " + n.text);
+    };
+    hooks.on_end = [this] {
+      Line("-- " + names_[current_] + " stopped: zap to another channel or press q");
+    };
+    session_ = std::make_unique<Session>(o, hooks);
+    if (!session_->Start()) {
+      Line("-- " + names_[index] + " could not start (see above)");
+    }
+    DrawStatus();
+  }
+
+  static std::string Bytes(guint64 b) {
+    char text[32];
+    if (b >= 1024 * 1024) {
+      std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(b) / (1024.0 * 1024.0));
+    } else {
+      std::snprintf(text, sizeof text, "%.0f kB", static_cast<double>(b) / 1024.0);
+    }
+    return text;
+  }
+
+  std::string StatusText() {
+    std::string t = "[" + std::to_string(current_ + 1) + "/" + std::to_string(names_.size()) + " " +
+                    names_[current_] + "] ";
+    if (!session_) return t + "stopped";
+    const Status s = session_->GetStatus();
+    if (s.tek_id >= 0) {
+      t += "TEK " + std::to_string(s.tek_id);
+      if (s.next_tek_id >= 0) t += " next " + std::to_string(s.next_tek_id);
+      if (s.next_key_in_s >= 0) {
+        t += " in " + std::to_string(s.next_key_in_s) + "s";
+      } else if (s.tek_lifetime_s >= 0) {
+        t += " (lifetime " + std::to_string(s.tek_lifetime_s) + "s)";
+      }
+    } else {
+      t += "TEK -";
+    }
+    t += " | rights " + (s.rights.empty() ? std::string("?") : s.rights);
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%.0f kbit/s", s.kbps);
+    t += " | frames " + std::to_string(s.frames) + " | decrypt-fail " +
+         std::to_string(s.decrypt_failures) + " lost " + std::to_string(s.lost_packets) + " | " +
+         rate;
+    if (s.recording) t += " | REC " + Bytes(s.recorded_bytes);
+    if (!s.playing) t += " | stopped";
+    if (!s.problem.empty()) t += " | ! " + Label(s.problem);
+    return t;
+  }
+
+  void DrawStatus() {
+    std::string t;
+    if (pin_mode_) {
+      t = "Enter PIN (Enter to confirm, Esc to cancel): " + std::string(pin_.size(), '*');
+    } else {
+      t = StatusText();
+    }
+    winsize ws{};
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && t.size() >= ws.ws_col) {
+      t.resize(ws.ws_col - 1);  // one line: a wrapped status line could not be redrawn in place
+    }
+    Out("\r\033[K" + t);
+    status_drawn_ = true;
+  }
+
+  void StartOrStopRecording() {
+    if (!session_) return;
+    if (session_->GetStatus().recording) {
+      session_->StopRecording();
+      return;
+    }
+    std::string name = names_[current_];
+    for (char& c : name) {
+      if (!g_ascii_isalnum(c) && c != '-' && c != '_') c = '_';
+    }
+    g_autoptr(GDateTime) now = g_date_time_new_now_local();
+    g_autofree gchar* stamp = g_date_time_format(now, "%Y%m%d-%H%M%S");
+    g_autofree gchar* path = g_build_filename(options_.record_dir.c_str(),
+                                              (name + "-" + stamp + ".bcrec").c_str(), nullptr);
+    session_->StartRecording(path);
+  }
+
+  void PinKey(char c) {
+    if (c == '\n' || c == '\r') {
+      pin_mode_ = false;
+      const gint64 now = g_get_monotonic_time();
+      if (now < locked_until_us_) {
+        Line("!! PIN: too many wrong PINs, try again in " +
+             std::to_string((locked_until_us_ - now) / G_USEC_PER_SEC + 1) + " s");
+      } else if (VerifyPin(pin_, options_.parental.pin_hash)) {
+        wrong_pins_ = 0;
+        if (session_) session_->UnlockParental();
+      } else if (++wrong_pins_ >= 3) {
+        wrong_pins_ = 0;
+        locked_until_us_ = now + 30 * G_USEC_PER_SEC;
+        Line("!! PIN: wrong PIN, 3 times: locked for 30 s");
+      } else {
+        Line("!! PIN: wrong PIN");
+      }
+      std::fill(pin_.begin(), pin_.end(), '\0');
+      pin_.clear();
+    } else if (c == 27) {
+      pin_mode_ = false;
+      pin_.clear();
+      Line("-- PIN entry cancelled");
+    } else if ((c == 127 || c == 8) && !pin_.empty()) {
+      pin_.pop_back();
+    } else if (g_ascii_isdigit(c) && pin_.size() < 12) {
+      pin_ += c;
+    }
+    DrawStatus();
+  }
+
+  void Key(const std::string& key) {
+    if (pin_mode_) {
+      if (key.size() == 1) PinKey(key[0]);
+      if (key == "\033") PinKey(27);
+      return;
+    }
+    const std::size_t n = names_.size();
+    if (key == "q" || key == "Q") {
+      g_main_loop_quit(loop_.get());
+    } else if (key == "n" || key == "+" || key == "\033[C" || key == "\033[B") {
+      Zap((current_ + 1) % n);
+    } else if (key == "p" || key == "-" || key == "\033[D" || key == "\033[A") {
+      Zap((current_ + n - 1) % n);
+    } else if (key.size() == 1 && key[0] >= '1' && key[0] <= '9') {
+      const std::size_t i = static_cast<std::size_t>(key[0] - '1');
+      if (i < n) {
+        Zap(i);
+      } else {
+        Line("-- no channel " + key + " (" + std::to_string(n) + " channels)");
+      }
+    } else if (key == "r" || key == "R") {
+      StartOrStopRecording();
+    } else if (key == "u" || key == "U") {
+      if (options_.parental.pin_hash.empty()) {
+        Line(
+            "!! PIN: no PIN is set on this terminal: set one with `bcast-player --set-pin` "
+            "(config " +
+            options_.config_path + ")");
+      } else {
+        pin_mode_ = true;
+        pin_.clear();
+      }
+    } else if (key == "l" || key == "L") {
+      ListChannels();
+    } else if (key == "h" || key == "H" || key == "?") {
+      Help();
+    }
+    DrawStatus();
+  }
+
+  static gboolean OnInput(gint fd, GIOCondition, gpointer data) {
+    auto* self = static_cast<Ui*>(data);
+    char buf[64];
+    const ssize_t got = read(fd, buf, sizeof buf);
+    if (got <= 0) {
+      // No keyboard (stdin closed): play on until a signal.
+      self->input_closed_ = true;
+      return G_SOURCE_REMOVE;
+    }
+    self->pending_.append(buf, static_cast<std::size_t>(got));
+    while (!self->pending_.empty()) {
+      std::string& p = self->pending_;
+      std::size_t len = 1;
+      if (p[0] == '\033' && p.size() >= 3 && p[1] == '[') len = 3;
+      self->Key(p.substr(0, len));
+      p.erase(0, len);
+    }
+    return G_SOURCE_CONTINUE;
+  }
+
+  static gboolean OnStatus(gpointer data) {
+    static_cast<Ui*>(data)->DrawStatus();
+    return G_SOURCE_CONTINUE;
+  }
+
+  static gboolean OnQuitSignal(gpointer data) {
+    g_main_loop_quit(static_cast<Ui*>(data)->loop_.get());
+    return G_SOURCE_CONTINUE;
+  }
+
+  const InteractiveOptions& options_;
+  std::vector<std::string> names_;
+  std::unique_ptr<GMainLoop, LoopDeleter> loop_;
+  std::unique_ptr<Session> session_;
+  std::size_t current_ = 0;
+  bool status_drawn_ = false;
+  bool input_closed_ = false;
+  std::string pending_;
+  bool pin_mode_ = false;
+  std::string pin_;
+  int wrong_pins_ = 0;
+  gint64 locked_until_us_ = 0;
+};
+
+}  // namespace
+
+int RunInteractive(const InteractiveOptions& options) {
+  if (options.channels.empty()) return 1;
+  Ui ui(options);
+  return ui.Run();
+}
+
+}  // namespace player
