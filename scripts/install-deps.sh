@@ -9,7 +9,7 @@ PACKAGES=(
   gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps
   libsrtp2-dev libssl-dev libglib2.0-dev libsoup-3.0-dev libxml2-dev libsqlite3-dev
   libgtest-dev libgmock-dev ffmpeg dbus-daemon tshark clang libclang-rt-14-dev
-  libpcsclite-dev pcscd vsmartcard-vpcd python3
+  libpcsclite-dev pcscd vsmartcard-vpcd python3 tmux
 )
 
 missing=()
