@@ -6,6 +6,8 @@
 #include <gio/gio.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -246,6 +248,18 @@ TEST_F(SpcdRoap, FreshTerminalRegistersAcquiresAndDecryptsStkms) {
   const void* p = g_variant_get_fixed_array(tek, &n, 1);
   ASSERT_EQ(n, 16u);
   EXPECT_EQ(0, memcmp(p, spec.tek.data(), 16)) << "TEK decrypted with the SEK from the RO";
+
+  // The device key stays in spcd's state folder, 0600; no SEK/SAK byte reaches its log.
+  struct stat st {};
+  ASSERT_EQ(stat(dir_.File("device.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string log = spcd_test::ReadFileOrEmpty(dir_.File("spcd.log"));
+  EXPECT_NE(log.find("installed RO"), std::string::npos);
+  for (const std::string& secret :
+       {spcd_test::Hex(sample_.sek), spcd_test::Hex(sample_.sak), spcd_test::HexUpper(sample_.sek),
+        spcd_test::HexUpper(sample_.sak)}) {
+    EXPECT_EQ(log.find(secret), std::string::npos) << "key bytes in spcd's log";
+  }
 
   // Acquiring again installs nothing new (same RO ID and timestamp at most once).
   auto again = Acquire({sample_.content_id()});
