@@ -282,6 +282,26 @@ TEST_F(SpcdRoap, MissingRightsAreAcquiredAutomatically) {
   EXPECT_EQ(StatusString("roap-auto-acquisitions"), "1");
 }
 
+TEST_F(SpcdRoap, FailedAutomaticAcquisitionIsSignalledAndStoresNothing) {
+  auto r = Register(ri_->url());
+  ASSERT_TRUE(r->ok()) << r->error_name << ": " << r->message;
+  const std::string before = StoreSnapshot();
+  Misbehave("ro-bad-mac");
+  spcd_test::StkmSpec spec;
+  spec.tek = spcd_test::RandomKey();
+  spec.timestamp = spcd_test::Now();
+  EXPECT_EQ(Stkm(sample_, spec)->error_name, "org.openbcast.SPC1.Error.NoRights");
+  ASSERT_TRUE(WaitForSignal("RoapFailed ('acquire " + sample_.content_id() +
+                            "', 'org.openbcast.SPC1.Error.Roap.BadRoMac'"));
+  EXPECT_EQ(StoreSnapshot(), before);
+  // Within the pause after a failure, another STKM does not hammer the RI.
+  const std::uint64_t requests = ri_->counters().requests;
+  EXPECT_EQ(Stkm(sample_, spec)->error_name, "org.openbcast.SPC1.Error.NoRights");
+  EXPECT_EQ(StatusString("roap-auto-acquisitions"), "1");
+  EXPECT_EQ(ri_->counters().requests, requests);
+  EXPECT_NE(StatusString("roap-last-error").find("BadRoMac"), std::string::npos);
+}
+
 TEST_F(SpcdRoap, TriggersAndOnePass) {
   // A registration trigger registers.
   auto reg = Trigger(ri_->MakeRegistrationTrigger());
