@@ -369,6 +369,13 @@ void RoapClient::HandleTrigger(std::span<const std::uint8_t> bytes, Done<std::st
     }
     if (trigger_nonces_seen_.size() > 256) trigger_nonces_seen_.erase(trigger_nonces_seen_.begin());
   }
+  // A trigger whose exchange failed may run again (a later repetition, a re-sent trigger).
+  if (trigger->nonce) {
+    done = [this, nonce = *trigger->nonce, done](Result<std::string, RoapFailure> r) {
+      if (!r) trigger_nonces_seen_.erase(nonce);
+      done(std::move(r));
+    };
+  }
   const std::string ri_hex = HexEncode(trigger->ri_id);
   g_message("ROAP: trigger %s (%s) from RI %s", trigger->id.value_or("").c_str(),
             trigger->kind == roap::RoapTrigger::Kind::kRegistrationRequest ? "registration"

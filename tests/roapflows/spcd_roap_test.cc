@@ -360,6 +360,23 @@ TEST_F(SpcdRoap, TriggersAndOnePass) {
   EXPECT_EQ(Trigger("<roap:roapTrigger")->error_name, "org.openbcast.SPC1.Error.Roap.Malformed");
 }
 
+TEST_F(SpcdRoap, FailedTriggerRunsAgainWhenRepeated) {
+  ASSERT_TRUE(Register(ri_->url())->ok());
+  const std::string trigger = ri_->SendAcquisitionTrigger({sample_.content_id()});
+  Misbehave("http-503");
+  EXPECT_EQ(Trigger(trigger)->error_name, "org.openbcast.SPC1.Error.Interaction.ServerError");
+  Misbehave("none");
+  auto again = Trigger(trigger);
+  ASSERT_TRUE(again->ok()) << again->error_name << ": " << again->message;
+  const gchar* outcome = nullptr;
+  g_variant_get(again->value, "(&s)", &outcome);
+  EXPECT_EQ(std::string(outcome), "installed " + sample_.content_id());
+  auto repeat = Trigger(trigger);
+  ASSERT_TRUE(repeat->ok());
+  g_variant_get(repeat->value, "(&s)", &outcome);
+  EXPECT_EQ(std::string(outcome), "repeat");
+}
+
 struct Case {
   const char* mode;
   const char* error;  // after org.openbcast.SPC1.Error.
