@@ -10,7 +10,8 @@
 //   duration=8                seconds to play (default 10)
 //   key-file=keys.ini         optional: this service's keys from a key file, not spcd
 //   min-frames=1              each stream must decode at least this many frames (default 1)
-//   max-decrypt-failures=0    SRTP packets / ISMACryp AUs lost to decryption (default 0)
+//   max-decrypt-failures=0    SRTP packets / ISMACryp AUs lost to decryption (default 0; SRTP
+//                             packets dropped while waiting for a TEK are reported apart)
 //   min-keys=1                TEKs obtained, on protected services (default 1)
 //   max-first-frame-ms=0      first video frame within this time (0: not checked)
 #pragma once
