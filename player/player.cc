@@ -322,7 +322,7 @@ class PlayerImpl {
 
   // Parental control.
   std::atomic<bool> parental_blocked_{false};
-  bool parental_unlocked_ = false;
+  std::atomic<bool> parental_unlocked_{false};
   gint64 parental_rating_ = -1;
   std::optional<guint8> spcd_parental_restore_;
   bool spcd_parental_refused_ = false;
@@ -1278,6 +1278,10 @@ void PlayerImpl::OnKeyDatagram(KeyBranch& branch, GstBuffer* buffer) {
     for (const auto& d : parsed->access_criteria) {
       if (d.tag == spc::kAccessCriteriaParentalRating && !d.data.empty()) rating = d.data[0];
     }
+    // Blocked here, before the TEK can reach the decoders, so not one frame shows.
+    if (rating > static_cast<int>(options_.parental_max_age) && !parental_unlocked_.load()) {
+      parental_blocked_ = true;
+    }
     std::lock_guard lock(branch.mutex);
     branch.last_stkm.assign(bytes.begin(), bytes.end());
     branch.protection_after_reception = parsed->protection_after_reception;
@@ -1458,8 +1462,8 @@ void PlayerImpl::PollParental() {
   parental_rating_ = rating;
   const bool over = rating >= 0 && rating > static_cast<gint64>(options_.parental_max_age);
   const bool blocked = !parental_unlocked_ && (over || spcd_parental_refused_);
-  const bool was = parental_blocked_.exchange(blocked);
-  if (blocked && !was && over) {
+  parental_blocked_ = blocked;
+  if (blocked && over) {
     problem_ = "parental";
     NotifyOnce("parental", ParentalText(rating, options_.parental_max_age,
                                         "this terminal's setting", options_.interactive));

@@ -342,7 +342,8 @@ def scenario_interactive(s, base):
     t.keys("r")
     t.wait_screen(r"RECORDING: Recording to \S+\.bcrec \(protection_after_reception 2", 20,
                   "r starts a recording")
-    t.wait_status(lambda l: "REC " in l, 10, "status line shows REC")
+    t.wait_status(lambda l: re.search(r"REC \d+\.\d MB|REC ([2-9]\d\d|\d{4}) kB", l), 30,
+                  "status line shows REC and the recording grows past 200 kB")
     t.keys("r")
     t.wait_screen(r"RECORDING: Recording stopped: \S+\.bcrec, \d+ datagrams", 10,
                   "r stops the recording")
@@ -363,6 +364,13 @@ def scenario_interactive(s, base):
     t.wait_screen(r"player exit status 0", 20, "q quits with status 0")
     recordings = [f for f in os.listdir(s.workdir) if f.endswith(".bcrec")]
     check(len(recordings) == 1, f"one recording in the record folder: {recordings}")
+    p = s.player("playback", ["--headless", "--bus-address", s.bus_address, "--report",
+                              s.path("playback.json"), s.path(recordings[0])])
+    check(p.wait(60) == 0, "the recording made from the keyboard plays back (exit 0)")
+    with open(s.path("playback.json")) as f:
+        back = json.load(f)
+    check(back["frames_decoded"]["video"] > 0 and back["decrypt_failures"] == 0,
+          f"its playback decodes {back['frames_decoded']} with no decrypt failure")
 
 
 def scenario_failures(s, base):
@@ -392,7 +400,8 @@ def scenario_failures(s, base):
              sdp_a])
     t.wait_screen(r"NOT REGISTERED: Not registered: this terminal holds no rights at all.*"
                   r"spcctl register", 30, "not registered, with how to register")
-    t.wait_status(lambda l: "! NOT REGISTERED" in l, 5, "status line names the problem")
+    t.wait_status(lambda l: l.startswith("[1/1 norights]") and l.endswith("! NOT REGISTERED"),
+                  5, "status line names the problem")
     t.keys("q")
     t.wait_screen(r"player exit status 0", 20, "q quits")
     t.stop()
@@ -409,12 +418,14 @@ def scenario_failures(s, base):
     t.wait_screen(r"RIGHTS EXPIRED: Rights expired for urn:openbcast:svc:sample:0000002d "
                   r"\(EXPIRED since 2000-01-01 00:00 UTC\): renew them", 30,
                   "rights expired, with the date and what to do")
-    t.wait_status(lambda l: "! RIGHTS EXPIRED" in l, 5, "status line: rights expired")
+    t.wait_status(lambda l: l.startswith("[2/4 expired]") and l.endswith("! RIGHTS EXPIRED"),
+                  5, "status line: rights expired")
     t.keys("3")
     t.wait_screen(r"PARENTAL BLOCK: Parental block: this programme is rated 18\+ and this "
                   r"terminal's setting allows up to 12\. Press u and enter the PIN", 30,
                   "parental block, with how to unlock")
-    blocked = t.wait_status(lambda l: "! PARENTAL BLOCK" in l and re.search(r"TEK \d+", l), 20,
+    blocked = t.wait_status(lambda l: l.startswith("[3/4 adult]") and re.search(r"TEK \d+", l)
+                            and l.endswith("! PARENTAL BLOCK"), 20,
                             "keys flow but the programme is blocked")
     check(frames_of(blocked) == 0, "nothing shown while blocked")
     t.keys("u")
@@ -432,7 +443,8 @@ def scenario_failures(s, base):
     t.wait_screen(r"NO SIGNAL: No signal: nothing received for \d+ s on key stream "
                   rf"127\.0\.0\.1:{base + 24}.*Check the network connection", 20,
                   "network silent, with where and what to check")
-    t.wait_status(lambda l: "! NO SIGNAL" in l, 5, "status line: no signal")
+    t.wait_status(lambda l: l.startswith("[4/4 silent]") and l.endswith("! NO SIGNAL"), 5,
+                  "status line: no signal")
     t.keys("3")
     t.wait_screen(r"channel 3: adult", 10, "back to the adult channel")
     t.wait_status(lambda l: l.startswith("[3/4 adult]") and "! PARENTAL BLOCK" in l, 20,
