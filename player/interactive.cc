@@ -157,7 +157,10 @@ class Ui {
     Line("channel " + std::to_string(index + 1) + ": " + names_[index]);
     Hooks hooks;
     hooks.on_notice = [this](const Notice& n) {
-      Line((n.kind == "warning" ? "   " : "!! ") + Label(n.kind) + ": " + n.text);
+      // "!!" marks what stops the viewer from watching; "--" is information.
+      const bool info = n.kind == "record-started" || n.kind == "record-stopped" ||
+                        n.kind == "unlocked" || n.kind == "network-back" || n.kind == "eos";
+      Line((n.kind == "warning" ? "   " : info ? "-- " : "!! ") + Label(n.kind) + ": " + n.text);
     };
     hooks.on_end = [this] {
       Line("-- " + names_[current_] + " stopped: zap to another channel or press q");
