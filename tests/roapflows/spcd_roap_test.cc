@@ -29,16 +29,21 @@ using spcd_test::TempDir;
 constexpr char kBase[] = "urn:openbcast:svc:roap:";
 
 // The test PKI, made once per test program (RSA key generation takes a few seconds).
+std::string PkiPath() {
+  return std::string(g_get_tmp_dir()) + "/roapflows-pki-" + std::to_string(getpid());
+}
+
 const std::string& PkiDir() {
   static std::string dir = [] {
-    std::string d = std::string(g_get_tmp_dir()) + "/roapflows-pki-" + std::to_string(getpid());
+    std::string d = PkiPath();
     std::string out;
     const int rc = spcd_test::RunCommand(
         {spcd_test::EnvOr("MAKE_TEST_PKI", "scripts/make-test-pki.sh"), d, "2"}, &out);
     EXPECT_EQ(rc, 0) << out;
     std::atexit([] {
       std::string ignored;
-      spcd_test::RunCommand({"rm", "-rf", PkiDir()}, &ignored);
+      // PkiDir()'s string may be gone by now (static destruction): rebuild the path.
+      spcd_test::RunCommand({"rm", "-rf", PkiPath()}, &ignored);
     });
     return d;
   }();
