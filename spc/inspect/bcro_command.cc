@@ -38,10 +38,6 @@ int Usage(const std::string& why) {
   return kExitUsage;
 }
 
-std::span<const std::uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
 void WriteFields(JsonWriter& w, const Bcro& b) {
   w.Member("bcro_version", b.bcro_version)
       .Member("address_mode", b.address_mode)
@@ -72,39 +68,13 @@ void WriteFields(JsonWriter& w, const Bcro& b) {
 int BcroCommand(const std::vector<std::string>& args) {
   std::optional<std::string> drr_path, key_path, anchors_path, now_arg;
   std::vector<std::string> files;
-  bool options_done = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string_view name, std::optional<std::string>& out) -> int {
-      std::string prefix = std::string(name) + "=";
-      if (a.starts_with(prefix)) {
-        out = a.substr(prefix.size());
-      } else if (i + 1 < args.size()) {
-        out = args[++i];
-      } else {
-        return Usage(std::string(name) + " needs a value");
-      }
-      return kExitOk;
-    };
-    if (options_done || a == "-" || !a.starts_with("-")) {
-      files.push_back(a);
-    } else if (a == "--") {
-      options_done = true;
-    } else if (a == "--drr" || a.starts_with("--drr=")) {
-      if (int rc = value("--drr", drr_path)) return rc;
-    } else if (a == "--device-key" || a.starts_with("--device-key=")) {
-      if (int rc = value("--device-key", key_path)) return rc;
-    } else if (a == "--anchors" || a.starts_with("--anchors=")) {
-      if (int rc = value("--anchors", anchors_path)) return rc;
-    } else if (a == "--now" || a.starts_with("--now=")) {
-      if (int rc = value("--now", now_arg)) return rc;
-    } else if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return kExitOk;
-    } else {
-      return Usage("unknown option " + a);
-    }
-  }
+  if (auto done = ParseArguments(args,
+                                 {{"--drr", &drr_path},
+                                  {"--device-key", &key_path},
+                                  {"--anchors", &anchors_path},
+                                  {"--now", &now_arg}},
+                                 kUsage, Usage, files))
+    return *done;
   if (files.empty()) return Usage("no FILE given");
   if (drr_path.has_value() != key_path.has_value()) {
     return Usage("--drr and --device-key go together");
@@ -146,27 +116,9 @@ int BcroCommand(const std::vector<std::string>& args) {
     registration = std::move(reg).value();
   }
 
-  int status = kExitOk;
-  for (const std::string& file : files) {
-    JsonWriter w;
-    w.BeginObject().Member("file", file == "-" ? std::string("<stdin>") : file);
-    std::string bytes;
-    std::string read_error;
-    if (!ReadInput(file, bytes, read_error)) {
-      w.Member("error", read_error).Member("field", "").Member("offset", 0).EndObject();
-      std::puts(w.str().c_str());
-      if (status == kExitOk) status = kExitIoError;
-      continue;
-    }
-    auto message = Bytes(bytes);
+  return ForEachInput(files, [&](JsonWriter& w, std::span<const std::uint8_t> message) {
     auto parsed = ParseBcro(message);
-    if (!parsed) {
-      const ParseError& e = parsed.error();
-      w.Member("error", e.message).Member("field", e.field).Member("offset", e.offset).EndObject();
-      std::puts(w.str().c_str());
-      status = kExitMalformed;
-      continue;
-    }
+    if (!parsed) return WriteMalformed(w, parsed.error());
     WriteFields(w, *parsed);
     if (registration) {
       auto opened = OpenBcro(message, *parsed, &*registration, device_id);
@@ -179,11 +131,8 @@ int BcroCommand(const std::vector<std::string>& args) {
             .Member("open_message", opened.error().message);
       }
     }
-    w.EndObject();
-    std::puts(w.str().c_str());
-  }
-  std::fflush(stdout);
-  return status;
+    return kExitOk;
+  });
 }
 
 }  // namespace spc::inspect

@@ -37,10 +37,6 @@ int Usage(const std::string& why) {
   return kExitUsage;
 }
 
-std::span<const std::uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
 void WriteFields(JsonWriter& w, const DeviceRegistrationResponse& d) {
   w.Member("drr_version", d.drr_version)
       .Member("status", d.status)
@@ -134,37 +130,10 @@ Result<RegistrationMaterial, LtkmFailure> RegistrationFromDrr(std::span<const st
 int DrrCommand(const std::vector<std::string>& args) {
   std::optional<std::string> key_path, anchors_path, now_arg;
   std::vector<std::string> files;
-  bool options_done = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string_view name, std::optional<std::string>& out) -> int {
-      std::string prefix = std::string(name) + "=";
-      if (a.starts_with(prefix)) {
-        out = a.substr(prefix.size());
-      } else if (i + 1 < args.size()) {
-        out = args[++i];
-      } else {
-        return Usage(std::string(name) + " needs a value");
-      }
-      return kExitOk;
-    };
-    if (options_done || a == "-" || !a.starts_with("-")) {
-      files.push_back(a);
-    } else if (a == "--") {
-      options_done = true;
-    } else if (a == "--device-key" || a.starts_with("--device-key=")) {
-      if (int rc = value("--device-key", key_path)) return rc;
-    } else if (a == "--anchors" || a.starts_with("--anchors=")) {
-      if (int rc = value("--anchors", anchors_path)) return rc;
-    } else if (a == "--now" || a.starts_with("--now=")) {
-      if (int rc = value("--now", now_arg)) return rc;
-    } else if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return kExitOk;
-    } else {
-      return Usage("unknown option " + a);
-    }
-  }
+  if (auto done = ParseArguments(
+          args, {{"--device-key", &key_path}, {"--anchors", &anchors_path}, {"--now", &now_arg}},
+          kUsage, Usage, files))
+    return *done;
   if (files.empty()) return Usage("no FILE given");
   if (anchors_path && !key_path) return Usage("--anchors needs --device-key");
   std::time_t now = std::time(nullptr);
@@ -189,27 +158,9 @@ int DrrCommand(const std::vector<std::string>& args) {
     anchors = MakeTrustStore(*a);
   }
 
-  int status = kExitOk;
-  for (const std::string& file : files) {
-    JsonWriter w;
-    w.BeginObject().Member("file", file == "-" ? std::string("<stdin>") : file);
-    std::string bytes;
-    std::string read_error;
-    if (!ReadInput(file, bytes, read_error)) {
-      w.Member("error", read_error).Member("field", "").Member("offset", 0).EndObject();
-      std::puts(w.str().c_str());
-      if (status == kExitOk) status = kExitIoError;
-      continue;
-    }
-    auto message = Bytes(bytes);
+  return ForEachInput(files, [&](JsonWriter& w, std::span<const std::uint8_t> message) {
     auto parsed = ParseDrr(message);
-    if (!parsed) {
-      const ParseError& e = parsed.error();
-      w.Member("error", e.message).Member("field", e.field).Member("offset", e.offset).EndObject();
-      std::puts(w.str().c_str());
-      status = kExitMalformed;
-      continue;
-    }
+    if (!parsed) return WriteMalformed(w, parsed.error());
     WriteFields(w, *parsed);
     if (device_key) WriteDeviceView(w, message, *parsed, device_key.get());
     if (anchors) {
@@ -231,11 +182,8 @@ int DrrCommand(const std::vector<std::string>& args) {
             .Member("verify_message", r.error().message);
       }
     }
-    w.EndObject();
-    std::puts(w.str().c_str());
-  }
-  std::fflush(stdout);
-  return status;
+    return kExitOk;
+  });
 }
 
 }  // namespace spc::inspect

@@ -1,9 +1,5 @@
 // bcast-inspect: prints BCAST messages as JSON Lines, for people and for conformance scripts.
-#include <glib.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,41 +32,6 @@ void PrintUsage(FILE* out) {
 }
 
 }  // namespace
-
-bool ParseTime(const std::string& text, std::time_t& out) {
-  if (text.empty() || text.size() > 12) return false;
-  std::time_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  out = v;
-  return true;
-}
-
-bool ReadInput(const std::string& path, std::string& contents, std::string& error) {
-  if (path != "-") {
-    g_autoptr(GError) gerror = nullptr;
-    gchar* data = nullptr;
-    gsize length = 0;
-    if (!g_file_get_contents(path.c_str(), &data, &length, &gerror)) {
-      error = gerror->message;
-      return false;
-    }
-    contents.assign(data, length);
-    g_free(data);
-    return true;
-  }
-  contents.clear();
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) contents.append(buf, n);
-  if (std::ferror(stdin)) {
-    error = std::string("standard input: ") + std::strerror(errno);
-    return false;
-  }
-  return true;
-}
 
 }  // namespace spc::inspect
 

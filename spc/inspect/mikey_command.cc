@@ -79,35 +79,9 @@ void WriteFields(JsonWriter& w, const MikeyMessage& m) {
 int MikeyCommand(const std::vector<std::string>& args) {
   std::optional<std::string> msk_hex, muk_hex;
   std::vector<std::string> files;
-  bool options_done = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string_view name, std::optional<std::string>& out) -> int {
-      std::string prefix = std::string(name) + "=";
-      if (a.starts_with(prefix)) {
-        out = a.substr(prefix.size());
-      } else if (i + 1 < args.size()) {
-        out = args[++i];
-      } else {
-        return Usage(std::string(name) + " needs a value");
-      }
-      return kExitOk;
-    };
-    if (options_done || a == "-" || !a.starts_with("-")) {
-      files.push_back(a);
-    } else if (a == "--") {
-      options_done = true;
-    } else if (a == "--msk" || a.starts_with("--msk=")) {
-      if (int rc = value("--msk", msk_hex)) return rc;
-    } else if (a == "--muk" || a.starts_with("--muk=")) {
-      if (int rc = value("--muk", muk_hex)) return rc;
-    } else if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return kExitOk;
-    } else {
-      return Usage("unknown option " + a);
-    }
-  }
+  if (auto done =
+          ParseArguments(args, {{"--msk", &msk_hex}, {"--muk", &muk_hex}}, kUsage, Usage, files))
+    return *done;
   if (files.empty()) return Usage("no FILE given");
   std::optional<std::vector<std::uint8_t>> msk, muk;
   if (msk_hex) {
@@ -119,28 +93,9 @@ int MikeyCommand(const std::vector<std::string>& args) {
     if (!muk || muk->empty()) return Usage("--muk needs hex digits");
   }
 
-  int status = kExitOk;
-  for (const std::string& file : files) {
-    JsonWriter w;
-    w.BeginObject().Member("file", file == "-" ? std::string("<stdin>") : file);
-    std::string bytes;
-    std::string read_error;
-    if (!ReadInput(file, bytes, read_error)) {
-      w.Member("error", read_error).Member("field", "").Member("offset", 0).EndObject();
-      std::puts(w.str().c_str());
-      if (status == kExitOk) status = kExitIoError;
-      continue;
-    }
-    std::span<const std::uint8_t> message(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                          bytes.size());
+  return ForEachInput(files, [&](JsonWriter& w, std::span<const std::uint8_t> message) {
     auto parsed = ParseMikey(message);
-    if (!parsed) {
-      const ParseError& e = parsed.error();
-      w.Member("error", e.message).Member("field", e.field).Member("offset", e.offset).EndObject();
-      std::puts(w.str().c_str());
-      status = kExitMalformed;
-      continue;
-    }
+    if (!parsed) return WriteMalformed(w, parsed.error());
     WriteFields(w, *parsed);
     const std::optional<std::vector<std::uint8_t>>& key =
         parsed->key_id.type == MikeyKeyIdType::kMsk ? muk : msk;
@@ -160,18 +115,13 @@ int MikeyCommand(const std::vector<std::string>& args) {
         w.Member("mac_valid", false);
       } else {
         const ParseError& e = opened.error().detail;
-        w.Member("mac_valid", true)
-            .Member("error",
-                    std::string(MikeyOpenErrorName(opened.error().code)) + ": " + e.message)
-            .Member("field", e.field)
-            .Member("offset", e.offset);
-        status = kExitMalformed;
+        w.Member("mac_valid", true);
+        WriteError(w, std::string(MikeyOpenErrorName(opened.error().code)) + ": " + e.message, e);
+        return kExitMalformed;
       }
     }
-    w.EndObject();
-    std::puts(w.str().c_str());
-  }
-  return status;
+    return kExitOk;
+  });
 }
 
 }  // namespace spc::inspect

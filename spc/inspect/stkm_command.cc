@@ -70,35 +70,9 @@ int StkmCommand(const std::vector<std::string>& args) {
   std::optional<std::string> keys_path;
   std::optional<std::string> base_cid;
   std::vector<std::string> files;
-  bool options_done = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string_view name, std::optional<std::string>& out) -> int {
-      std::string prefix = std::string(name) + "=";
-      if (a.starts_with(prefix)) {
-        out = a.substr(prefix.size());
-      } else if (i + 1 < args.size()) {
-        out = args[++i];
-      } else {
-        return Usage(std::string(name) + " needs a value");
-      }
-      return kExitOk;
-    };
-    if (options_done || a == "-" || !a.starts_with("-")) {
-      files.push_back(a);
-    } else if (a == "--") {
-      options_done = true;
-    } else if (a == "--keys" || a.starts_with("--keys=")) {
-      if (int rc = value("--keys", keys_path)) return rc;
-    } else if (a == "--base-cid" || a.starts_with("--base-cid=")) {
-      if (int rc = value("--base-cid", base_cid)) return rc;
-    } else if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return kExitOk;
-    } else {
-      return Usage("unknown option " + a);
-    }
-  }
+  if (auto done = ParseArguments(args, {{"--keys", &keys_path}, {"--base-cid", &base_cid}}, kUsage,
+                                 Usage, files))
+    return *done;
   if (files.empty()) return Usage("no FILE given");
   if (keys_path && !base_cid) return Usage("--keys needs --base-cid to form content IDs");
 
@@ -113,28 +87,9 @@ int StkmCommand(const std::vector<std::string>& args) {
     keys = std::move(*loaded);
   }
 
-  int status = kExitOk;
-  for (const std::string& file : files) {
-    JsonWriter w;
-    w.BeginObject().Member("file", file == "-" ? std::string("<stdin>") : file);
-    std::string bytes;
-    std::string read_error;
-    if (!ReadInput(file, bytes, read_error)) {
-      w.Member("error", read_error).Member("field", "").Member("offset", 0).EndObject();
-      std::puts(w.str().c_str());
-      if (status == kExitOk) status = kExitIoError;
-      continue;
-    }
-    std::span<const std::uint8_t> message(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                          bytes.size());
+  return ForEachInput(files, [&](JsonWriter& w, std::span<const std::uint8_t> message) {
     auto parsed = ParseStkm(message);
-    if (!parsed) {
-      const ParseError& e = parsed.error();
-      w.Member("error", e.message).Member("field", e.field).Member("offset", e.offset).EndObject();
-      std::puts(w.str().c_str());
-      status = kExitMalformed;
-      continue;
-    }
+    if (!parsed) return WriteMalformed(w, parsed.error());
     WriteFields(w, *parsed);
     if (base_cid) {
       std::string cid = StkmContentId(*parsed, *base_cid);
@@ -154,11 +109,8 @@ int StkmCommand(const std::vector<std::string>& args) {
         }
       }
     }
-    w.EndObject();
-    std::puts(w.str().c_str());
-  }
-  std::fflush(stdout);
-  return status;
+    return kExitOk;
+  });
 }
 
 }  // namespace spc::inspect
