@@ -10,71 +10,22 @@
 #include <string>
 
 #include "spc/libspc/crypto.h"
+#include "spc/libspc/wire.h"
 
 namespace spc {
 namespace {
+
+using wire::PutBytes;
+using wire::PutUint;
+using wire::Reader;
 
 constexpr std::uint8_t kProtocolVersion = 1;
 constexpr std::uint8_t kLastDefinedProtocol =
     static_cast<std::uint8_t>(TrafficProtectionProtocol::kIsmacryp);
 
-class Reader {
- public:
-  Reader(std::span<const std::uint8_t> message, std::size_t end) : msg_(message), end_(end) {}
-
-  std::size_t pos() const { return pos_; }
-  std::size_t end() const { return end_; }
-  const ParseError& error() const { return error_; }
-
-  // Reads `n` bytes as a big-endian number (n <= 8) or fails naming `field`.
-  bool Uint(const char* field, std::size_t n, std::uint64_t& out) {
-    if (!Need(field, n)) return false;
-    out = 0;
-    for (std::size_t i = 0; i < n; ++i) out = (out << 8) | msg_[pos_ + i];
-    pos_ += n;
-    return true;
-  }
-
-  template <class T>
-  bool Number(const char* field, std::size_t n, T& out) {
-    std::uint64_t v = 0;
-    if (!Uint(field, n, v)) return false;
-    out = static_cast<T>(v);
-    return true;
-  }
-
-  bool Bytes(const char* field, std::span<std::uint8_t> out) {
-    if (!Need(field, out.size())) return false;
-    std::copy_n(msg_.begin() + static_cast<std::ptrdiff_t>(pos_), out.size(), out.begin());
-    pos_ += out.size();
-    return true;
-  }
-
-  bool Fail(std::string message, std::string field, std::size_t offset) {
-    error_ = ParseError{std::move(message), std::move(field), offset};
-    return false;
-  }
-
-  // Prefix for messages about one access_criteria_descriptor().
-  std::string context;
-
- private:
-  bool Need(const char* field, std::size_t n) {
-    std::size_t left = end_ - pos_;
-    if (n <= left) return true;
-    return Fail(std::string(field) + ": " + context + "needs " + std::to_string(n) +
-                    " bytes at offset " + std::to_string(pos_) + " but only " +
-                    std::to_string(left) +
-                    " remain before the 12-byte MAC (message truncated, or its flags and "
-                    "lengths do not add up)",
-                field, pos_);
-  }
-
-  std::span<const std::uint8_t> msg_;
-  std::size_t end_;
-  std::size_t pos_ = 0;
-  ParseError error_;
-};
+// What a field that runs into the MAC is told; see the top of this file.
+constexpr char kRunsIntoMac[] =
+    " before the 12-byte MAC (message truncated, or its flags and lengths do not add up)";
 
 bool ParseFields(Reader& r, Stkm& s) {
   std::uint8_t b0 = 0;
@@ -161,15 +112,6 @@ bool ParseFields(Reader& r, Stkm& s) {
   return true;
 }
 
-void PutUint(std::vector<std::uint8_t>& out, std::uint64_t v, std::size_t n) {
-  for (std::size_t i = n; i-- > 0;) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-
-template <std::size_t N>
-void PutBytes(std::vector<std::uint8_t>& out, const std::array<std::uint8_t, N>& a) {
-  out.insert(out.end(), a.begin(), a.end());
-}
-
 bool Representable(const Stkm& s) {
   if (s.protocol_version > 0x0f || s.protection_after_reception > 0x03 ||
       s.traffic_protection_protocol > 0x07 || s.key_domain_id > 0xffffff ||
@@ -194,7 +136,7 @@ Result<Stkm> ParseStkm(std::span<const std::uint8_t> message) {
                       "MAC", 0};
   }
   Stkm s;
-  Reader r(message, message.size() - kStkmMacLength);
+  Reader r(message, message.size() - kStkmMacLength, kRunsIntoMac);
   if (!ParseFields(r, s)) return r.error();
   std::copy_n(message.end() - static_cast<std::ptrdiff_t>(kStkmMacLength), kStkmMacLength,
               s.MAC.begin());

@@ -5,14 +5,14 @@
 #include <algorithm>
 
 #include "spc/libspc/hex.h"
-#include "spc/libspc/ltkm/wire.h"
+#include "spc/libspc/wire.h"
 
 namespace spc {
 namespace {
 
-using ltkm_wire::PutBytes;
-using ltkm_wire::PutUint;
-using ltkm_wire::Reader;
+using wire::PutBytes;
+using wire::PutUint;
+using wire::Reader;
 
 constexpr std::uint64_t kMax40 = (std::uint64_t{1} << 40) - 1;
 

@@ -6,14 +6,14 @@
 #include <string>
 
 #include "spc/libspc/hex.h"
-#include "spc/libspc/ltkm/wire.h"
+#include "spc/libspc/wire.h"
 
 namespace spc {
 namespace {
 
-using ltkm_wire::PutBytes;
-using ltkm_wire::PutUint;
-using ltkm_wire::Reader;
+using wire::PutBytes;
+using wire::PutUint;
+using wire::Reader;
 
 constexpr std::uint64_t kMax40 = (std::uint64_t{1} << 40) - 1;
 // K_MAC ‖ K_DEV inside the RSA-KEM.
