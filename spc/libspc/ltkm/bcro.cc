@@ -5,11 +5,13 @@
 #include <algorithm>
 
 #include "spc/libspc/hex.h"
+#include "spc/libspc/ltkm/signed_message.h"
 #include "spc/libspc/wire.h"
 
 namespace spc {
 namespace {
 
+using ltkm_signed::Fail;
 using wire::PutBytes;
 using wire::PutUint;
 using wire::Reader;
@@ -47,25 +49,13 @@ bool ParseFields(Reader& r, Bcro& b) {
   if (!r.Number("not_before", 5, b.not_before)) return false;
   if (!r.Number("not_after", 5, b.not_after)) return false;
   if (!r.Bytes("wrapped_key_material", b.wrapped_key_material)) return false;
-  if (!r.Number("signature_length", 2, length)) return false;
-  if (!r.Take("signature", length, b.signature)) return false;
-  if (r.left() != 0) {
-    return r.Fail("signature: " + std::to_string(r.left()) +
-                      " unexpected bytes after the signature (offset " + std::to_string(r.pos()) +
-                      "): a length field is wrong",
-                  "signature", r.pos());
-  }
-  return true;
+  return ltkm_signed::ReadSignature(r, b.signature, "a length field");
 }
 
 bool Representable(const Bcro& b) {
   return b.ro_id.size() <= 0xff && b.content_id.size() <= 0xff && b.timestamp <= kMax40 &&
          b.not_before <= kMax40 && b.not_after <= kMax40 && b.key_domain_id <= 0xffffff &&
          b.signature.size() <= 0xffff;
-}
-
-LtkmFailure Fail(LtkmError code, std::string message) {
-  return LtkmFailure{code, std::move(message), {}};
 }
 
 }  // namespace
@@ -150,9 +140,8 @@ Result<LtkmEntry, LtkmFailure> OpenBcro(std::span<const std::uint8_t> message, c
     return Fail(LtkmError::kBrokenChain, "registered RI certificate: " + ri_cert.error().message);
   }
   EvpPkeyPtr ri_key = CertificatePublicKey(ri_cert->get());
-  const std::size_t signed_length = message.size() - 2 - parsed.signature.size();
-  if (auto ok = RsaPssVerify(ri_key.get(), message.first(signed_length), parsed.signature); !ok) {
-    return Fail(LtkmError::kBadSignature, "signature: " + ok.error().message);
+  if (auto bad = ltkm_signed::VerifySignature(ri_key.get(), message, parsed.signature)) {
+    return *bad;
   }
 
   auto keys =
@@ -181,12 +170,7 @@ Result<LtkmEntry, LtkmFailure> OpenBcro(std::span<const std::uint8_t> message,
                                         const RegistrationMaterial* registration,
                                         const Sha1Digest& device_id) {
   auto parsed = ParseBcro(message);
-  if (!parsed) {
-    const ParseError& e = parsed.error();
-    return LtkmFailure{
-        LtkmError::kMalformed,
-        e.message + " (field " + e.field + ", offset " + std::to_string(e.offset) + ")", e};
-  }
+  if (!parsed) return ltkm_signed::Malformed(parsed.error());
   return OpenBcro(message, *parsed, registration, device_id);
 }
 

@@ -6,11 +6,13 @@
 #include <string>
 
 #include "spc/libspc/hex.h"
+#include "spc/libspc/ltkm/signed_message.h"
 #include "spc/libspc/wire.h"
 
 namespace spc {
 namespace {
 
+using ltkm_signed::Fail;
 using wire::PutBytes;
 using wire::PutUint;
 using wire::Reader;
@@ -61,15 +63,7 @@ bool ParseFields(Reader& r, DeviceRegistrationResponse& d) {
     if (!r.Bytes("wrapped_group_key", g.wrapped_group_key)) return false;
   }
   r.context.clear();
-  if (!r.Number("signature_length", 2, length)) return false;
-  if (!r.Take("signature", length, d.signature)) return false;
-  if (r.left() != 0) {
-    return r.Fail("signature: " + std::to_string(r.left()) +
-                      " unexpected bytes after the signature (offset " + std::to_string(r.pos()) +
-                      "): a count or length field is wrong",
-                  "signature", r.pos());
-  }
-  return true;
+  return ltkm_signed::ReadSignature(r, d.signature, "a count or length field");
 }
 
 bool Representable(const DeviceRegistrationResponse& d) {
@@ -80,10 +74,6 @@ bool Representable(const DeviceRegistrationResponse& d) {
   }
   return std::all_of(d.certificates.begin(), d.certificates.end(),
                      [](const auto& c) { return c.size() <= 0xffff; });
-}
-
-LtkmFailure Fail(LtkmError code, std::string message) {
-  return LtkmFailure{code, std::move(message), {}};
 }
 
 }  // namespace
@@ -167,11 +157,9 @@ Result<RegistrationMaterial, LtkmFailure> VerifyDrr(std::span<const std::uint8_t
                                              HexEncode(SpkiSha1(chain[0].get())) + ")");
   }
 
-  // The parser guarantees the signature is the message's tail.
-  const std::size_t signed_length = message.size() - 2 - parsed.signature.size();
   EvpPkeyPtr ri_key = CertificatePublicKey(chain[0].get());
-  if (auto ok = RsaPssVerify(ri_key.get(), message.first(signed_length), parsed.signature); !ok) {
-    return Fail(LtkmError::kBadSignature, "signature: " + ok.error().message);
+  if (auto bad = ltkm_signed::VerifySignature(ri_key.get(), message, parsed.signature)) {
+    return *bad;
   }
 
   if (parsed.status == static_cast<std::uint8_t>(DrrStatus::kDeviceRevoked)) {
@@ -225,12 +213,7 @@ Result<RegistrationMaterial, LtkmFailure> VerifyDrr(std::span<const std::uint8_t
                                                     X509_STORE* trust_anchors,
                                                     EVP_PKEY* device_private_key, std::time_t now) {
   auto parsed = ParseDrr(message);
-  if (!parsed) {
-    const ParseError& e = parsed.error();
-    return LtkmFailure{
-        LtkmError::kMalformed,
-        e.message + " (field " + e.field + ", offset " + std::to_string(e.offset) + ")", e};
-  }
+  if (!parsed) return ltkm_signed::Malformed(parsed.error());
   return VerifyDrr(message, *parsed, trust_anchors, device_private_key, now);
 }
 
