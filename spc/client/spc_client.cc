@@ -375,6 +375,15 @@ CallStatus Client::Status(StatusInfo* out) {
   if (g_variant_dict_lookup(d, "stkms-rejected", "t", &v)) out->stkms_rejected = v;
   if (g_variant_dict_lookup(d, "stkms-bad-mac", "t", &v)) out->stkms_bad_mac = v;
   if (g_variant_dict_lookup(d, "uptime", "t", &v)) out->uptime = v;
+  if (g_variant_dict_lookup(d, "roap-state", "&s", &s)) out->roap_state = s;
+  if (g_variant_dict_lookup(d, "roap-ri-id", "&s", &s)) out->roap_ri_id = s;
+  if (g_variant_dict_lookup(d, "roap-ri-url", "&s", &s)) out->roap_ri_url = s;
+  if (g_variant_dict_lookup(d, "roap-last-error", "&s", &s)) out->roap_last_error = s;
+  if (g_variant_dict_lookup(d, "roap-acquisitions", "t", &v)) out->roap_acquisitions = v;
+  if (g_variant_dict_lookup(d, "roap-failures", "t", &v)) out->roap_failures = v;
+  if (g_variant_dict_lookup(d, "interaction-requests", "t", &v)) out->interaction_requests = v;
+  gboolean b = FALSE;
+  if (g_variant_dict_lookup(d, "auto-acquire", "b", &b)) out->auto_acquire = b;
   return st;
 }
 

@@ -96,6 +96,15 @@ struct StatusInfo {
   std::uint64_t stkms_rejected = 0;
   std::uint64_t stkms_bad_mac = 0;
   std::uint64_t uptime = 0;
+  // Terminals with an interaction channel (ROAP); empty / 0 from an spcd without them.
+  std::string roap_state;  // no-device-identity / unregistered / registering / registered
+  std::string roap_ri_id;
+  std::string roap_ri_url;
+  std::string roap_last_error;
+  std::uint64_t roap_acquisitions = 0;
+  std::uint64_t roap_failures = 0;
+  std::uint64_t interaction_requests = 0;
+  bool auto_acquire = false;
 };
 
 // Result of the management calls.

@@ -153,6 +153,14 @@ int CmdStatus(Client& c) {
         .Member("stkms_rejected", s.stkms_rejected)
         .Member("stkms_bad_mac", s.stkms_bad_mac)
         .Member("uptime", s.uptime)
+        .Member("roap_state", s.roap_state)
+        .Member("roap_ri_id", s.roap_ri_id)
+        .Member("roap_ri_url", s.roap_ri_url)
+        .Member("roap_acquisitions", s.roap_acquisitions)
+        .Member("roap_failures", s.roap_failures)
+        .Member("roap_last_error", s.roap_last_error)
+        .Member("auto_acquire", s.auto_acquire)
+        .Member("interaction_requests", s.interaction_requests)
         .EndObject();
     std::printf("%s\n", w.str().c_str());
   } else {
@@ -168,6 +176,20 @@ int CmdStatus(Client& c) {
                 static_cast<unsigned long long>(s.stkms_rejected),
                 static_cast<unsigned long long>(s.stkms_bad_mac));
     std::printf("uptime:           %llu s\n", static_cast<unsigned long long>(s.uptime));
+    if (!s.roap_state.empty()) {
+      std::printf("ROAP:             %s%s%s%s%s\n", s.roap_state.c_str(),
+                  s.roap_ri_id.empty() ? "" : ", RI ", s.roap_ri_id.c_str(),
+                  s.roap_ri_url.empty() ? "" : " at ", s.roap_ri_url.c_str());
+      std::printf(
+          "                  %llu acquisitions, %llu failures, %llu HTTP requests, "
+          "automatic acquisition %s\n",
+          static_cast<unsigned long long>(s.roap_acquisitions),
+          static_cast<unsigned long long>(s.roap_failures),
+          static_cast<unsigned long long>(s.interaction_requests), s.auto_acquire ? "on" : "off");
+      if (!s.roap_last_error.empty()) {
+        std::printf("  last error:     %s\n", s.roap_last_error.c_str());
+      }
+    }
   }
   return 0;
 }

@@ -565,6 +565,15 @@ TEST_F(SpcdRoap, SpcctlVerbs) {
   bad = run({"acquire", "urn:openbcast:svc:roap:00000041"});
   EXPECT_EQ(bad.status, 1) << bad.out;
   EXPECT_NE(bad.out.find("org.openbcast.SPC1.Error.Roap.BadRoMac"), std::string::npos) << bad.out;
+  auto status = run({"--json", "status"});
+  EXPECT_EQ(status.status, 0) << status.out;
+  EXPECT_NE(status.out.find("\"roap_state\":\"registered\""), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"roap_ri_id\":\"" + ri_->ri_id_hex() + "\""), std::string::npos)
+      << status.out;
+  auto text = run({"status"});
+  EXPECT_NE(text.out.find("ROAP:             registered, RI " + ri_->ri_id_hex()),
+            std::string::npos)
+      << text.out;
   auto usage = run({"acquire"});
   EXPECT_EQ(usage.status, 2) << usage.out;
   auto missing = run({"handle-trigger", dir_.File("no-such-file")});
