@@ -239,6 +239,9 @@ class Scenario:
                 "127.0.0.1", "--key-port", str(port), "--video-port", str(port + 2),
                 "--audio-port", str(port + 4), "--isma-key-port", str(port + 6), "--sdp-out", sdp,
                 "--cid-extension", cid_extension, "--tek-period", "2",
+                # A fixed start: the head-end's random sequence number can wrap between two player
+                # runs, and a stream without RFC 4771 cannot be joined after a wrap (by design).
+                "--initial-seq", "0",
                 "--session-name", session_name or name, *extra]
         p = Process(f"headend-{name}", argv, self.workdir, self.env)
         self.processes.append(p)
