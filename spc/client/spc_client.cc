@@ -313,6 +313,14 @@ Client::~Client() {
   if (impl_->thread.joinable()) impl_->thread.join();
   // Signal handlers must not fire into a freed Impl.
   g_signal_handlers_disconnect_by_data(impl_->proxy, impl_.get());
+  // Dropping the proxy unsubscribes its D-Bus signal matches, and GDBusConnection runs their
+  // destroy notifies from idle sources on the proxy's context (ours, no longer run by the thread):
+  // dispatch them here, or the subscription data leaks with the context.
+  g_main_context_push_thread_default(impl_->ctx);
+  g_clear_object(&impl_->proxy);
+  while (g_main_context_iteration(impl_->ctx, FALSE)) {
+  }
+  g_main_context_pop_thread_default(impl_->ctx);
 }
 
 void Client::ProcessStkmAsync(std::span<const std::uint8_t> stkm, const std::string& base_cid,
