@@ -409,7 +409,8 @@ static gboolean gst_ismacryp_dec_set_caps(GstRTPBaseDepayload* depay, GstCaps* c
     return FALSE;
   }
   const gchar* media = gst_structure_get_string(s, "media");
-  const std::string mode = g_ascii_strdown(fmtp->mode.c_str(), -1);
+  g_autofree gchar* mode_lower = g_ascii_strdown(fmtp->mode.c_str(), -1);
+  const std::string mode = mode_lower;
   std::optional<Codec> codec;
   if (mode == "aac-hbr" || mode == "aac-lbr") {
     codec = Codec::kAac;
