@@ -15,7 +15,10 @@ namespace {
 
 class TempDir : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = g_dir_make_tmp("player-units-XXXXXX", nullptr); }
+  void SetUp() override {
+    g_autofree gchar* dir = g_dir_make_tmp("player-units-XXXXXX", nullptr);
+    dir_ = dir;
+  }
   void TearDown() override {
     for (const auto& f : files_) g_remove(f.c_str());
     g_rmdir((dir_ + "/cfg").c_str());
