@@ -27,7 +27,8 @@ class InteractionChannelTest : public ::testing::Test {
     ASSERT_TRUE(soup_server_listen_local(server_, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error))
         << error->message;
     GSList* uris = soup_server_get_uris(server_);
-    base_ = g_uri_to_string(static_cast<GUri*>(uris->data));
+    g_autofree gchar* base = g_uri_to_string(static_cast<GUri*>(uris->data));
+    base_ = base;
     g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
     if (!base_.empty() && base_.back() == '/') base_.pop_back();
   }
