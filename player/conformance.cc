@@ -54,12 +54,14 @@ bool LoadPlan(const std::string& path, std::vector<PlannedService>* out, std::st
       *error = path + ": [" + group + "] has no sdp=";
       return false;
     }
-    s.sdp = g_path_is_absolute(sdp) ? std::string(sdp)
-                                    : std::string(g_build_filename(dir, sdp, nullptr));
+    auto in_dir = [&](const char* name) {
+      g_autofree gchar* path = g_build_filename(dir, name, nullptr);
+      return std::string(path);
+    };
+    s.sdp = g_path_is_absolute(sdp) ? std::string(sdp) : in_dir(sdp);
     g_autofree gchar* keys = g_key_file_get_string(kf, groups[i], "key-file", nullptr);
     if (keys != nullptr) {
-      s.key_file = g_path_is_absolute(keys) ? std::string(keys)
-                                            : std::string(g_build_filename(dir, keys, nullptr));
+      s.key_file = g_path_is_absolute(keys) ? std::string(keys) : in_dir(keys);
     }
     auto number = [&](const char* key, double low, double high, double fallback,
                       double* value) -> bool {
