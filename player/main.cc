@@ -75,21 +75,22 @@ int Configure(const std::string& path, bool set_pin, gint set_age) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  gchar* key_file = nullptr;
-  gchar* bus_address = nullptr;
+  // g_autofree: the early returns free the option strings too.
+  g_autofree gchar* key_file = nullptr;
+  g_autofree gchar* bus_address = nullptr;
   gboolean session_bus = FALSE;
-  gchar* report = nullptr;
-  gchar* checksums = nullptr;
+  g_autofree gchar* report = nullptr;
+  g_autofree gchar* checksums = nullptr;
   gboolean headless = FALSE;
   gboolean quiet = FALSE;
   gboolean interactive = FALSE;
   gdouble duration = 0;
-  gchar* record = nullptr;
-  gchar* record_dir = nullptr;
-  gchar* conformance = nullptr;
-  gchar* text_report = nullptr;
-  gchar* config = nullptr;
-  gchar* pin = nullptr;
+  g_autofree gchar* record = nullptr;
+  g_autofree gchar* record_dir = nullptr;
+  g_autofree gchar* conformance = nullptr;
+  g_autofree gchar* text_report = nullptr;
+  g_autofree gchar* config = nullptr;
+  g_autofree gchar* pin = nullptr;
   gboolean set_pin = FALSE;
   gint set_age = -1;
   gdouble silence = 3;
@@ -261,10 +262,6 @@ int main(int argc, char** argv) {
     }
     options.sdp_path = argv[1];
     status = player::Run(options);
-  }
-  for (gchar* p : {key_file, bus_address, report, checksums, record, record_dir, conformance,
-                   text_report, config, pin}) {
-    g_free(p);
   }
   gst_deinit();
   return status;
