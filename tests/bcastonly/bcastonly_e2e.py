@@ -19,11 +19,9 @@ No fixed sleeps: every wait is for an output line or a process exit, with a time
 import argparse
 import json
 import os
-import queue
 import random
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -33,82 +31,8 @@ import time
 import urllib.request
 
 
-class TestFailure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise TestFailure(message)
-    print(f"  ok: {message}", flush=True)
-
-
-class Process:
-    """A child whose lines (stdout, or stderr for spcd's log) are collected by a thread."""
-
-    def __init__(self, name, argv, workdir, env=None, watch="stdout"):
-        self.name = name
-        self.lines = []
-        self._queue = queue.Queue()
-        out = open(os.path.join(workdir, f"{name}.out"), "w")
-        err = open(os.path.join(workdir, f"{name}.err"), "w")
-        self._files = (out, err)
-        print(f"  run {name}: {' '.join(argv)}", flush=True)
-        self.proc = subprocess.Popen(
-            argv, cwd=workdir, env=env, text=True, start_new_session=True,
-            stdout=subprocess.PIPE if watch == "stdout" else out,
-            stderr=subprocess.PIPE if watch == "stderr" else err)
-        stream = self.proc.stdout if watch == "stdout" else self.proc.stderr
-        self._log = out if watch == "stdout" else err
-        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._reader.start()
-
-    def _read(self, stream):
-        for line in stream:
-            line = line.rstrip("\n")
-            self.lines.append(line)
-            self._log.write(line + "\n")
-            self._log.flush()
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def wait_for_line(self, pattern, timeout):
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TestFailure(f"{self.name}: no line matching {pattern!r} within {timeout} s")
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise TestFailure(f"{self.name} exited ({self.proc.wait()}) before {pattern!r}")
-            m = regex.search(line)
-            if m:
-                return m
-
-    def wait(self, timeout):
-        try:
-            status = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise TestFailure(f"{self.name} did not exit within {timeout} s")
-        self._reader.join(timeout=10)
-        return status
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._reader.join(timeout=10)
-        for f in self._files:
-            f.close()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from testproc import Process, TestFailure, check  # noqa: E402,F401
 
 
 class Relay:

@@ -11,96 +11,17 @@ is for a line, a process exit or a file, with a timeout.
 import argparse
 import json
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 
-class TestFailure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise TestFailure(message)
-    print(f"  ok: {message}")
-
-
-class Process:
-    """A child process whose stdout lines are collected by a thread (and logged to a file)."""
-
-    def __init__(self, name, argv, workdir, env):
-        self.name = name
-        self.argv = argv
-        self.lines = []
-        self._queue = queue.Queue()
-        self._log = open(os.path.join(workdir, f"{name}.out"), "w")
-        self._err = open(os.path.join(workdir, f"{name}.err"), "w")
-        print(f"  run {name}: {' '.join(argv)}", flush=True)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._err, text=True,
-                                     env=env, cwd=workdir, start_new_session=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            line = line.rstrip("\n")
-            self.lines.append(line)
-            self._log.write(line + "\n")
-            self._log.flush()
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def wait_for_line(self, pattern, timeout):
-        """Returns the first match of `pattern` in a new line, or raises on timeout/exit."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TestFailure(f"{self.name}: no line matching {pattern!r} within {timeout} s")
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise TestFailure(f"{self.name} exited (status {self.proc.wait()}) before "
-                                  f"printing {pattern!r}; see {self._err.name}")
-            m = regex.search(line)
-            if m:
-                return m
-
-    def wait(self, timeout):
-        try:
-            status = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise TestFailure(f"{self.name} did not exit within {timeout} s")
-        self._reader.join(timeout=10)
-        return status
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._reader.join(timeout=10)
-        self._log.close()
-        self._err.close()
-
-    def stderr_text(self):
-        self._err.flush()
-        with open(self._err.name) as f:
-            return f.read()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from testproc import Process, TestFailure, check  # noqa: E402,F401
 
 
 def load_checksums(path):

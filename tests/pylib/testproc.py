@@ -1,0 +1,104 @@
+"""Child processes for the Python end-to-end tests and benchmarks: output lines collected by a thread
+(and logged to <workdir>/<name>.out/.err), waits for a line matching a pattern with a timeout, and a
+stop that takes the whole process group down. Every test waits on these events, never on a sleep.
+"""
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise TestFailure(message)
+    print(f"  ok: {message}", flush=True)
+
+
+class Process:
+    """A child whose stdout lines (or stderr lines, watch="stderr", for daemons that log there) are
+    collected by a thread; `timed_lines` keeps when each arrived (monotonic clock)."""
+
+    def __init__(self, name, argv, workdir, env=None, watch="stdout", stdin=None):
+        self.name = name
+        self.argv = argv
+        self.lines = []
+        self.timed_lines = []
+        self._queue = queue.Queue()
+        out = open(os.path.join(workdir, f"{name}.out"), "w")
+        err = open(os.path.join(workdir, f"{name}.err"), "w")
+        self._files = (out, err)
+        self._err = err
+        print(f"  run {name}: {' '.join(argv)}", flush=True)
+        self.proc = subprocess.Popen(
+            argv, cwd=workdir, env=env, text=True, start_new_session=True,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if watch == "stdout" else out,
+            stderr=subprocess.PIPE if watch == "stderr" else err)
+        self._stream = self.proc.stdout if watch == "stdout" else self.proc.stderr
+        self._log = out if watch == "stdout" else err
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self._stream:
+            line = line.rstrip("\n")
+            self.timed_lines.append((time.monotonic(), line))
+            self.lines.append(line)
+            self._log.write(line + "\n")
+            self._log.flush()
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for_line(self, pattern, timeout):
+        """Returns the first match of `pattern` in a new line, or raises on timeout/exit."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TestFailure(f"{self.name}: no line matching {pattern!r} within {timeout} s")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise TestFailure(f"{self.name} exited (status {self.proc.wait()}) before "
+                                  f"printing {pattern!r}; see {self._err.name}")
+            m = regex.search(line)
+            if m:
+                return m
+
+    def wait(self, timeout):
+        try:
+            status = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise TestFailure(f"{self.name} did not exit within {timeout} s")
+        self._reader.join(timeout=10)
+        return status
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._reader.join(timeout=10)
+        for f in self._files:
+            if not f.closed:
+                f.close()
+
+    def stderr_text(self):
+        self._err.flush()
+        with open(self._err.name) as f:
+            return f.read()
