@@ -304,6 +304,7 @@ channels::SessionDescription Headend::Describe() const {
     sd.media.push_back(std::move(ms));
   }
   if (carousel_) carousel_->Describe(&sd, ttl);
+  if (stkm_endpoint_) sd.stkm_url = stkm_endpoint_->url();
   if (ri_) {
     sd.roap_url = ri_->url();
     if (options_.roap.trigger_port != 0) {
@@ -464,6 +465,21 @@ bool Headend::Setup(std::string* error) {
       };
     }
     Event("roap ready url=" + ri_->url() + " ri-id=" + ri_->ri_id_hex());
+  }
+  if (options_.stkm.wanted()) {
+    // The STKMs of the key streams as they go out now, for the fetch endpoint (stkm_endpoint.h).
+    stkm_endpoint_ = StkmEndpoint::Create(
+        options_.stkm, options_.base_cid,
+        [this](std::uint64_t now, bool forged) {
+          std::vector<std::vector<std::uint8_t>> out;
+          for (const KeyStreamOut& ks : key_streams_) {
+            out.push_back(forged ? ks.schedule->MakeForgedStkm(now) : ks.schedule->MakeStkm(now));
+          }
+          return out;
+        },
+        error);
+    if (!stkm_endpoint_) return false;
+    if (!stkm_endpoint_->url().empty()) Event("stkm-endpoint ready url=" + stkm_endpoint_->url());
   }
   media_ = std::make_unique<MediaSource>([this](StreamKind kind, std::span<const std::uint8_t> rtp,
                                                 GstClockTime t) { OnPacket(kind, rtp, t); },
@@ -644,6 +660,7 @@ void Headend::SendIsmacrypPayload(OutStream& s, const ism::RtpPayload& payload) 
 }
 
 void Headend::SendKeyDatagram(const KeyStreamOut& ks, std::span<const std::uint8_t> datagram) {
+  if (stkm_endpoint_ && !stkm_endpoint_->key_stream_on()) return;  // --key-stream-off / control
   GError* err = nullptr;
   if (g_socket_send_to(socket_.get(), ks.address.get(),
                        reinterpret_cast<const gchar*>(datagram.data()), datagram.size(), nullptr,

@@ -21,6 +21,7 @@
 #include "samples/headend/ltkm_carousel.h"
 #include "samples/headend/media_source.h"
 #include "samples/headend/options.h"
+#include "samples/headend/stkm_endpoint.h"
 
 namespace headend {
 
@@ -119,6 +120,7 @@ class Headend {
   unsigned loops_reported_ = 0;
   std::unique_ptr<LtkmCarousel> carousel_;  // --ri-key: broadcast key delivery
   std::unique_ptr<RightsIssuer> ri_;        // --pki-dir: ROAP Rights Issuer
+  std::unique_ptr<StkmEndpoint> stkm_endpoint_;  // --stkm-port / --key-stream-off / --control-stdin
 };
 
 // --write-key-file: a fresh random key file. Returns the exit code.

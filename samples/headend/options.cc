@@ -207,6 +207,7 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   g_option_context_add_main_entries(context.get(), entries, nullptr);
   g_option_context_add_group(context.get(), MakeLtkmOptionGroup(&o->ltkm));
   g_option_context_add_group(context.get(), MakeRoapOptionGroup(&o->roap));
+  g_option_context_add_group(context.get(), MakeStkmEndpointOptionGroup(&o->stkm));
   g_option_context_set_description(context.get(), kDescription);
   GError* err = nullptr;
   const bool parsed = g_option_context_parse(context.get(), &argc, &argv, &err);
@@ -373,6 +374,7 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   }
   if (o->roap.enabled() && o->clear) return fail("the ROAP Rights Issuer needs keys: not --clear");
   if (!CheckLtkmOptions(o->ltkm, error)) return false;
+  if (!CheckStkmEndpointOptions(o->stkm, error)) return false;
   if (o->ltkm.enabled() && o->clear)
     return fail("the broadcast LTKM carousel needs keys: not --clear");
   if (!o->clear && o->key_file.empty() && o->write_key_file.empty()) {

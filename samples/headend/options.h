@@ -7,6 +7,7 @@
 
 #include "samples/headend/ltkm_carousel.h"
 #include "samples/headend/rights_issuer.h"
+#include "samples/headend/stkm_endpoint.h"
 
 namespace headend {
 
@@ -83,6 +84,8 @@ struct Options {
   LtkmOptions ltkm;
   // The ROAP Rights Issuer for terminals with an interaction channel (rights_issuer.h).
   RoapRiOptions roap;
+  // The STKM fetch endpoint and the key stream control (stkm_endpoint.h).
+  StkmEndpointOptions stkm;
 };
 
 // Parses argv. On error returns false with a message (already including the program name).
