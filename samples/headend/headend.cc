@@ -257,7 +257,7 @@ channels::SessionDescription Headend::Describe() const {
     ks.ttl = ttl;
     ks.port = k.port;
     ks.base_cid = options_.base_cid;
-    ks.key_domain_id = service_key_.key_domain_id;
+    ks.key_domain_id = smartcard_ ? options_.key_domain_id : service_key_.key_domain_id;
     sd.key_streams.push_back(ks);
   }
   for (const auto& s : streams_) {
@@ -291,7 +291,7 @@ channels::SessionDescription Headend::Describe() const {
       if (const GstCaps* caps = media_->caps(s.kind)) CapsToMedia(caps, &ms);
       ms.protocol = "RTP/SAVP";
       ms.key_stream_id = key_streams_[s.key_stream].id;
-      ms.mki_length = 2;
+      ms.mki_length = smartcard_ ? 6 : 2;  // smartcard: MSK ID ‖ MTK ID
       // The tag length is not in the STKM (only whether there is one), so it is always named here;
       // the RFC 4771 mode comes first when there is one.
       ms.srtp_authentication = ToString(options_.auth);
@@ -321,7 +321,8 @@ channels::SessionDescription Headend::Describe() const {
 
 bool Headend::WriteSdp(std::string* error) {
   if (options_.sdp_out.empty()) return true;
-  const std::string text = channels::WriteSessionDescription(Describe());
+  std::string text = channels::WriteSessionDescription(Describe());
+  if (smartcard_) text = smartcard_->AddSdpAttributes(text);
   GError* err = nullptr;
   // g_file_set_contents renames a temporary file into place: a reader never sees half an SDP.
   if (!g_file_set_contents(options_.sdp_out.c_str(), text.data(), static_cast<gssize>(text.size()),
@@ -399,7 +400,8 @@ bool Headend::SetupIsmacryp(OutStream& s, std::string* error) {
 }
 
 bool Headend::Setup(std::string* error) {
-  if (!options_.clear) {
+  if (options_.smartcard.enabled && !SetupSmartcard(error)) return false;
+  if (!options_.clear && !smartcard_) {
     if (!LoadKeys(error)) return false;
     // One key stream per traffic protection protocol in use: an STKM names exactly one.
     const bool mixed = Mixed(options_);
@@ -518,7 +520,9 @@ bool Headend::Setup(std::string* error) {
         s.clock_rate = clock;
       }
     }
-    if (!options_.clear) {
+    if (smartcard_) {
+      if (!SetupSmartcardSender(s, error)) return false;
+    } else if (!options_.clear) {
       const KeySchedule& schedule = *key_streams_[s.key_stream].schedule;
       s.sender = std::make_unique<bcast::srtp::SrtpSender>(
           ToSrtp(options_.auth), 2, ToSrtp(options_.rcc_mode),
@@ -676,12 +680,16 @@ void Headend::SendStkms(bool tick) {
 
 void Headend::SendStkm(const KeyStreamOut& ks, bool tick) {
   const auto now = static_cast<std::uint64_t>(g_get_real_time() / G_USEC_PER_SEC);
-  SendKeyDatagram(ks, ks.schedule->MakeStkm(now));
+  if (smartcard_) {
+    SendSmartcardKeyMessages(ks);
+  } else {
+    SendKeyDatagram(ks, ks.schedule->MakeStkm(now));
+  }
   // Counted on the first key stream only, so the event rate does not depend on the mode.
   if (&ks == &key_streams_.front() && ++stkms_sent_ % 20 == 0) {
     Event("stkm-sent n=" + std::to_string(stkms_sent_));
   }
-  if (!tick) return;
+  if (!tick || smartcard_) return;  // the STKM faults need a KeySchedule
   if (options_.corrupt_stkm_every != 0 && stkm_ticks_ % options_.corrupt_stkm_every == 0) {
     SendKeyDatagram(ks, ks.schedule->MakeForgedStkm(now));
   }
@@ -697,6 +705,10 @@ void Headend::SendStkm(const KeyStreamOut& ks, bool tick) {
 }
 
 void Headend::AnnounceTek(std::size_t key_stream) {
+  if (smartcard_) {
+    AnnounceSmartcardMtk();
+    return;
+  }
   const KeySchedule& schedule = *key_streams_[key_stream].schedule;
   std::string line = "tek id=" + std::to_string(schedule.current().id) +
                      " next=" + std::to_string(schedule.next().id);
@@ -705,6 +717,10 @@ void Headend::AnnounceTek(std::size_t key_stream) {
 }
 
 void Headend::RotateTek() {
+  if (smartcard_) {
+    RotateSmartcardMtk();
+    return;
+  }
   const bool authenticated = options_.auth != SrtpAuth::kNull;
   for (std::size_t k = 0; k < key_streams_.size(); ++k) {
     KeySchedule& schedule = *key_streams_[k].schedule;

@@ -21,6 +21,7 @@
 #include "samples/headend/ltkm_carousel.h"
 #include "samples/headend/media_source.h"
 #include "samples/headend/options.h"
+#include "samples/headend/smartcard_service.h"
 #include "samples/headend/stkm_endpoint.h"
 
 namespace headend {
@@ -101,6 +102,16 @@ class Headend {
   void AnnounceTek(std::size_t key_stream);
   void Quit(int code);
 
+  // Smartcard Profile (--profile smartcard), in headend_smartcard.cc.
+  bool SetupSmartcard(std::string* error);
+  bool SetupSmartcardSender(OutStream& s, std::string* error);
+  void SendSmartcardKeyMessages(const KeyStreamOut& ks);
+  void AnnounceSmartcardMtk();
+  void UpdateSmartcardSenders(std::uint16_t remove_id);
+  void RotateSmartcardMtk();
+  void ChangeMsk(const char* why);
+  void SendMtkFault(MtkFault fault);
+
   static gboolean OnStkmTimer(gpointer self);
   static gboolean OnTekTimer(gpointer self);
   static gboolean OnDurationTimer(gpointer self);
@@ -120,6 +131,7 @@ class Headend {
   unsigned loops_reported_ = 0;
   std::unique_ptr<LtkmCarousel> carousel_;  // --ri-key: broadcast key delivery
   std::unique_ptr<RightsIssuer> ri_;        // --pki-dir: ROAP Rights Issuer
+  std::unique_ptr<SmartcardService> smartcard_;  // --profile smartcard: BSF, BSM, MIKEY keys
   std::unique_ptr<StkmEndpoint> stkm_endpoint_;  // --stkm-port / --key-stream-off / --control-stdin
 };
 

@@ -207,6 +207,7 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   g_option_context_add_main_entries(context.get(), entries, nullptr);
   g_option_context_add_group(context.get(), MakeLtkmOptionGroup(&o->ltkm));
   g_option_context_add_group(context.get(), MakeRoapOptionGroup(&o->roap));
+  g_option_context_add_group(context.get(), MakeSmartcardOptionGroup(&o->smartcard));
   g_option_context_add_group(context.get(), MakeStkmEndpointOptionGroup(&o->stkm));
   g_option_context_set_description(context.get(), kDescription);
   GError* err = nullptr;
@@ -377,6 +378,22 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   if (!CheckStkmEndpointOptions(o->stkm, error)) return false;
   if (o->ltkm.enabled() && o->clear)
     return fail("the broadcast LTKM carousel needs keys: not --clear");
+  if (o->smartcard.enabled) {
+    // The long-term keys are on the card and in the BSM: no key file, and MKIs are SRTP's.
+    if (o->clear || Mixed(*o) || o->video_protection != Protection::kSrtp) {
+      return fail("--profile smartcard protects with SRTP: not --clear, not --protection " +
+                  std::string(ToString(o->video_protection == Protection::kSrtp
+                                           ? o->audio_protection
+                                           : o->video_protection)));
+    }
+    if (o->ltkm.enabled() || o->roap.enabled()) {
+      return fail("--profile smartcard has its own key delivery (BSF/BSM): no --ri-key/--pki-dir");
+    }
+    if (o->smartcard.subscribers.empty() && o->smartcard.subscribers_file.empty()) {
+      return fail("--profile smartcard needs --subscriber IMPI:K:OPc or --subscribers FILE");
+    }
+    return true;
+  }
   if (!o->clear && o->key_file.empty() && o->write_key_file.empty()) {
     return fail("--key-file is needed (or --clear, or --write-key-file to make one)");
   }

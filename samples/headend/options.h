@@ -7,6 +7,7 @@
 
 #include "samples/headend/ltkm_carousel.h"
 #include "samples/headend/rights_issuer.h"
+#include "samples/headend/smartcard_options.h"
 #include "samples/headend/stkm_endpoint.h"
 
 namespace headend {
@@ -84,6 +85,8 @@ struct Options {
   LtkmOptions ltkm;
   // The ROAP Rights Issuer for terminals with an interaction channel (rights_issuer.h).
   RoapRiOptions roap;
+  // The Smartcard Profile (smartcard_options.h): BSF, BSM, MIKEY key stream.
+  SmartcardOptions smartcard;
   // The STKM fetch endpoint and the key stream control (stkm_endpoint.h).
   StkmEndpointOptions stkm;
 };

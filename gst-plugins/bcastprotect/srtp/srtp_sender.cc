@@ -14,6 +14,7 @@ struct SrtpSender::Key {
   std::array<std::uint8_t, kMasterKeyLength> key{};
   std::array<std::uint8_t, kMasterSaltLength> salt{};
   bool authenticated = true;
+  std::vector<std::uint8_t> mki;  // empty: tek_id in mki_length_ bytes
   SrtpSessionKeys session;
   ~Key() {
     OPENSSL_cleanse(key.data(), key.size());
@@ -52,6 +53,15 @@ bool SrtpSender::AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kMas
   return true;
 }
 
+bool SrtpSender::AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
+                        std::span<const std::uint8_t, kMasterSaltLength> salt, bool authenticated,
+                        std::span<const std::uint8_t> mki) {
+  if (mki.size() > kMaxSenderMkiLength) return false;
+  AddKey(tek_id, key, salt, authenticated);
+  keys_[tek_id]->mki.assign(mki.begin(), mki.end());
+  return true;
+}
+
 void SrtpSender::RemoveKey(std::uint16_t tek_id) {
   keys_.erase(tek_id);
   for (auto& [ssrc, stream] : streams_) {
@@ -86,15 +96,17 @@ bool SrtpSender::Protect(std::vector<std::uint8_t>& pkt, std::uint16_t tek_id) {
   const TagField tag = TagFieldFor(auth_, key.authenticated, rcc_mode_, roc_tx_rate_, rtp->seq);
   const bool cm_only = tag.carries_roc || tag.length == 0;
 
+  const std::size_t mki_length = key.mki.empty() ? mki_length_ : key.mki.size();
   auto& session = stream.sessions[{tek_id, cm_only}];
   if (!session) {
-    std::array<std::uint8_t, kMaxMkiLength> mki{};
-    for (std::size_t i = 0; i < mki_length_; ++i) {
-      mki[i] = static_cast<std::uint8_t>(tek_id >> (8 * (mki_length_ - 1 - i)));
+    std::vector<std::uint8_t> mki = key.mki;
+    if (mki.empty()) {
+      for (std::size_t i = 0; i < mki_length_; ++i) {
+        mki.push_back(static_cast<std::uint8_t>(tek_id >> (8 * (mki_length_ - 1 - i))));
+      }
     }
-    session = std::make_unique<LibsrtpSession>(
-        true, cm_only ? SrtpAuth::kNull : auth_, key.key, key.salt, rtp->ssrc,
-        std::span<const std::uint8_t>(mki.data(), mki_length_), 0x400);
+    session = std::make_unique<LibsrtpSession>(true, cm_only ? SrtpAuth::kNull : auth_, key.key,
+                                               key.salt, rtp->ssrc, mki, 0x400);
   }
   if (!session->ok() || !session->PrepareIndex(index)) {
     stream.sessions.erase({tek_id, cm_only});
@@ -111,7 +123,7 @@ bool SrtpSender::Protect(std::vector<std::uint8_t>& pkt, std::uint16_t tek_id) {
   std::size_t out = static_cast<std::size_t>(len);
   if (tag.carries_roc) {
     // RFC 4771: tag field = ROC ‖ MAC(header ‖ encrypted payload ‖ ROC) truncated.
-    const std::size_t portion = out - mki_length_;
+    const std::size_t portion = out - mki_length;
     const std::uint8_t roc_be[4] = {
         static_cast<std::uint8_t>(roc >> 24), static_cast<std::uint8_t>(roc >> 16),
         static_cast<std::uint8_t>(roc >> 8), static_cast<std::uint8_t>(roc)};

@@ -30,6 +30,12 @@ class SrtpSender {
   // packets under this TEK with AES-CM only, no tag. False when libsrtp refuses the key.
   bool AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
               std::span<const std::uint8_t, kMasterSaltLength> salt, bool authenticated = true);
+  // The same with the MKI bytes given instead of derived from tek_id: the Smartcard Profile's MKI
+  // is MSK ID (4) ‖ MTK ID (2), six bytes that tek_id alone cannot carry. `tek_id` stays the
+  // handle for Protect/RemoveKey. False for an MKI longer than kMaxSenderMkiLength.
+  bool AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
+              std::span<const std::uint8_t, kMasterSaltLength> salt, bool authenticated,
+              std::span<const std::uint8_t> mki);
   void RemoveKey(std::uint16_t tek_id);
 
   // The ROC of the next packet of `ssrc` (its index becomes roc·2^16 + SEQ); later packets follow
@@ -42,8 +48,10 @@ class SrtpSender {
   // unchanged) for an unknown tek_id, a malformed RTP packet or a libsrtp error.
   bool Protect(std::vector<std::uint8_t>& rtp_packet, std::uint16_t tek_id);
 
+  // Longest MKI a key may carry (the receiver's limit is kMaxMkiLength).
+  static constexpr std::size_t kMaxSenderMkiLength = 8;
   // Most bytes Protect can append.
-  static constexpr std::size_t kMaxOverhead = kMaxMkiLength + kRocLength + kMaxTagLength;
+  static constexpr std::size_t kMaxOverhead = kMaxSenderMkiLength + kRocLength + kMaxTagLength;
 
  private:
   struct Key;
