@@ -520,6 +520,85 @@ CallStatus Client::HandleTrigger(std::span<const std::uint8_t> trigger, std::str
   return st;
 }
 
+HeldTekInfo::~HeldTekInfo() {
+  OPENSSL_cleanse(key.data(), key.size());
+  OPENSSL_cleanse(salt.data(), salt.size());
+}
+
+CallStatus Client::FetchStkm(const std::string& base_cid, const std::string& key_domain,
+                             std::uint32_t* accepted, std::vector<std::uint16_t>* tek_ids,
+                             int timeout_ms) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  g_autoptr(GVariant) out =
+      CallWithTimeout(impl_->proxy, "FetchStkm",
+                      g_variant_new("(ss)", base_cid.c_str(), key_domain.c_str()), timeout_ms, &err);
+  if (!out) {
+    SetError(st, err);
+    return st;
+  }
+  guint32 n = 0;
+  g_autoptr(GVariant) ids = nullptr;
+  g_variant_get(out, "(u@aq)", &n, &ids);
+  if (accepted) *accepted = n;
+  gsize count = 0;
+  const auto* p =
+      static_cast<const guint16*>(g_variant_get_fixed_array(ids, &count, sizeof(guint16)));
+  if (tek_ids) tek_ids->assign(p, p + count);
+  return st;
+}
+
+CallStatus Client::HeldTeks(const std::string& base_cid, Purpose purpose,
+                            std::vector<HeldTekInfo>* out) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  g_autoptr(GVariant) reply = CallWithTimeout(
+      impl_->proxy, "HeldTeks", g_variant_new("(ss)", base_cid.c_str(), PurposeName(purpose)),
+      -1, &err);
+  if (!reply) {
+    SetError(st, err);
+    return st;
+  }
+  g_autoptr(GVariantIter) it = nullptr;
+  g_variant_get(reply, "(a(qayayqy))", &it);
+  guint16 id = 0, lifetime = 0;
+  guchar protocol = 0;
+  GVariant* tek = nullptr;
+  GVariant* salt = nullptr;
+  while (g_variant_iter_next(it, "(q@ay@ayqy)", &id, &tek, &salt, &lifetime, &protocol)) {
+    HeldTekInfo t;
+    t.id = id;
+    t.lifetime = lifetime;
+    t.protocol = protocol & 0x07;
+    t.authenticated = (protocol & 0x80) != 0;
+    const bool sizes = CopyBytes(tek, t.key) && CopyBytes(salt, t.salt);
+    for (GVariant* v : {tek, salt}) {
+      CleanseVariant(v);
+      g_variant_unref(v);
+    }
+    if (!sizes) {
+      st.error = Error::kFailed;
+      st.message = "spcd answered with keys of the wrong size";
+      if (out) out->clear();
+      return st;
+    }
+    if (out) out->push_back(t);
+  }
+  return st;
+}
+
+CallStatus Client::SetChannelList(const std::vector<std::string>& sdps, int current) {
+  CallStatus st;
+  g_autoptr(GError) err = nullptr;
+  GVariantBuilder b;
+  g_variant_builder_init(&b, G_VARIANT_TYPE("as"));
+  for (const auto& s : sdps) g_variant_builder_add(&b, "s", s.c_str());
+  g_autoptr(GVariant) out = CallWithTimeout(impl_->proxy, "SetChannelList",
+                                            g_variant_new("(asi)", &b, current), -1, &err);
+  if (!out) SetError(st, err);
+  return st;
+}
+
 void Client::OnRightsMissing(std::function<void(const std::string&)> handler) {
   std::lock_guard lock(impl_->handlers_mutex);
   impl_->on_missing = std::move(handler);

@@ -107,6 +107,20 @@ struct StatusInfo {
   bool auto_acquire = false;
 };
 
+// One TEK of HeldTeks (spcd's key prefetch). Key bytes are wiped on destruction.
+struct HeldTekInfo {
+  std::uint16_t id = 0;
+  Key128 key{};
+  MasterSalt salt{};
+  std::uint16_t lifetime = 0;
+  std::uint8_t protocol = 0;  // traffic_protection_protocol (1 SRTP, 2 ISMACryp)
+  bool authenticated = false;
+  HeldTekInfo() = default;
+  HeldTekInfo(const HeldTekInfo&) = default;
+  HeldTekInfo& operator=(const HeldTekInfo&) = default;
+  ~HeldTekInfo();
+};
+
 // Result of the management calls.
 struct CallStatus {
   Error error = Error::kNone;
@@ -151,6 +165,18 @@ class Client {
                            std::vector<std::string>* installed, int timeout_ms = 120000);
   CallStatus HandleTrigger(std::span<const std::uint8_t> trigger, std::string* outcome,
                            int timeout_ms = 120000);
+
+  // STKM fetching and key prefetch (spc/daemon/key_prefetch.h). FetchStkm waits for the whole
+  // exchange with the BSM (retries included), at most `timeout_ms`; key_domain "" = the one the
+  // service's SDP names. Failures: error_name org.openbcast.SPC1.Error.Interaction.<E> /
+  // .Fetch.<E> (error kFailed), or the STKM check that refused them (kBadMac, kReplay, ...).
+  CallStatus FetchStkm(const std::string& base_cid, const std::string& key_domain,
+                       std::uint32_t* accepted, std::vector<std::uint16_t>* tek_ids,
+                       int timeout_ms = 120000);
+  // The TEKs spcd holds for the base CID, checked for `purpose`; error_name
+  // org.openbcast.SPC1.Error.NoTeksHeld when none.
+  CallStatus HeldTeks(const std::string& base_cid, Purpose purpose, std::vector<HeldTekInfo>* out);
+  CallStatus SetChannelList(const std::vector<std::string>& sdps, int current);
 
   // Signal handlers (run on the client's thread). Set them before the calls whose effects you
   // want to see; replacing a handler is thread-safe.

@@ -16,6 +16,13 @@
 //     register URL                   ROAP 4-pass registration with the Rights Issuer at URL
 //     acquire CID...                 ROAP 2-pass acquisition of the rights of these content IDs
 //     handle-trigger FILE            a ROAP trigger (or 1-pass roResponse) received out of band
+//     fetch-stkm BASECID KEYDOMAINHEX
+//                                    fetch the service's STKMs over the interaction channel
+//                                    (KEYDOMAINHEX "" = from its SDP); prints STKMs accepted and
+//                                    TEK IDs
+//     held-teks BASECID [--record]   TEK IDs spcd holds for the service (fingerprints, never TEKs)
+//     set-channel-list CURRENT SDP...
+//                                    the channel list for key prefetch (CURRENT: index, -1 none)
 //
 // Exit status: 0 done, 1 refused by spcd (named error), 2 usage or file error, 3 spcd unreachable.
 #include <glib.h>
@@ -355,6 +362,78 @@ int CmdSetParentalRating(Client& c, const char* age_text) {
   return 0;
 }
 
+int CmdFetchStkm(Client& c, const char* base_cid, const char* key_domain) {
+  std::uint32_t accepted = 0;
+  std::vector<std::uint16_t> ids;
+  CallStatus st = c.FetchStkm(base_cid, key_domain, &accepted, &ids);
+  if (!st.ok()) return Fail(st);
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginObject().Member("accepted", static_cast<std::uint64_t>(accepted)).Key("tek_ids");
+    w.BeginArray();
+    for (auto id : ids) w.Uint(id);
+    w.EndArray().EndObject();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    std::string list;
+    for (auto id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+    std::printf("accepted %u STKM(s), TEK IDs %s\n", accepted, list.c_str());
+  }
+  return 0;
+}
+
+int CmdHeldTeks(Client& c, const char* base_cid, bool record) {
+  std::vector<spc::client::HeldTekInfo> teks;
+  CallStatus st = c.HeldTeks(
+      base_cid, record ? spc::client::Purpose::kRecord : spc::client::Purpose::kPlay, &teks);
+  if (!st.ok()) return Fail(st);
+  if (g_json) {
+    spc::JsonWriter w;
+    w.BeginArray();
+    for (const auto& t : teks) {
+      w.BeginObject()
+          .Member("tek_id", static_cast<std::uint64_t>(t.id))
+          .Member("lifetime", static_cast<std::uint64_t>(t.lifetime))
+          .Member("protocol", static_cast<std::uint64_t>(t.protocol))
+          .Member("authenticated", t.authenticated)
+          .Member("tek_fingerprint", Fingerprint(t.key))
+          .EndObject();
+    }
+    w.EndArray();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    for (const auto& t : teks) {
+      std::printf("TEK %u lifetime %u s protocol %u%s %s\n", t.id, t.lifetime, t.protocol,
+                  t.authenticated ? " authenticated" : "", Fingerprint(t.key).c_str());
+    }
+  }
+  return 0;
+}
+
+int CmdSetChannelList(Client& c, int nargs, char** args) {
+  gchar* end = nullptr;
+  const gint64 current = g_ascii_strtoll(args[0], &end, 10);
+  if (!*args[0] || *end || current < -1 || current > G_MAXINT) {
+    std::fprintf(stderr, "spcctl: CURRENT must be an index (or -1)\n");
+    return 2;
+  }
+  std::vector<std::string> sdps;
+  for (int i = 1; i < nargs; ++i) {
+    std::string text;
+    if (!ReadFile(args[i], &text)) return 2;
+    sdps.push_back(text);
+  }
+  CallStatus st = c.SetChannelList(sdps, static_cast<int>(current));
+  if (!st.ok()) return Fail(st);
+  if (g_json) {
+    std::printf("{\"channels\":%zu,\"current\":%d}\n", sdps.size(), static_cast<int>(current));
+  } else {
+    std::printf("channel list of %zu services, watching %d\n", sdps.size(),
+                static_cast<int>(current));
+  }
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   gboolean session = FALSE;
   gboolean record = FALSE;
@@ -389,6 +468,9 @@ int Run(int argc, char** argv) {
       "  register URL\n"
       "  acquire CID...\n"
       "  handle-trigger FILE\n"
+      "  fetch-stkm BASECID KEYDOMAINHEX\n"
+      "  held-teks BASECID [--record]\n"
+      "  set-channel-list CURRENT SDP...\n"
       "\nExit status: 0 done, 1 refused by spcd, 2 usage or file error, 3 spcd unreachable.\n");
   g_option_context_add_main_entries(ctx, entries, nullptr);
   g_autoptr(GError) err = nullptr;
@@ -416,7 +498,10 @@ int Run(int argc, char** argv) {
                                    {"add-service", 1},
                                    {"register", 1},
                                    {"acquire", -1},
-                                   {"handle-trigger", 1}};
+                                   {"handle-trigger", 1},
+                                   {"fetch-stkm", 2},
+                                   {"held-teks", 1},
+                                   {"set-channel-list", -1}};
   const Want* want = nullptr;
   for (const Want& w : kCommands) {
     if (cmd == w.name) want = &w;
@@ -462,6 +547,9 @@ int Run(int argc, char** argv) {
   if (cmd == "register") return CmdRegister(*client, argv[2]);
   if (cmd == "acquire") return CmdAcquire(*client, nargs, argv + 2);
   if (cmd == "handle-trigger") return CmdHandleTrigger(*client, argv[2]);
+  if (cmd == "fetch-stkm") return CmdFetchStkm(*client, argv[2], argv[3]);
+  if (cmd == "held-teks") return CmdHeldTeks(*client, argv[2], record);
+  if (cmd == "set-channel-list") return CmdSetChannelList(*client, nargs, argv + 2);
   return CmdSetParentalRating(*client, argv[2]);
 }
 

@@ -19,6 +19,7 @@
 #include "channels/session_description.h"
 #include "spc/daemon/broadcast_keys.h"
 #include "spc/daemon/dbus_api.h"
+#include "spc/daemon/fetch_api.h"
 #include "spc/daemon/roap_client.h"
 #include "spc/daemon/spc-dbus-generated.h"
 #include "spc/daemon/stkm_processor.h"
@@ -46,6 +47,8 @@ struct Daemon {
   std::unique_ptr<BroadcastKeys> broadcast;
   // Terminals with an interaction channel: ROAP registration and RO acquisition.
   std::unique_ptr<RoapClient> roap;
+  // STKM fetching and key prefetch for zapping (fetch_api.h).
+  std::unique_ptr<KeyPrefetch> keys;
 };
 
 std::int64_t Now() { return g_get_real_time() / G_USEC_PER_SEC; }
@@ -122,6 +125,7 @@ gboolean HandleProcess(Daemon* d, SpcSPC1* object, GDBusMethodInvocation* inv, G
     return TRUE;
   }
   const Answer& a = *result;
+  if (d->keys) d->keys->Hold({bytes, n}, base_cid, a, "broadcast");
   g_debug("STKM for %s (%s): TEK ID %u, lifetime %u s, protocol %u%s", a.content_id.c_str(),
           purpose_name, a.current.id, a.lifetime, a.protocol, a.next ? ", next TEK announced" : "");
   Key128 zero{};
@@ -225,6 +229,7 @@ gboolean OnAddBroadcastService(SpcSPC1* object, GDBusMethodInvocation* inv,
                     std::to_string(e.offset) + ")");
     return TRUE;
   }
+  if (d->keys) d->keys->LearnService(*sd);
   auto added = d->broadcast->AddService(*sd);
   if (!added) {
     ReturnError(inv, Code::kInvalidArgs, added.error());
@@ -354,6 +359,7 @@ gboolean OnStatus(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_dat
                         g_variant_new_uint64(static_cast<guint64>(Now() - d->started)));
   AddBroadcastStatus(d, &b);
   AddRoapStatus(d, &b);
+  AddFetchStatus(d->keys.get(), &b);
   spc_spc1_complete_status(object, inv, g_variant_builder_end(&b));
   return TRUE;
 }
@@ -463,6 +469,8 @@ int Run(int argc, char** argv) {
   };
   g_autoptr(GOptionContext) octx = g_option_context_new("- OMA BCAST SP-C daemon");
   g_option_context_add_main_entries(octx, entries, nullptr);
+  FetchOptions fetch_options;
+  g_option_context_add_group(octx, MakeFetchOptionGroup(&fetch_options));
   g_autoptr(GError) error = nullptr;
   if (!g_option_context_parse(octx, &argc, &argv, &error)) {
     std::fprintf(stderr, "spcd: %s\n", error->message);
@@ -559,6 +567,14 @@ int Run(int argc, char** argv) {
       });
     };
   }
+  {
+    std::string ferr;
+    d.keys = MakeKeyPrefetch(*d.processor, fetch_options, d.roap->options().http, &ferr);
+    if (!d.keys) {
+      std::fprintf(stderr, "spcd: %s\n", ferr.c_str());
+      return 2;
+    }
+  }
   for (gchar** s = services; s && *s; ++s) {
     auto sd = channels::LoadSessionDescription(*s);
     if (!sd) {
@@ -566,6 +582,7 @@ int Run(int argc, char** argv) {
                    sd.error().message.c_str(), sd.error().field.c_str(), sd.error().offset);
       return 1;
     }
+    if (d.keys) d.keys->LearnService(*sd);
     auto added = d.broadcast->AddService(*sd);
     if (!added) {
       std::fprintf(stderr, "spcd: --service %s: %s\n", *s, added.error().c_str());
@@ -608,6 +625,7 @@ int Run(int argc, char** argv) {
   g_signal_connect(skeleton, "handle-register", G_CALLBACK(OnRegister), &d);
   g_signal_connect(skeleton, "handle-acquire-rights", G_CALLBACK(OnAcquireRights), &d);
   g_signal_connect(skeleton, "handle-handle-trigger", G_CALLBACK(OnHandleTrigger), &d);
+  ConnectFetchApi(skeleton, d.keys.get());
   if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(skeleton), conn, kObjectPath,
                                         &error)) {
     std::fprintf(stderr, "spcd: cannot export %s: %s\n", kObjectPath, error->message);
@@ -629,6 +647,7 @@ int Run(int argc, char** argv) {
   g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(skeleton));
   g_dbus_connection_flush_sync(conn, nullptr, nullptr);
   g_main_loop_unref(d.loop);
+  d.keys.reset();
   d.roap.reset();
   d.broadcast.reset();
   d.processor.reset();
