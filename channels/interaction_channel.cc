@@ -225,6 +225,9 @@ void InteractionChannel::StartAttempt(const RequestPtr& r) {
   }
   SoupMessageHeaders* headers = soup_message_get_request_headers(msg);
   for (const auto& a : r->request.accept) soup_message_headers_append(headers, "Accept", a.c_str());
+  for (const auto& [name, value] : r->request.headers) {
+    soup_message_headers_replace(headers, name.c_str(), value.c_str());
+  }
   r->cancellable = g_cancellable_new();
   r->timer = AttachSource(g_timeout_source_new(options_.timeout_ms), context_, OnTimeout, r);
   g_main_context_push_thread_default(context_);
@@ -284,19 +287,32 @@ void InteractionChannel::OnSent(GObject* source, GAsyncResult* res, gpointer dat
                             url + ": HTTP " + std::to_string(status) + " " + Reason(r->message)});
     return;
   }
-  if (status >= 400 && status <= 499) {
+  const bool passed = std::find(r->request.pass_status.begin(), r->request.pass_status.end(),
+                                status) != r->request.pass_status.end();
+  if (passed || (status >= 200 && status <= 299)) {
+    SoupMessageHeadersIter it;
+    soup_message_headers_iter_init(&it, headers);
+    const char* name = nullptr;
+    const char* value = nullptr;
+    while (soup_message_headers_iter_next(&it, &name, &value)) {
+      g_autofree gchar* lower = g_ascii_strdown(name, -1);
+      std::string& slot = r->response.headers[lower];
+      slot += (slot.empty() ? "" : ", ") + std::string(value);
+    }
+  }
+  if (status >= 400 && status <= 499 && !passed) {
     self->AttemptFailed(r, {InteractionErrorCode::kClientError, status, 0,
                             url + ": HTTP " + std::to_string(status) + " " + Reason(r->message)});
     return;
   }
-  if (status < 200 || status > 299) {
+  if ((status < 200 || status > 299) && !passed) {
     self->AttemptFailed(r, {InteractionErrorCode::kUnexpectedStatus, status, 0,
                             url + ": unexpected HTTP status " + std::to_string(status)});
     return;
   }
   const char* type = soup_message_headers_get_content_type(headers, nullptr);
   r->response.content_type = type ? type : "";
-  if (status != 204 && !IsAccepted(r->request.accept, r->response.content_type)) {
+  if (status != 204 && !passed && !IsAccepted(r->request.accept, r->response.content_type)) {
     std::string want;
     for (const auto& a : r->request.accept) want += (want.empty() ? "" : " or ") + a;
     self->AttemptFailed(

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "spc/libspc/result.h"
@@ -59,6 +60,11 @@ struct HttpRequest {
   std::vector<std::string> accept;
   // Per request override of InteractionOptions::max_attempts (0 = the channel's).
   unsigned max_attempts = 0;
+  // Extra request headers (e.g. Authorization), sent in this order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // 4xx statuses handed back as a response (with headers and body, no content-type check)
+  // instead of a kClientError: e.g. 401 for an HTTP Digest challenge.
+  std::vector<int> pass_status;
 };
 
 struct HttpResponse {
@@ -66,6 +72,8 @@ struct HttpResponse {
   std::string content_type;  // without parameters
   std::vector<std::uint8_t> body;
   unsigned attempts = 0;
+  // Response headers, names lower-cased (repeated headers joined with ", " by libsoup).
+  std::map<std::string, std::string> headers;
 };
 
 struct InteractionOptions {

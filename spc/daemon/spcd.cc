@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "spc/daemon/dbus_api.h"
 #include "spc/daemon/fetch_api.h"
 #include "spc/daemon/roap_client.h"
+#include "spc/daemon/smartcard_backend.h"
 #include "spc/daemon/spc-dbus-generated.h"
 #include "spc/daemon/stkm_processor.h"
 #include "spc/libspc/hex.h"
@@ -49,6 +51,8 @@ struct Daemon {
   std::unique_ptr<RoapClient> roap;
   // STKM fetching and key prefetch for zapping (fetch_api.h).
   std::unique_ptr<KeyPrefetch> keys;
+  // Smartcard Profile (--smartcard): the card holds the long-term keys.
+  std::unique_ptr<SmartcardBackend> smartcard;
 };
 
 std::int64_t Now() { return g_get_real_time() / G_USEC_PER_SEC; }
@@ -334,6 +338,8 @@ gboolean OnHandleTrigger(SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* 
   return TRUE;
 }
 
+void AddSmartcardStatus(Daemon* d, GVariantBuilder* b);
+
 gboolean OnStatus(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_data) {
   auto* d = static_cast<Daemon*>(user_data);
   store::StoreError err;
@@ -360,6 +366,7 @@ gboolean OnStatus(SpcSPC1* object, GDBusMethodInvocation* inv, gpointer user_dat
   AddBroadcastStatus(d, &b);
   AddRoapStatus(d, &b);
   AddFetchStatus(d->keys.get(), &b);
+  AddSmartcardStatus(d, &b);
   spc_spc1_complete_status(object, inv, g_variant_builder_end(&b));
   return TRUE;
 }
@@ -390,6 +397,74 @@ gboolean OnSetParentalRating(SpcSPC1* object, GDBusMethodInvocation* inv, guchar
   d->processor->set_parental_max_age(max_age);
   g_message("parental rating setting: %u", max_age);
   spc_spc1_complete_set_parental_rating(object, inv);
+  return TRUE;
+}
+
+gboolean OnProcessMtk(SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* message,
+                      const gchar* base_cid, GVariant* service, gpointer user_data) {
+  auto* d = static_cast<Daemon*>(user_data);
+  auto fail = [inv](const SmartcardFailure& f) {
+    g_dbus_method_invocation_return_dbus_error(inv, f.dbus_name().c_str(), f.message.c_str());
+  };
+  if (!d->smartcard) {
+    fail({"NotSmartcard", "spcd runs without --smartcard"});
+    return TRUE;
+  }
+  std::map<std::string, std::string> dict;
+  GVariantIter it;
+  g_variant_iter_init(&it, service);
+  const gchar* k = nullptr;
+  const gchar* v = nullptr;
+  while (g_variant_iter_next(&it, "{&s&s}", &k, &v)) dict[k] = v;
+  auto svc = ParseSmartcardService(dict);
+  if (!svc) {
+    fail({"InvalidArgs", "service: " + svc.error()});
+    return TRUE;
+  }
+  gsize n = 0;
+  const auto* bytes = static_cast<const std::uint8_t*>(g_variant_get_fixed_array(message, &n, 1));
+  g_debug("MTK message (%zu bytes) for %s", static_cast<std::size_t>(n), base_cid);
+  d->smartcard->ProcessMtk(
+      std::vector<std::uint8_t>(bytes, bytes + n), *svc,
+      [object, inv, fail](Result<MtkAnswer, SmartcardFailure> r) {
+        if (!r) return fail(r.error());
+        const MtkAnswer& a = *r;
+        GVariant* mki = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, a.mki.data(), a.mki.size(), 1);
+        spc_spc1_complete_process_mtk(object, inv, mki, SecretBytes(a.tek.data(), a.tek.size()),
+                                      SecretBytes(a.salt.data(), a.salt.size()), a.msk_id,
+                                      a.mtk_id, a.lifetime, a.protocol, a.authenticated);
+      });
+  return TRUE;
+}
+
+void AddSmartcardStatus(Daemon* d, GVariantBuilder* b) {
+  g_variant_builder_add(b, "{sv}", "smartcard", g_variant_new_boolean(d->smartcard != nullptr));
+  if (!d->smartcard) return;
+  const SmartcardBackend& sc = *d->smartcard;
+  const SmartcardBackend::Counters& c = sc.counters();
+  g_variant_builder_add(b, "{sv}", "card-present", g_variant_new_boolean(sc.card_present()));
+  g_variant_builder_add(b, "{sv}", "card-reader", g_variant_new_string(sc.reader().c_str()));
+  g_variant_builder_add(b, "{sv}", "card-btid", g_variant_new_string(sc.btid().c_str()));
+  GVariantBuilder ids;
+  g_variant_builder_init(&ids, G_VARIANT_TYPE("as"));
+  for (const auto& id : sc.MskIds()) g_variant_builder_add(&ids, "s", id.c_str());
+  g_variant_builder_add(b, "{sv}", "card-msks", g_variant_builder_end(&ids));
+  g_variant_builder_add(b, "{sv}", "card-mtks", g_variant_new_uint64(c.mtks));
+  g_variant_builder_add(b, "{sv}", "card-bootstraps", g_variant_new_uint64(c.bootstraps));
+  g_variant_builder_add(b, "{sv}", "card-msk-requests", g_variant_new_uint64(c.msk_requests));
+  GVariantBuilder ref;
+  g_variant_builder_init(&ref, G_VARIANT_TYPE("a{st}"));
+  for (const auto& [name, n] : c.refusals) {
+    g_variant_builder_add(&ref, "{st}", name.c_str(), static_cast<guint64>(n));
+  }
+  g_variant_builder_add(b, "{sv}", "card-refusals", g_variant_builder_end(&ref));
+}
+
+// --smartcard[=READER]: the option's optional value.
+std::optional<std::string> g_smartcard_reader;
+
+gboolean OnSmartcardOption(const gchar*, const gchar* value, gpointer, GError**) {
+  g_smartcard_reader = value ? value : "";
   return TRUE;
 }
 
@@ -434,6 +509,8 @@ int Run(int argc, char** argv) {
   gint http_timeout = 10000;
   gint http_attempts = 4;
   gint http_backoff = 250;
+  g_autofree gchar* smartcard_impi = nullptr;
+  g_autofree gchar* smartcard_bsf = nullptr;
   GOptionEntry entries[] = {
       {"session", 0, 0, G_OPTION_ARG_NONE, &session, "Use the session bus", nullptr},
       {"bus-address", 0, 0, G_OPTION_ARG_STRING, &bus_address, "Use the bus at ADDR", "ADDR"},
@@ -463,6 +540,15 @@ int Run(int argc, char** argv) {
       {"interaction-backoff", 0, 0, G_OPTION_ARG_INT, &http_backoff,
        "Interaction channel: first retry delay, doubled per retry, with jitter (default 250)",
        "MS"},
+      {"smartcard", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK,
+       reinterpret_cast<gpointer>(OnSmartcardOption),
+       "Smartcard Profile: keys on the (U)SIM in the PC/SC reader whose name contains READER "
+       "(default: any reader)",
+       "[=READER]"},
+      {"smartcard-impi", 0, 0, G_OPTION_ARG_STRING, &smartcard_impi,
+       "Smartcard Profile: IMPI for GBA bootstrapping", "IMPI"},
+      {"smartcard-bsf", 0, 0, G_OPTION_ARG_STRING, &smartcard_bsf,
+       "Smartcard Profile: BSF URL used before a service names one", "URL"},
       {"replace", 0, 0, G_OPTION_ARG_NONE, &replace, "Replace a running spcd", nullptr},
       {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", nullptr},
       {},
@@ -567,6 +653,22 @@ int Run(int argc, char** argv) {
       });
     };
   }
+  if (g_smartcard_reader) {
+    SmartcardOptions so;
+    so.reader_filter = *g_smartcard_reader;
+    if (smartcard_impi) so.impi = smartcard_impi;
+    if (smartcard_bsf) so.default_bsf_url = smartcard_bsf;
+    so.http.timeout_ms = static_cast<unsigned>(http_timeout);
+    so.http.max_attempts = static_cast<unsigned>(http_attempts);
+    so.http.backoff_initial_ms = static_cast<unsigned>(http_backoff);
+    so.http.backoff_max_ms = std::max(8000u, so.http.backoff_initial_ms);
+    d.smartcard = std::make_unique<SmartcardBackend>(so);
+    d.smartcard->on_card_changed = [&d](bool present, const std::string& reader) {
+      if (d.skeleton) spc_spc1_emit_card_changed(d.skeleton, present, reader.c_str());
+    };
+    g_message("smartcard backend: reader %s, IMPI %s",
+              so.reader_filter.empty() ? "(any)" : so.reader_filter.c_str(), so.impi.c_str());
+  }
   {
     std::string ferr;
     d.keys = MakeKeyPrefetch(*d.processor, fetch_options, d.roap->options().http, &ferr);
@@ -626,6 +728,7 @@ int Run(int argc, char** argv) {
   g_signal_connect(skeleton, "handle-acquire-rights", G_CALLBACK(OnAcquireRights), &d);
   g_signal_connect(skeleton, "handle-handle-trigger", G_CALLBACK(OnHandleTrigger), &d);
   ConnectFetchApi(skeleton, d.keys.get());
+  g_signal_connect(skeleton, "handle-process-mtk", G_CALLBACK(OnProcessMtk), &d);
   if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(skeleton), conn, kObjectPath,
                                         &error)) {
     std::fprintf(stderr, "spcd: cannot export %s: %s\n", kObjectPath, error->message);
@@ -646,6 +749,7 @@ int Run(int argc, char** argv) {
   g_bus_unown_name(owner);
   g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(skeleton));
   g_dbus_connection_flush_sync(conn, nullptr, nullptr);
+  d.smartcard.reset();
   g_main_loop_unref(d.loop);
   d.keys.reset();
   d.roap.reset();
