@@ -8,12 +8,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "channels/session_description.h"
+#include "player/channel_list.h"
 #include "player/recording.h"
+#include "player/zap_log.h"
 
 namespace player {
 namespace {
@@ -77,11 +80,25 @@ class Ui {
  public:
   explicit Ui(const InteractiveOptions& options) : options_(options) {
     for (const auto& c : options_.channels) names_.push_back(ChannelName(c));
+    // A pipe or a file gets plain lines; only a terminal gets the redrawn status line.
+    plain_ = !isatty(STDOUT_FILENO);
+    scripted_ = options_.script.changes > 0;
   }
 
   int Run() {
     RawTerminal raw;
     loop_.reset(g_main_loop_new(nullptr, FALSE));
+    start_us_ = g_get_monotonic_time();
+    if (options_.base.key_file.empty()) {
+      // spcd keeps the neighbours' TEKs ready when it knows the list and the channel watched.
+      std::vector<std::string> texts;
+      for (const auto& c : options_.channels) texts.push_back(SdpText(c));
+      publisher_ = std::make_unique<ChannelListPublisher>(options_.base, std::move(texts),
+                                                          [this](const std::string& text) {
+                                                            notices_.push_back(text);
+                                                            Line("-- " + text);
+                                                          });
+    }
     PrintHeader();
     Zap(0);
     const guint input = g_unix_fd_add(STDIN_FILENO, G_IO_IN, &Ui::OnInput, this);
@@ -93,9 +110,21 @@ class Ui {
     g_source_remove(status);
     g_source_remove(sigint);
     g_source_remove(sigterm);
+    ClearTimers();
     StopSession();
+    int result = 0;
+    if (scripted_) result = FinishScript();
+    if (!options_.report_path.empty()) {
+      const std::string json = ZapReportToJson(options_.channels, changes_, KeySource(), notices_);
+      g_autoptr(GError) err = nullptr;
+      if (!g_file_set_contents(options_.report_path.c_str(), json.data(),
+                               static_cast<gssize>(json.size()), &err)) {
+        std::fprintf(stderr, "bcast-player: error: %s\n", err ? err->message : "report");
+        result = 1;
+      }
+    }
     Line("bye");
-    return 0;
+    return result;
   }
 
  private:
@@ -109,8 +138,121 @@ class Ui {
   }
   // A message line above the status line (which is then drawn again).
   void Line(const std::string& text) {
-    Out("\r\033[K" + text + "\n");
+    Out((plain_ ? "" : "\r\033[K") + text + "\n");
     status_drawn_ = false;
+  }
+
+  static std::string SdpText(const std::string& path) {
+    // A recording is no broadcast to prefetch from: its entry stays empty.
+    if (IsRecordingFile(path)) return "";
+    g_autofree gchar* contents = nullptr;
+    gsize length = 0;
+    if (!g_file_get_contents(path.c_str(), &contents, &length, nullptr)) return "";
+    return std::string(contents, length);
+  }
+
+  std::string KeySource() const {
+    if (!options_.base.key_file.empty()) return "key file " + options_.base.key_file;
+    switch (options_.base.bus) {
+      case SpcdBus::kSystem:
+        return "spcd on the system bus";
+      case SpcdBus::kSession:
+        return "spcd on the session bus";
+      case SpcdBus::kAddress:
+        return "spcd on the bus at " + options_.base.bus_address;
+    }
+    return "spcd";
+  }
+
+  gint64 SinceStartMs(gint64 us) const { return (us - start_us_) / 1000; }
+
+  // --- channel changes: measurement and the scripted driver ---------------------------------
+
+  void OnFirstFrame(std::size_t record, bool video, gint64 us) {
+    if (!video || record >= changes_.size()) return;
+    ZapChange& c = changes_[record];
+    if (c.ttff_ms >= 0) return;
+    c.ttff_ms = (us - zap_us_[record]) / 1000;
+    c.error.clear();
+    if (scripted_ || plain_) Line(ZapLine(c));
+    if (record + 1 == changes_.size()) FrameArrived();
+  }
+
+  void OnTekReady(std::size_t record, const TekReady& ready) {
+    if (record >= changes_.size()) return;
+    ZapChange& c = changes_[record];
+    if (!c.tek_source.empty()) return;  // the first usable TEK decides
+    c.tek_source = ready.source;
+    c.tek_id = ready.tek_id;
+    c.tek_ready_ms = (ready.monotonic_us - zap_us_[record]) / 1000;
+  }
+
+  void ClearTimers() {
+    for (guint* id : {&next_zap_source_, &timeout_source_}) {
+      if (*id != 0) g_source_remove(*id);
+      *id = 0;
+    }
+  }
+
+  void ScheduleNext(double seconds) {
+    if (next_zap_source_ != 0) g_source_remove(next_zap_source_);
+    next_zap_source_ =
+        g_timeout_add(static_cast<guint>(std::max(0.0, seconds) * 1000), &Ui::OnScriptedZap, this);
+  }
+
+  // The current channel decoded its first frame (or gave up): the script goes on.
+  void FrameArrived() {
+    if (!scripted_) return;
+    if (timeout_source_ != 0) g_source_remove(timeout_source_);
+    timeout_source_ = 0;
+    if (done_changes_ >= options_.script.changes) {
+      g_main_loop_quit(loop_.get());
+      return;
+    }
+    if (options_.script.on_first_frame) {
+      const bool first = changes_.size() == 1;
+      ScheduleNext(first && options_.script.warmup_s >= 0 ? options_.script.warmup_s
+                                                          : options_.script.dwell_s);
+    }
+  }
+
+  static gboolean OnScriptedZap(gpointer data) {
+    auto* self = static_cast<Ui*>(data);
+    self->next_zap_source_ = 0;
+    self->Zap((self->current_ + 1) % self->names_.size());
+    return G_SOURCE_REMOVE;
+  }
+
+  static gboolean OnFrameTimeout(gpointer data) {
+    auto* self = static_cast<Ui*>(data);
+    self->timeout_source_ = 0;
+    ZapChange& c = self->changes_.back();
+    if (c.ttff_ms < 0) {
+      c.error = "no video frame within " +
+                std::to_string(static_cast<int>(self->options_.script.frame_timeout_s)) + " s";
+      self->Line(ZapLine(c));
+      self->FrameArrived();
+    }
+    return G_SOURCE_REMOVE;
+  }
+
+  // Scripted run over: summary line; exit status 0 when every change decoded a frame, 2 if not.
+  int FinishScript() {
+    const ZapStats st = ComputeZapStats(changes_);
+    auto ms = [](const std::optional<double>& v) {
+      if (!v) return std::string("-");
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.0f", *v);
+      return std::string(buf);
+    };
+    Line("zap-summary changes=" + std::to_string(st.changes) + " with_frame=" +
+         std::to_string(st.with_frame) + " protected=" + std::to_string(st.protected_changes) +
+         " prefetched=" + std::to_string(st.prefetched) +
+         " median_ttff_ms=" + ms(st.median_ttff_ms) + " p90_ttff_ms=" + ms(st.p90_ttff_ms));
+    return st.changes == static_cast<std::size_t>(options_.script.changes) &&
+                   st.with_frame == st.changes
+               ? 0
+               : 2;
   }
 
   void PrintHeader() {
@@ -138,6 +280,9 @@ class Ui {
 
   void StopSession() {
     if (!session_) return;
+    if (options_.keyring_reuse) {
+      if (auto keyring = session_->KeyringContext()) keyrings_[current_] = keyring;
+    }
     Report report = session_->Stop();
     session_.reset();
     Line("left " + names_[current_] + ": " + Session::SummaryLine(report).substr(9));
@@ -145,17 +290,49 @@ class Ui {
 
   void Zap(std::size_t index) {
     if (index >= options_.channels.size()) return;
+    // The change is timed from the command, before the old service is torn down.
+    const gint64 zap_us = g_get_monotonic_time();
+    const bool change = session_ != nullptr || !changes_.empty();
+    const std::size_t from = current_;
+    if (change && scripted_ && changes_.back().ttff_ms < 0 && changes_.back().error.empty()) {
+      changes_.back().error = "no video frame before the next change";
+      Line(ZapLine(changes_.back()));
+    }
+    ClearTimers();
     StopSession();
     current_ = index;
     pin_mode_ = false;
+    ZapChange record;
+    record.index = changes_.size();
+    record.from = change ? from + 1 : 0;
+    record.from_name = change ? names_[from] : "";
+    record.to = index + 1;
+    record.to_name = names_[index];
+    record.at_ms = SinceStartMs(zap_us);
+    changes_.push_back(record);
+    zap_us_.push_back(zap_us);
+    if (change) ++done_changes_;
+    const std::size_t rec = changes_.size() - 1;
+    if (publisher_) publisher_->Publish(static_cast<int>(index));
     Options o = options_.base;
     o.sdp_path = options_.channels[index];
     o.interactive = true;
     o.quiet = true;
     o.parental_max_age = options_.parental.max_age;
     o.parental_unlocked = false;  // a PIN unlocks one programme on one channel
+    if (options_.keyring_reuse) {
+      auto kept = keyrings_.find(index);
+      if (kept != keyrings_.end()) {
+        o.keyring = kept->second;
+        changes_[rec].keyring_reused = true;
+      }
+    }
     Line("channel " + std::to_string(index + 1) + ": " + names_[index]);
     Hooks hooks;
+    hooks.on_first_frame = [this, rec](const std::string&, bool video, gint64 us) {
+      OnFirstFrame(rec, video, us);
+    };
+    hooks.on_tek_ready = [this, rec](const TekReady& ready) { OnTekReady(rec, ready); };
     hooks.on_notice = [this](const Notice& n) {
       // "!!" marks what stops the viewer from watching; "--" is information.
       const bool info = n.kind == "record-started" || n.kind == "record-stopped" ||
@@ -168,6 +345,15 @@ class Ui {
     session_ = std::make_unique<Session>(o, hooks);
     if (!session_->Start()) {
       Line("-- " + names_[index] + " could not start (see above)");
+    }
+    changes_[rec].protected_service = session_->protected_service();
+    if (scripted_) {
+      if (options_.script.every_s > 0 && done_changes_ < options_.script.changes) {
+        ScheduleNext(rec == 0 && options_.script.warmup_s >= 0 ? options_.script.warmup_s
+                                                               : options_.script.every_s);
+      }
+      timeout_source_ = g_timeout_add(static_cast<guint>(options_.script.frame_timeout_s * 1000),
+                                      &Ui::OnFrameTimeout, this);
     }
     DrawStatus();
   }
@@ -205,12 +391,28 @@ class Ui {
          std::to_string(s.decrypt_failures) + " lost " + std::to_string(s.lost_packets) + " | " +
          rate;
     if (s.recording) t += " | REC " + Bytes(s.recorded_bytes);
+    if (!changes_.empty() && changes_.back().index > 0) {
+      const ZapChange& z = changes_.back();
+      if (z.ttff_ms >= 0) {
+        t += " | zap " + std::to_string(z.ttff_ms) + " ms";
+        if (!z.protected_service) {
+          t += " (clear)";
+        } else if (z.prefetched()) {
+          t += " (TEK prefetched)";
+        } else if (!z.tek_source.empty()) {
+          t += " (TEK from " + z.tek_source + ")";
+        }
+      } else {
+        t += " | zap ...";
+      }
+    }
     if (!s.playing) t += " | stopped";
     if (!s.problem.empty()) t += " | ! " + Label(s.problem);
     return t;
   }
 
   void DrawStatus() {
+    if (plain_) return;
     std::string t;
     if (pin_mode_) {
       t = "Enter PIN (Enter to confirm, Esc to cancel): " + std::string(pin_.size(), '*');
@@ -344,6 +546,16 @@ class Ui {
   }
 
   const InteractiveOptions& options_;
+  bool plain_ = false;
+  bool scripted_ = false;
+  gint64 start_us_ = 0;
+  std::unique_ptr<ChannelListPublisher> publisher_;
+  std::vector<ZapChange> changes_;  // [0] is the first tune-in
+  std::vector<gint64> zap_us_;      // monotonic time of each change's command
+  int done_changes_ = 0;
+  guint next_zap_source_ = 0, timeout_source_ = 0;
+  std::map<std::size_t, std::shared_ptr<GstContext>> keyrings_;  // per channel index
+  std::vector<std::string> notices_;
   std::vector<std::string> names_;
   std::unique_ptr<GMainLoop, LoopDeleter> loop_;
   std::unique_ptr<Session> session_;

@@ -14,6 +14,7 @@
 #include "player/interactive.h"
 #include "player/parental.h"
 #include "player/player.h"
+#include "player/zap_log.h"
 
 #ifndef BCAST_PLUGIN_BUILD_DIR
 #define BCAST_PLUGIN_BUILD_DIR ""
@@ -94,6 +95,14 @@ int main(int argc, char** argv) {
   gboolean set_pin = FALSE;
   gint set_age = -1;
   gdouble silence = 3;
+  g_autofree gchar* channels_dir = nullptr;
+  gint zaps = 0;
+  gint zap_on_first_frame = 0;
+  gdouble zap_every = 0;
+  gdouble zap_dwell = 0.5;
+  gdouble zap_warmup = -1;
+  gdouble zap_timeout = 10;
+  gboolean no_keyring_reuse = FALSE;
   GOptionEntry entries[] = {
       {"key-file", 'k', 0, G_OPTION_ARG_FILENAME, &key_file,
        "Take the long-term keys from this SEK/SAK key file (GKeyFile, one group per content ID) "
@@ -142,6 +151,29 @@ int main(int argc, char** argv) {
        "AGE"},
       {"silence-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &silence,
        "Seconds without any datagram before the network is reported silent (3)", "SECONDS"},
+      {"channels", 0, 0, G_OPTION_ARG_FILENAME, &channels_dir,
+       "Channel list: the .sdp files of DIR sorted by name (before any SERVICE given too); "
+       "runs interactively",
+       "DIR"},
+      {"zap-on-first-frame", 0, 0, G_OPTION_ARG_INT, &zap_on_first_frame,
+       "Scripted zapping: make N channel changes (next channel, wrapping), each --zap-dwell "
+       "seconds after the channel's first decoded frame, then exit (0: every change decoded a "
+       "frame, 2: not)",
+       "N"},
+      {"zap-every", 0, 0, G_OPTION_ARG_DOUBLE, &zap_every,
+       "Scripted zapping: change channel every SECONDS (with --zaps N)", "SECONDS"},
+      {"zaps", 0, 0, G_OPTION_ARG_INT, &zaps, "Number of channel changes of --zap-every", "N"},
+      {"zap-dwell", 0, 0, G_OPTION_ARG_DOUBLE, &zap_dwell,
+       "Seconds on a channel after its first frame before the next change (0.5)", "SECONDS"},
+      {"zap-warmup", 0, 0, G_OPTION_ARG_DOUBLE, &zap_warmup,
+       "Seconds on the first channel before the first change (default: the dwell or period)",
+       "SECONDS"},
+      {"zap-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &zap_timeout,
+       "Seconds a change may take to its first frame before it counts as failed (10)", "SECONDS"},
+      {"no-keyring-reuse", 0, 0, G_OPTION_ARG_NONE, &no_keyring_reuse,
+       "Zapping: every channel change starts with an empty keyring (by default a channel gets "
+       "back the TEKs it held when it was last watched)",
+       nullptr},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
   };
   g_autoptr(GOptionContext) context = g_option_context_new("SERVICE.sdp|RECORDING.bcrec...");
@@ -150,8 +182,10 @@ int main(int argc, char** argv) {
       "Plays an OMA BCAST protected service (SRTP or ISMACryp media, TEKs from STKMs) described by "
       "a session description, or a recording made with --record. The TEKs come from the SP-C "
       "daemon spcd (org.openbcast.SPC1 on the system bus) unless --key-file is given. With "
-      "several services, or on a terminal, it runs interactively: keys 1-9/n/p zap, r records, "
-      "u unlocks a parental block with the PIN, q quits. See bcast-player(1).");
+      "several services, a --channels folder, or on a terminal, it runs interactively: keys "
+      "1-9/n/p zap, r records, u unlocks a parental block with the PIN, q quits; --report then "
+      "writes the channel changes (time to first frame, prefetched TEK). --zap-on-first-frame "
+      "or --zap-every zap by themselves (tests, benchmarks). See bcast-player(1).");
   g_option_context_add_main_entries(context, entries, nullptr);
   g_option_context_add_group(context, gst_init_get_option_group());
   g_autoptr(GError) error = nullptr;
@@ -182,7 +216,39 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool conformance_mode = conformance != nullptr;
-  if ((conformance_mode && argc != 1) || (!conformance_mode && argc < 2)) {
+  std::vector<std::string> channel_list;
+  if (channels_dir != nullptr) {
+    std::string list_error;
+    if (conformance_mode) {
+      std::fprintf(stderr, "bcast-player: --channels and --conformance exclude each other\n");
+      return 1;
+    }
+    if (!player::ListChannelDir(channels_dir, &channel_list, &list_error)) {
+      std::fprintf(stderr, "bcast-player: %s\n", list_error.c_str());
+      return 1;
+    }
+  }
+  for (int i = 1; i < argc; ++i) channel_list.push_back(argv[i]);
+  if (zap_on_first_frame < 0 || zaps < 0 || zap_every < 0 || zap_dwell < 0 || zap_timeout <= 0) {
+    std::fprintf(stderr, "bcast-player: --zap-*: counts and seconds must not be negative\n");
+    return 1;
+  }
+  if (zap_on_first_frame > 0 && (zap_every > 0 || zaps > 0)) {
+    std::fprintf(stderr,
+                 "bcast-player: --zap-on-first-frame N and --zap-every/--zaps exclude each "
+                 "other\n");
+    return 1;
+  }
+  if ((zap_every > 0) != (zaps > 0)) {
+    std::fprintf(stderr, "bcast-player: --zap-every SECONDS goes with --zaps N\n");
+    return 1;
+  }
+  const bool scripted = zap_on_first_frame > 0 || zaps > 0;
+  if (scripted && channel_list.size() < 2) {
+    std::fprintf(stderr, "bcast-player: scripted zapping needs at least two channels\n");
+    return 1;
+  }
+  if ((conformance_mode && argc != 1) || (!conformance_mode && channel_list.empty())) {
     g_autofree gchar* help = g_option_context_get_help(context, TRUE, nullptr);
     std::fprintf(stderr, "%s", help);
     return 1;
@@ -208,12 +274,13 @@ int main(int argc, char** argv) {
   }
   const bool plain_run =
       duration > 0 || report != nullptr || checksums != nullptr || record != nullptr || quiet;
+  const bool zapping = scripted || channels_dir != nullptr;
   const bool run_interactive =
-      !conformance_mode &&
-      (interactive || argc > 2 || (!plain_run && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)));
-  if (run_interactive && (report != nullptr || checksums != nullptr || record != nullptr)) {
+      !conformance_mode && (interactive || zapping || channel_list.size() > 1 ||
+                            (!plain_run && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)));
+  if (run_interactive && (checksums != nullptr || record != nullptr)) {
     std::fprintf(stderr,
-                 "bcast-player: --report, --frame-checksums and --record are for one service "
+                 "bcast-player: --frame-checksums and --record are for one service "
                  "without --interactive (press r to record in interactive mode)\n");
     return 1;
   }
@@ -249,18 +316,27 @@ int main(int argc, char** argv) {
     status = player::RunConformance(c);
   } else if (run_interactive) {
     player::InteractiveOptions io;
-    for (int i = 1; i < argc; ++i) io.channels.push_back(argv[i]);
+    io.channels = channel_list;
     io.base = options;
+    io.report_path = options.report_path;
+    io.base.report_path.clear();
+    io.script.changes = zap_on_first_frame > 0 ? zap_on_first_frame : zaps;
+    io.script.on_first_frame = zap_on_first_frame > 0;
+    io.script.every_s = zap_every;
+    io.script.dwell_s = zap_dwell;
+    io.script.warmup_s = zap_warmup;
+    io.script.frame_timeout_s = zap_timeout;
+    io.keyring_reuse = !no_keyring_reuse;
     io.config_path = config_path;
     io.parental = parental;
     io.record_dir = record_dir ? record_dir : ".";
     status = player::RunInteractive(io);
   } else {
-    if (argc != 2) {
+    if (channel_list.size() != 1) {
       std::fprintf(stderr, "bcast-player: one service at a time without --interactive\n");
       return 1;
     }
-    options.sdp_path = argv[1];
+    options.sdp_path = channel_list.front();
     status = player::Run(options);
   }
   gst_deinit();

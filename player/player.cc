@@ -61,6 +61,11 @@ using Clock = std::chrono::steady_clock;
 // Name of the player's own element message: the TEK (key indicator) an ISMACryp stream switched
 // to, posted from the probe on ismacrypdec's sink pad (bcastsrtpdec posts openbcast-srtp-key).
 constexpr char kIsmacrypKeyMessage[] = "bcast-player-ismacryp-key";
+// The player's own element message: a stream's first decoded frame (posted by the pipeline).
+constexpr char kFirstFrameMessage[] = "bcast-player-first-frame";
+// tekdec's: the first TEK usable for its key stream after start, and where it came from.
+constexpr char kTekReadyMessage[] = "bcast-tek-ready";
+constexpr char kKeyringContextType[] = "openbcast.keyring";
 
 // SRTP counters of bcastsrtpdec's "stats" structure that the report and the warnings use.
 struct SrtpCounters {
@@ -209,6 +214,8 @@ class PlayerImpl {
   int ExitStatus(const Report& report) const;
 
   void OnDecoded(Stream& stream, GstPad* pad, GstBuffer* buffer);
+  std::shared_ptr<GstContext> KeyringContext();
+  bool protected_service() const { return !tekdecs_.empty(); }
   bool DropDecoded() const { return parental_blocked_.load(); }
   void OnKeyDatagram(KeyBranch& branch, GstBuffer* buffer);
   void OnMediaDatagram(Stream& stream, GstBuffer* buffer);
@@ -284,6 +291,11 @@ class PlayerImpl {
   std::vector<guint> tek_sequence_;
   std::optional<Clock::time_point> started_;
   std::optional<gint64> first_key_ms_;
+  std::vector<TekReadyReport> tek_ready_;  // main thread
+  // The keyring context of this pipeline: the one given (Options::keyring) or the one tekdec made
+  // (HAVE_CONTEXT, seen in the posting thread): the pipeline forgets its contexts at NULL.
+  std::mutex keyring_mutex_;
+  std::shared_ptr<GstContext> keyring_;
   std::mutex out_mutex_;  // stdout and the checksum file are written from streaming threads too
   std::unique_ptr<std::FILE, FileCloser> checksums_;
   bool have_display_ = false;
@@ -610,9 +622,18 @@ GstPadProbeReturn OnIsmacrypPacketProbe(GstPad* pad, GstPadProbeInfo* info, gpoi
 void PlayerImpl::OnDecoded(Stream& stream, GstPad* pad, GstBuffer* buffer) {
   const guint64 index = stream.frames.fetch_add(1);
   if (index == 0) {
+    const gint64 now_us = g_get_monotonic_time();
     const gint64 ms = ElapsedMs();
     stream.first_frame_ms = ms;
     Event("first-frame stream=" + stream.name + " ms=" + std::to_string(ms));
+    // To the main thread with the time taken here, right after the decoder (zap measurements).
+    gst_element_post_message(
+        pipeline_.get(),
+        gst_message_new_element(
+            GST_OBJECT(pipeline_.get()),
+            gst_structure_new(kFirstFrameMessage, "stream", G_TYPE_STRING, stream.name.c_str(),
+                              "video", G_TYPE_BOOLEAN, stream.plan.video ? TRUE : FALSE,
+                              "monotonic-us", G_TYPE_INT64, now_us, nullptr)));
   }
   if (!checksums_) return;
   std::optional<std::string> hash;
@@ -770,6 +791,12 @@ bool PlayerImpl::Build() {
 
   pipeline_.reset(gst_pipeline_new("bcast-player"));
   gst_object_ref_sink(pipeline_.get());
+  if (options_.keyring) {
+    // Set before the elements are added: the bin hands its contexts to every child it gets.
+    gst_element_set_context(pipeline_.get(), options_.keyring.get());
+    std::lock_guard lock(keyring_mutex_);
+    keyring_ = options_.keyring;
+  }
 
   // Key streams that protected media name, in SDP order (mixed services have two).
   std::vector<const channels::KeyStream*> key_streams;
@@ -925,6 +952,31 @@ void PlayerImpl::HandleElementMessage(GstMessage* message) {
            "back (" +
            StartSpcdHint() + ")");
     }
+  } else if (name == kFirstFrameMessage) {
+    const char* stream = gst_structure_get_string(s, "stream");
+    gboolean video = FALSE;
+    gint64 us = 0;
+    gst_structure_get_boolean(s, "video", &video);
+    gst_structure_get_int64(s, "monotonic-us", &us);
+    if (hooks_.on_first_frame) hooks_.on_first_frame(stream ? stream : "", video, us);
+  } else if (name == kTekReadyMessage) {
+    TekReady ready;
+    ready.monotonic_us = g_get_monotonic_time();
+    const char* cid = gst_structure_get_string(s, "base-cid");
+    const char* source = gst_structure_get_string(s, "source");
+    ready.base_cid = cid ? cid : "";
+    ready.source = source ? source : "";
+    if (!gst_structure_get_uint(s, "tek-id", &ready.tek_id)) {
+      gint signed_id = 0;
+      if (gst_structure_get_int(s, "tek-id", &signed_id))
+        ready.tek_id = static_cast<guint>(signed_id);
+    }
+    const gint64 ms = ElapsedMs();
+    tek_ready_.push_back(TekReadyReport{ready.base_cid, ready.tek_id, ready.source, ms});
+    Event("tek-ready tek_id=" + std::to_string(ready.tek_id) + " source=" + ready.source +
+          " prefetched=" + (ready.source == "held" ? "1" : "0") + " base_cid=" + ready.base_cid +
+          " ms=" + std::to_string(ms));
+    if (hooks_.on_tek_ready) hooks_.on_tek_ready(ready);
   } else if (name == "openbcast-srtp-key" || name == kIsmacrypKeyMessage) {
     guint id = 0;
     if (!gst_structure_get_uint(s, "tek-id", &id)) {
@@ -1003,6 +1055,17 @@ gboolean PlayerImpl::OnBusMessage(GstBus*, GstMessage* message, gpointer data) {
 // so from here on the key branch's ISMACryp streams can be decrypted.
 GstBusSyncReply PlayerImpl::OnBusSync(GstBus*, GstMessage* message, gpointer data) {
   auto* self = static_cast<PlayerImpl*>(data);
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_HAVE_CONTEXT) {
+    GstContext* context = nullptr;
+    gst_message_parse_have_context(message, &context);
+    if (context != nullptr && gst_context_has_context_type(context, kKeyringContextType)) {
+      std::lock_guard lock(self->keyring_mutex_);
+      self->keyring_.reset(context, [](GstContext* c) { gst_context_unref(c); });
+    } else if (context != nullptr) {
+      gst_context_unref(context);
+    }
+    return GST_BUS_PASS;
+  }
   if (GST_MESSAGE_TYPE(message) != GST_MESSAGE_ELEMENT) return GST_BUS_PASS;
   const GstStructure* s = gst_message_get_structure(message);
   if (s == nullptr || !gst_structure_has_name(s, "openbcast-tek")) return GST_BUS_PASS;
@@ -1219,6 +1282,7 @@ Report PlayerImpl::MakeReport() {
   r.stkm_repeats = SumProperty(stkmparses_, "repeats");
   r.no_rights_content_ids.assign(no_rights_cids_.begin(), no_rights_cids_.end());
   r.spcd_outages = spcd_outages_;
+  r.tek_ready = tek_ready_;
   r.errors = errors_;
   return r;
 }
@@ -1248,6 +1312,11 @@ void PlayerImpl::PrintSummary(const Report& r) {
 }
 
 PlayerImpl::~PlayerImpl() { Stop(); }
+
+std::shared_ptr<GstContext> PlayerImpl::KeyringContext() {
+  std::lock_guard lock(keyring_mutex_);
+  return keyring_;
+}
 
 GstElement* PlayerImpl::MakeSource(const std::string& name, GstCaps* caps,
                                    const std::string& address, guint16 port) {
@@ -1912,6 +1981,8 @@ void Session::StartRecording(const std::string& path) { impl_->StartRecording(pa
 void Session::StopRecording() { impl_->StopRecording(); }
 void Session::UnlockParental() { impl_->UnlockParental(); }
 int Session::ExitStatus(const Report& report) const { return impl_->ExitStatus(report); }
+std::shared_ptr<GstContext> Session::KeyringContext() { return impl_->KeyringContext(); }
+bool Session::protected_service() const { return impl_->protected_service(); }
 std::string Session::SummaryLine(const Report& report) { return SummaryText(report); }
 
 int Run(const Options& options) {

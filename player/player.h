@@ -9,6 +9,7 @@
 #pragma once
 
 #include <glib.h>
+#include <gst/gst.h>
 
 #include <functional>
 #include <memory>
@@ -40,6 +41,19 @@ struct Options {
   double silence_timeout_s = 3;
   // Interactive terminal: warnings and errors go to the notice hook instead of stdout/stderr.
   bool interactive = false;
+  // Zapping: the "openbcast.keyring" GstContext of an earlier session of the same service, set on
+  // the new pipeline so the TEKs it still holds are usable at once (nullptr: a new keyring).
+  std::shared_ptr<GstContext> keyring;
+};
+
+// tekdec's element message `bcast-tek-ready`: the first TEK usable for a key stream after start.
+// `source`: "held" (prefetched: spcd held it before the pipeline's own key stream brought it),
+// "stkm" (from the key stream), "fetch" (over the interaction channel).
+struct TekReady {
+  std::string base_cid;
+  guint tek_id = 0;
+  std::string source;
+  gint64 monotonic_us = 0;  // g_get_monotonic_time() when the player saw it
 };
 
 // Something the viewer must know, with what to do about it. `kind`: "not-registered",
@@ -78,6 +92,10 @@ struct Status {
 struct Hooks {
   std::function<void()> on_end;                  // EOS, error or duration reached (main thread)
   std::function<void(const Notice&)> on_notice;  // main thread
+  // First decoded frame of a stream (`monotonic_us`: g_get_monotonic_time() in the streaming
+  // thread, right after the decoder), delivered on the main thread.
+  std::function<void(const std::string& stream, bool video, gint64 monotonic_us)> on_first_frame;
+  std::function<void(const TekReady&)> on_tek_ready;  // main thread
 };
 
 class Player;
@@ -102,6 +120,11 @@ class Session {
   void StopRecording();
   // The PIN was verified: show the blocked programme for the rest of this session.
   void UnlockParental();
+  // The pipeline's keyring ("openbcast.keyring" GstContext), to hand to a later session of the
+  // same service (Options::keyring); nullptr when the service has no key stream or none was made.
+  std::shared_ptr<GstContext> KeyringContext();
+  // The service has at least one key stream (known once Start() has built the pipeline).
+  bool protected_service() const;
   // Exit status of a finished run: 0 played, 1 error, 2 nothing decoded.
   int ExitStatus(const Report& report) const;
   // One line: stream frames, decrypt failures, TEK changes... (the `summary:` line of Run).

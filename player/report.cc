@@ -126,6 +126,15 @@ std::string ReportToJson(const Report& r) {
   j += "  \"ismacryp_stats\": " +
        StatsByStream(r, [](const StreamReport& s) -> const Stats& { return s.ismacryp_stats; }) +
        ",\n";
+  j += "  \"tek_ready\": [";
+  for (std::size_t i = 0; i < r.tek_ready.size(); ++i) {
+    const auto& t = r.tek_ready[i];
+    j += std::string(i ? ", " : "") + "{\"base_cid\": " + Quote(t.base_cid) +
+         ", \"tek_id\": " + std::to_string(t.tek_id) + ", \"source\": " + Quote(t.source) +
+         ", \"prefetched\": " + (t.source == "held" ? "true" : "false") +
+         ", \"ms\": " + Number(t.ms) + "}";
+  }
+  j += "],\n";
   j += "  \"errors\": [";
   for (std::size_t i = 0; i < r.errors.size(); ++i) j += (i ? ", " : "") + Quote(r.errors[i]);
   j += "]\n}\n";

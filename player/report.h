@@ -21,6 +21,13 @@ struct StreamReport {
   std::vector<guint> tek_ids_in_use;                            // TEKs this stream used, in order
 };
 
+struct TekReadyReport {
+  std::string base_cid;
+  guint tek_id = 0;
+  std::string source;  // "held" (prefetched by spcd), "stkm", "fetch"
+  gint64 ms = -1;      // since the start
+};
+
 struct Report {
   std::string service;
   std::string sdp;
@@ -40,6 +47,7 @@ struct Report {
   guint64 spcd_outages = 0;                        // times spcd went away while playing
   guint64 stkm_accepted = 0;
   guint64 stkm_repeats = 0;
+  std::vector<TekReadyReport> tek_ready;  // tekdec's bcast-tek-ready, one per key stream
   std::vector<std::string> errors;
 };
 
