@@ -29,6 +29,10 @@
  *   "bad-mac", "no-rights", "malformed", "replay", "expired", "not-permitted", "invalid-args",
  *   "failed", or "unavailable" when spcd did not answer), `content-id` (string, the content ID
  *   the STKM names; empty when it could not be parsed), `detail` (string).
+ * * `bcast-tek-ready`: the first time after start that a TEK is usable for the stream:
+ *   `base-cid` (string), `tek-id` (uint), `source` (string: "held" = from spcd's HeldTeks before
+ *   the key stream delivered one, "stkm" = from the key stream, "fetch" = fetched over the
+ *   interaction channel).
  * * `openbcast-spcd` (spcd mode): `available` (boolean), `bus` (string: "system", "session" or
  *   the address), `bus-name` (string), `detail` (string). Posted when the element starts
  *   (available), when spcd goes away and when it answers again.
@@ -56,6 +60,7 @@
 #include <utility>
 #include <vector>
 
+#include "gst-plugins/bcastprotect/tek_fetch.h"
 #include "spc/client/spc_client.h"
 #include "spc/libspc/key_file.h"
 #include "spc/libspc/keys.h"
@@ -648,6 +653,8 @@ class ElementListener final : public bcast::TekSourceListener {
   void OnOpened(bcast::OpenedStkm& keys) override;
   void OnRejected(const bcast::StkmRejection& rejection) override;
   void OnAvailability(bool available, const std::string& detail) override;
+  // origin: "stkm" (the key stream), "held" or "fetch" (TekFetcher).
+  void OnOpenedFrom(bcast::OpenedStkm& keys, const char* origin);
 
  private:
   GstTekDec* self_;
@@ -678,9 +685,17 @@ struct StreamState {
   StreamState& operator=(const StreamState&) = delete;
   ~StreamState() { Clear(); }
 
-  // The source first: its threads may still deliver answers until it is gone.
+  // Held TEKs and STKM fetching (spcd mode; tek_fetch.h). Object lock for the pointer.
+  std::shared_ptr<bcast::TekFetcher> fetcher;
+  bcast::TekFetcher::Counters fetch_last;  // object lock: the counters of the last fetcher
+  bool tek_ready = false;                  // object lock: bcast-tek-ready posted
+
+  // The fetcher and the source first: their threads may still deliver answers until gone.
   void Clear() {
+    std::shared_ptr<bcast::TekFetcher> f = std::move(fetcher);
+    f.reset();
     source.reset();
+    tek_ready = false;
     source_name.clear();
     gst_clear_buffer(&last_buffer);
     n_learned = next_learned = 0;
@@ -713,6 +728,9 @@ struct _GstTekDec {
   guint failed;
   guint unavailable;
   gboolean connected;
+  guint fetch_after_ms;
+  gchar* key_domain;
+  gboolean ask_held;
 
   // C++ members, constructed in init and destroyed in finalize.
   std::string bus_label;     // object lock: "system", "session" or the address, for messages
@@ -740,6 +758,16 @@ enum {
   PROP_FAILED,
   PROP_UNAVAILABLE,
   PROP_CONNECTED,
+  PROP_FETCH_AFTER,
+  PROP_KEY_DOMAIN,
+  PROP_ASK_HELD,
+  PROP_FETCH_REQUESTS,
+  PROP_FETCHED_ACCEPTED,
+  PROP_FETCHED_REFUSED,
+  PROP_FETCH_ERRORS,
+  PROP_HELD_TEKS,
+  PROP_KEY_STREAM_RETURNS,
+  PROP_FETCHING,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -782,6 +810,16 @@ static void gst_tek_dec_set_property(GObject* object, guint prop_id, const GValu
       break;
     case PROP_TIMEOUT:
       self->timeout_ms = g_value_get_uint(value);
+      break;
+    case PROP_FETCH_AFTER:
+      self->fetch_after_ms = g_value_get_uint(value);
+      break;
+    case PROP_KEY_DOMAIN:
+      g_free(self->key_domain);
+      self->key_domain = g_value_dup_string(value);
+      break;
+    case PROP_ASK_HELD:
+      self->ask_held = g_value_get_boolean(value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -849,6 +887,36 @@ static void gst_tek_dec_get_property(GObject* object, guint prop_id, GValue* val
     case PROP_CONNECTED:
       g_value_set_boolean(value, self->connected);
       break;
+    case PROP_FETCH_AFTER:
+      g_value_set_uint(value, self->fetch_after_ms);
+      break;
+    case PROP_KEY_DOMAIN:
+      g_value_set_string(value, self->key_domain);
+      break;
+    case PROP_ASK_HELD:
+      g_value_set_boolean(value, self->ask_held);
+      break;
+    case PROP_FETCH_REQUESTS:
+    case PROP_FETCHED_ACCEPTED:
+    case PROP_FETCHED_REFUSED:
+    case PROP_FETCH_ERRORS:
+    case PROP_HELD_TEKS:
+    case PROP_KEY_STREAM_RETURNS:
+    case PROP_FETCHING: {
+      const bcast::TekFetcher::Counters c =
+          self->state.fetcher ? self->state.fetcher->counters() : self->state.fetch_last;
+      if (prop_id == PROP_FETCHING) {
+        g_value_set_boolean(value, c.fetching);
+      } else {
+        g_value_set_uint(value, prop_id == PROP_FETCH_REQUESTS     ? c.fetch_requests
+                                : prop_id == PROP_FETCHED_ACCEPTED ? c.fetched_accepted
+                                : prop_id == PROP_FETCHED_REFUSED  ? c.fetched_refused
+                                : prop_id == PROP_FETCH_ERRORS     ? c.fetch_errors
+                                : prop_id == PROP_HELD_TEKS        ? c.held_teks
+                                                                   : c.key_stream_returns);
+      }
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -867,6 +935,7 @@ static void gst_tek_dec_finalize(GObject* object) {
   g_free(self->caps_base_cid);
   g_free(self->bus_address);
   g_free(self->bus_name);
+  g_free(self->key_domain);
   g_clear_object(&self->keyring);
   G_OBJECT_CLASS(gst_tek_dec_parent_class)->finalize(object);
 }
@@ -974,6 +1043,59 @@ static std::unique_ptr<bcast::TekSource> make_tek_source(GstTekDec* self) {
   return std::move(source.value());
 }
 
+// The stream's base CID: the property, the caps, or (before any STKM came) what stkmparse would
+// put on its caps (a caps query works without data flowing).
+static std::string stream_base_cid(GstTekDec* self) {
+  GST_OBJECT_LOCK(self);
+  std::string cid = self->base_cid != nullptr        ? self->base_cid
+                    : self->caps_base_cid != nullptr ? self->caps_base_cid
+                                                     : "";
+  GST_OBJECT_UNLOCK(self);
+  if (!cid.empty()) return cid;
+  GstCaps* caps = gst_pad_peer_query_caps(GST_BASE_SINK_PAD(self), nullptr);
+  if (caps == nullptr) return cid;
+  for (guint i = 0; i < gst_caps_get_size(caps) && cid.empty(); ++i) {
+    const gchar* c = gst_structure_get_string(gst_caps_get_structure(caps, i), "base-cid");
+    if (c != nullptr) cid = c;
+  }
+  gst_caps_unref(caps);
+  return cid;
+}
+
+// spcd mode: held TEKs at start and STKM fetching while the key stream is silent (tek_fetch.h).
+static void start_tek_fetcher(GstTekDec* self) {
+  GST_OBJECT_LOCK(self);
+  const bool key_file = self->sek_file != nullptr && *self->sek_file != '\0';
+  bcast::TekFetcher::Options o;
+  o.client.address = self->bus_address != nullptr ? self->bus_address : "";
+  o.client.bus = !o.client.address.empty()              ? spc::client::Bus::kAddress
+                 : self->bus == GST_TEK_DEC_BUS_SESSION ? spc::client::Bus::kSession
+                                                        : spc::client::Bus::kSystem;
+  if (self->bus_name != nullptr) o.client.bus_name = self->bus_name;
+  o.client.auto_start = self->auto_start != FALSE;
+  o.client.timeout_ms = static_cast<int>(std::min<guint>(self->timeout_ms, G_MAXINT));
+  o.record = self->purpose == GST_TEK_DEC_PURPOSE_RECORD;
+  o.ask_held = self->ask_held != FALSE;
+  o.fetch_after_ms = self->fetch_after_ms;
+  o.key_domain = self->key_domain != nullptr ? self->key_domain : "";
+  GST_OBJECT_UNLOCK(self);
+  if (key_file || (!o.ask_held && o.fetch_after_ms == 0)) return;
+  std::string error;
+  auto fetcher = bcast::TekFetcher::Start(
+      std::move(o), [self] { return stream_base_cid(self); },
+      [self](bcast::OpenedStkm& keys, const char* origin) {
+        self->listener.OnOpenedFrom(keys, origin);
+      },
+      &error);
+  if (!fetcher) {
+    GST_WARNING_OBJECT(self, "no held TEKs or STKM fetching: %s", error.c_str());
+    return;
+  }
+  GST_OBJECT_LOCK(self);
+  self->state.fetcher = std::move(fetcher);
+  GST_OBJECT_UNLOCK(self);
+}
+
 static gboolean gst_tek_dec_start(GstBaseSink* sink) {
   GstTekDec* self = GST_TEK_DEC(sink);
   self->state.Clear();
@@ -991,11 +1113,17 @@ static gboolean gst_tek_dec_start(GstBaseSink* sink) {
   self->state.source_name = std::move(name);
   GST_OBJECT_UNLOCK(self);
   self->state.source = std::move(source);
+  start_tek_fetcher(self);
   return TRUE;
 }
 
 static gboolean gst_tek_dec_stop(GstBaseSink* sink) {
   GstTekDec* self = GST_TEK_DEC(sink);
+  GST_OBJECT_LOCK(self);
+  std::shared_ptr<bcast::TekFetcher> fetcher = std::move(self->state.fetcher);
+  if (fetcher) self->state.fetch_last = fetcher->counters();
+  GST_OBJECT_UNLOCK(self);
+  fetcher.reset();
   self->state.Clear();
   GST_OBJECT_LOCK(self);
   self->connected = FALSE;
@@ -1032,8 +1160,17 @@ static void post_tek_message(GstTekDec* self, const bcast::OpenedStkm& opened) {
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
-void ElementListener::OnOpened(bcast::OpenedStkm& keys) {
+void ElementListener::OnOpened(bcast::OpenedStkm& keys) { OnOpenedFrom(keys, "stkm"); }
+
+void ElementListener::OnOpenedFrom(bcast::OpenedStkm& keys, const char* origin) {
   GstTekDec* self = self_;
+  const bool from_stream = std::strcmp(origin, "stkm") == 0;
+  if (from_stream) {
+    GST_OBJECT_LOCK(self);
+    std::shared_ptr<bcast::TekFetcher> fetcher = self->state.fetcher;
+    GST_OBJECT_UNLOCK(self);
+    if (fetcher) fetcher->OnKeyStreamTek();
+  }
   GST_OBJECT_LOCK(self);
   BcastKeyring* keyring =
       self->keyring != nullptr ? BCAST_KEYRING(g_object_ref(self->keyring)) : nullptr;
@@ -1056,7 +1193,20 @@ void ElementListener::OnOpened(bcast::OpenedStkm& keys) {
     learned++;
   }
   self->teks += learned;
+  const bool first_ready = !self->state.tek_ready;
+  self->state.tek_ready = true;
   GST_OBJECT_UNLOCK(self);
+  if (first_ready) {
+    const std::string cid = stream_base_cid(self);
+    GST_INFO_OBJECT(self, "first TEK usable: %u of %s (%s)", keys.current.id, cid.c_str(), origin);
+    gst_element_post_message(
+        GST_ELEMENT(self),
+        gst_message_new_element(
+            GST_OBJECT(self),
+            gst_structure_new("bcast-tek-ready", "base-cid", G_TYPE_STRING, cid.c_str(), "tek-id",
+                              G_TYPE_UINT, static_cast<guint>(keys.current.id), "source",
+                              G_TYPE_STRING, origin, nullptr)));
+  }
   GST_LOG_OBJECT(self, "STKM for %s: TEK %u, next %s %u, %u new", keys.content_id.c_str(),
                  keys.current.id, keys.next ? "yes" : "no", keys.next ? keys.next->id : 0, learned);
   if (learned > 0) {
@@ -1408,6 +1558,59 @@ static void gst_tek_dec_class_init(GstTekDecClass* klass) {
       g_param_spec_boolean("connected", "Connected", "spcd answers", FALSE,
                            static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
+  /**
+   * GstTekDec:fetch-after:
+   *
+   * spcd mode: when the key stream brought no valid STKM for this many ms (since start or the
+   * last one), ask spcd to fetch the service's STKMs over the interaction channel (FetchStkm) and
+   * take the TEKs it then holds; again every fetch-after ms while the key stream stays silent,
+   * with backoff after failures. 0: never.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_FETCH_AFTER,
+      g_param_spec_uint("fetch-after", "Fetch after",
+                        "ms without a valid STKM from the key stream before spcd fetches the "
+                        "STKMs over the interaction channel (0: never)",
+                        0, G_MAXUINT, 2000, ready));
+  /**
+   * GstTekDec:key-domain:
+   *
+   * Key domain (hex) for FetchStkm; unset: the one spcd knows from the service's SDP.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_KEY_DOMAIN,
+      g_param_spec_string("key-domain", "Key domain",
+                          "Key domain ID (hex) for STKM fetching; unset: from the SDP spcd knows",
+                          nullptr, ready));
+  /**
+   * GstTekDec:ask-held:
+   *
+   * spcd mode: at start, take the TEKs spcd already holds for the service (HeldTeks), so that a
+   * channel change finds its key before the first STKM.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_ASK_HELD,
+      g_param_spec_boolean("ask-held", "Ask held",
+                           "At start, take the TEKs spcd holds for the service (HeldTeks)", TRUE,
+                           ready));
+  install_counter(gobject_class, PROP_FETCH_REQUESTS, "fetch-requests", "Fetch requests",
+                  "FetchStkm calls made because the key stream was silent");
+  install_counter(gobject_class, PROP_FETCHED_ACCEPTED, "fetched-accepted", "Fetched accepted",
+                  "Fetched STKMs spcd accepted");
+  install_counter(gobject_class, PROP_FETCHED_REFUSED, "fetched-refused", "Fetched refused",
+                  "Fetches whose STKMs spcd refused (bad MAC, replay, malformed...)");
+  install_counter(gobject_class, PROP_FETCH_ERRORS, "fetch-errors", "Fetch errors",
+                  "Fetches that failed on the interaction channel (or 404/204)");
+  install_counter(gobject_class, PROP_HELD_TEKS, "held-teks", "Held TEKs",
+                  "TEKs taken from spcd's HeldTeks (held at start and after fetches)");
+  install_counter(gobject_class, PROP_KEY_STREAM_RETURNS, "key-stream-returns",
+                  "Key stream returns", "Times a valid STKM from the key stream ended fetching");
+  g_object_class_install_property(
+      gobject_class, PROP_FETCHING,
+      g_param_spec_boolean("fetching", "Fetching",
+                           "TEKs come from STKM fetching (the key stream is silent)", FALSE,
+                           static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(
       element_class, "OMA BCAST TEK decoder", "Sink/Decryptor",
@@ -1441,6 +1644,8 @@ static void gst_tek_dec_init(GstTekDec* self) {
   self->purpose = GST_TEK_DEC_PURPOSE_PLAY;
   self->auto_start = TRUE;
   self->timeout_ms = kDefaultTimeoutMs;
+  self->fetch_after_ms = 2000;
+  self->ask_held = TRUE;
   GstBaseSink* sink = GST_BASE_SINK(self);
   // Keys are wanted on arrival, not at a buffer's running time; the STKM is not kept around.
   gst_base_sink_set_sync(sink, FALSE);
