@@ -142,6 +142,19 @@ struct Assembly {
   bool after_gap = false;  // started right after a loss: may be the tail of an AU
 };
 
+// A complete AU of the current packet, decrypted in place, pushed once the packet is unmapped
+// (a region of a buffer mapped for writing cannot be shared).
+struct PendingAu {
+  guint offset = 0;  // in the RTP packet
+  guint size = 0;
+  std::size_t prefix = 0;
+  bool encrypted = true;
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+  GstClockTime dts = GST_CLOCK_TIME_NONE;
+  bool rap_known = false;
+  bool rap = false;
+};
+
 // Streaming-thread state (constructed in init, destroyed in finalize).
 struct StreamState {
   ism::Fmtp fmtp;
@@ -159,6 +172,10 @@ struct StreamState {
   bool gap = false;  // a loss before the current packet
   bool sent_parameter_sets = false;
   ism::Bytes parameter_sets;  // Annex B SPS/PPS from sprop-parameter-sets
+  // The packet is ours alone and mapped for writing: complete AUs are decrypted where they are
+  // and go out as regions of it (no allocation, no copy); they wait in `pending` until unmap.
+  bool in_place = false;
+  std::vector<PendingAu> pending;  // capacity kept from packet to packet
 };
 
 }  // namespace
@@ -550,6 +567,39 @@ static void output_au(GstIsmacrypDec* self, GstRTPBuffer* rtp, std::span<const s
   StreamState& st = self->state;
   const std::size_t prefix = prefix_length(st);
   GstBuffer* buf = nullptr;
+  if (st.in_place) {
+    if (encrypted) {
+      if (!bso) {
+        drop(self, kDropBsoUnknown, "no IV in the packets and a packet was lost");
+        return;
+      }
+      const ism::Tek* key = find_tek(self, ki);
+      if (key == nullptr) {
+        drop(self, kDropUnknownKey,
+             ki ? "no TEK with ID " + std::to_string(*ki) : std::string("no TEK in the keyring"));
+        return;
+      }
+      // Mapped for writing by gst_ismacryp_dec_process_buffer: the span may be written.
+      std::span<std::uint8_t> au(const_cast<std::uint8_t*>(data.data()), data.size());
+      if (!st.cipher.Apply(*key, st.fmtp.salt, *bso, au)) {
+        drop(self, kDropCrypto, "AES-128-CTR failed");
+        return;
+      }
+    }
+    const auto* payload = static_cast<const std::uint8_t*>(gst_rtp_buffer_get_payload(rtp));
+    PendingAu p;
+    p.offset = gst_rtp_buffer_get_header_len(rtp) + static_cast<guint>(data.data() - payload);
+    p.size = static_cast<guint>(data.size());
+    p.prefix = prefix;
+    p.encrypted = encrypted;
+    p.pts = pts;
+    p.dts = dts;
+    p.rap_known = rap_known;
+    p.rap = rap;
+    st.pending.push_back(p);
+    st.sent_parameter_sets = true;  // the next AU of the packet gets none
+    return;
+  }
   if (encrypted) {
     if (!bso) {
       drop(self, kDropBsoUnknown, "no IV in the packets and a packet was lost");
@@ -825,6 +875,61 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
   return nullptr;
 }
 
+// The clear region [offset, offset+size) of `in` with `prefix` bytes of parameter sets in front.
+static GstBuffer* au_region(GstIsmacrypDec* self, GstBuffer* in, guint offset, guint size,
+                            std::size_t prefix) {
+  GstBuffer* buf = gst_buffer_copy_region(in, GST_BUFFER_COPY_MEMORY, offset, size);
+  if (buf != nullptr && prefix > 0) {
+    // A copy: the caps may change the parameter sets while downstream still holds the AU.
+    auto* ps = static_cast<guint8*>(g_memdup2(self->state.parameter_sets.data(), prefix));
+    gst_buffer_prepend_memory(buf, gst_memory_new_wrapped(static_cast<GstMemoryFlags>(0), ps,
+                                                          prefix, 0, prefix, ps, g_free));
+  }
+  return buf;
+}
+
+// Every packet comes here. A packet that only this element holds (the usual case: udpsrc or the
+// jitterbuffer hand on their buffer) is mapped for writing and its AUs are decrypted in place;
+// a shared one (a tee upstream) is mapped for reading and decrypted into new buffers.
+static GstBuffer* gst_ismacryp_dec_process_buffer(GstRTPBaseDepayload* depay, GstBuffer* in) {
+  GstIsmacrypDec* self = reinterpret_cast<GstIsmacrypDec*>(depay);  // no GType check per packet
+  StreamState& st = self->state;
+  const bool writable = gst_buffer_is_writable(in) && gst_buffer_is_all_memory_writable(in);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!gst_rtp_buffer_map(in, writable ? GST_MAP_READWRITE : GST_MAP_READ, &rtp)) {
+    GST_ELEMENT_WARNING(self, STREAM, DECODE, (nullptr), ("invalid RTP packet, dropped"));
+    return nullptr;
+  }
+  st.in_place = writable;
+  st.pending.clear();
+  gst_ismacryp_dec_process(depay, &rtp);
+  gst_rtp_buffer_unmap(&rtp);
+  st.in_place = false;
+  if (st.pending.size() == 1 && st.pending[0].prefix == 0) {
+    // One AU (1 KB video AUs, AAC without aggregation): the packet itself, cut down to the AU,
+    // goes on; no buffer is made. The base class unrefs `in` after this: one ref for downstream.
+    const PendingAu& p = st.pending[0];
+    gst_buffer_resize(in, p.offset, p.size);
+    GST_BUFFER_FLAGS(in) = 0;
+    GST_BUFFER_DURATION(in) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_OFFSET(in) = GST_BUFFER_OFFSET_NONE;
+    GST_BUFFER_OFFSET_END(in) = GST_BUFFER_OFFSET_NONE;
+    st.pending.clear();
+    push_au(self, gst_buffer_ref(in), 0, p.encrypted, p.pts, p.dts, p.rap_known, p.rap);
+    return nullptr;
+  }
+  for (const PendingAu& p : st.pending) {
+    GstBuffer* buf = au_region(self, in, p.offset, p.size, p.prefix);
+    if (buf == nullptr) {
+      drop(self, kDropCrypto, "cannot share the packet's memory");
+      continue;
+    }
+    push_au(self, buf, p.prefix, p.encrypted, p.pts, p.dts, p.rap_known, p.rap);
+  }
+  st.pending.clear();
+  return nullptr;
+}
+
 static gboolean gst_ismacryp_dec_packet_lost(GstRTPBaseDepayload* depay, GstEvent* event) {
   GstIsmacrypDec* self = GST_ISMACRYP_DEC(depay);
   // The jitterbuffer gave up on a packet: the next one starts after a gap.
@@ -908,7 +1013,7 @@ static void gst_ismacryp_dec_class_init(GstIsmacrypDecClass* klass) {
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_change_state);
 
   depay_class->set_caps = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_set_caps);
-  depay_class->process_rtp_packet = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_process);
+  depay_class->process = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_process_buffer);
   depay_class->packet_lost = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_packet_lost);
   depay_class->handle_event = GST_DEBUG_FUNCPTR(gst_ismacryp_dec_handle_event);
 }

@@ -30,6 +30,11 @@ struct Options {
   bool auto_start = true;
   // Well-known name of spcd; empty = org.openbcast.SPC1.
   std::string bus_name;
+  // Answers to byte-identical repeated STKMs kept in this process for this long (answer_cache.h;
+  // cleared on RightsChanged, a restart of spcd and this client's own changing calls). 0: off,
+  // every STKM goes to spcd.
+  int answer_cache_ms = 1000;
+  std::size_t answer_cache_entries = 256;
 };
 
 // Error of a call: the D-Bus error of spcd, or kUnavailable when spcd could not be reached (not
@@ -180,6 +185,9 @@ class Client {
 
   // Signal handlers (run on the client's thread). Set them before the calls whose effects you
   // want to see; replacing a handler is thread-safe.
+  // Repeated STKMs answered from the answer cache so far.
+  std::uint64_t AnswerCacheHits();
+
   void OnRightsMissing(std::function<void(const std::string& content_id)> handler);
   void OnRightsChanged(std::function<void(const std::vector<std::string>& content_ids)> handler);
 

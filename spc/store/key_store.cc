@@ -436,6 +436,18 @@ std::int64_t KeyStore::NewestTimestamp(std::string_view service, StoreError* err
 
 bool KeyStore::RaiseNewestTimestamp(std::string_view service, std::int64_t timestamp,
                                     StoreError* error) {
+  // The replay mark is written with synchronous=NORMAL, everything else with FULL. In WAL mode
+  // NORMAL still puts the commit into the WAL before returning, so a crash or SIGKILL of spcd loses
+  // nothing; only a power cut can take back the marks written since the last fsync (the next FULL
+  // commit or checkpoint), i.e. seconds of STKM timestamps, which the replay tolerance (60 s by
+  // default) already accepts. Rights keep FULL: an acknowledged import is on the disk. Without
+  // this, every fresh STKM that raises the mark waited for an fsync (the p99 of ProcessStkm).
+  // The connection is used by one thread (spcd's main loop), so no FULL commit runs in between.
+  if (!Exec(db_.get(), "PRAGMA synchronous=NORMAL", error)) return false;
+  struct RestoreFull {
+    sqlite3* db;
+    ~RestoreFull() { Exec(db, "PRAGMA synchronous=FULL", nullptr); }
+  } restore{db_.get()};
   // A single statement is its own transaction; max() keeps the value monotonic.
   Stmt st = Prepare(db_.get(),
                     "INSERT INTO replay_state (service, newest_timestamp) VALUES (?1, ?2) "

@@ -137,7 +137,9 @@ class KeyStore {
 
   // Newest STKM timestamp accepted for `service` (the content ID of its rights); 0 when none.
   std::int64_t NewestTimestamp(std::string_view service, StoreError* error) const;
-  // Raises the stored value to `timestamp` (never lowers it).
+  // Raises the stored value to `timestamp` (never lowers it). Written with synchronous=NORMAL:
+  // survives a crash of the process, a power cut may take back the last seconds of marks (rights
+  // writes stay FULL; see key_store.cc).
   bool RaiseNewestTimestamp(std::string_view service, std::int64_t timestamp, StoreError* error);
 
   // ---- v2: RI contexts, registration material, LTKM installation ----
