@@ -508,6 +508,10 @@ bool PlayerImpl::AddKeyBranch(const channels::KeyStream& key, std::size_t index)
   GstElement* dec = Make("tekdec", "tekdec" + suffix);
   if (!src || !parse || !dec) return false;
   g_object_set(parse, "base-cid", key.base_cid.c_str(), nullptr);
+  // Known before the first STKM: tekdec can ask spcd for its held (prefetched) TEKs at once.
+  if (!key.base_cid.empty() && g_object_class_find_property(G_OBJECT_GET_CLASS(dec), "base-cid")) {
+    g_object_set(dec, "base-cid", key.base_cid.c_str(), nullptr);
+  }
   // A recording plays back under the rights' record permission: spcd checks it again for every
   // recorded STKM.
   if (reader_) gst_util_set_object_arg(G_OBJECT(dec), "purpose", "record");

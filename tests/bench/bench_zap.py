@@ -117,10 +117,12 @@ def main():
         specs = []
         for i, name in enumerate(("news", "sports", "movies")):
             ext = f"0x{0x61 + i:x}"
-            keys = rig.write_keys(f"{name}.ini", ext)
+            cid = f"urn:openbcast:svc:{name}:"
+            keys = rig.write_keys(f"{name}.ini", ext, cid)
             rig.import_keys(keys)
             tek = ["--tek-period", str(args.tek_period)]
-            specs.append({"name": name, "port": args.port_base + 10 * i, "cid_extension": ext,
+            specs.append({"name": name, "port": args.port_base + 10 * i, "base_cid": cid,
+                          "cid_extension": ext,
                           "keys": keys, "sdp": os.path.join(prot_dir, f"{i + 1}-{name}.sdp"),
                           "extra": tek})
             specs.append({"name": f"{name}-clear", "port": args.port_base + 40 + 10 * i,

@@ -48,16 +48,17 @@ class Rig:
             subprocess.run([self.args.make_media, f"--output={media}"], check=True, env=self.env)
         return media
 
-    def write_keys(self, name, cid_extension):
+    def write_keys(self, name, cid_extension, base_cid):
         path = self.path(name)
-        subprocess.run([self.args.headend, "--write-key-file", path, "--cid-extension",
-                        cid_extension], check=True, env=self.env, timeout=30,
+        subprocess.run([self.args.headend, "--write-key-file", path, "--base-cid", base_cid,
+                        "--cid-extension", cid_extension], check=True, env=self.env, timeout=30,
                        stdout=subprocess.DEVNULL)
         return path
 
     def start_headends(self, specs):
         """Starts every head-end at once (so their GOPs run nearly in step), then waits for each
-        to be ready. specs: dicts with name, port, cid_extension, keys (None: --clear), sdp."""
+        to be ready. specs: dicts with name, port, base_cid, cid_extension, keys (None: --clear),
+        sdp, extra. A service is known to spcd by its base CID: each has its own."""
         started = []
         for spec in specs:
             argv = [self.args.headend, "--media", self.media(), "--dest", "127.0.0.1",
@@ -68,7 +69,8 @@ class Rig:
                     "--initial-seq", "0", "--session-name", spec["name"],
                     *spec.get("extra", [])]
             if spec.get("keys"):
-                argv += ["--key-file", spec["keys"], "--cid-extension", spec["cid_extension"]]
+                argv += ["--key-file", spec["keys"], "--base-cid", spec["base_cid"],
+                         "--cid-extension", spec["cid_extension"]]
             else:
                 argv += ["--clear"]
             p = Process(f"headend-{spec['name']}", argv, self.workdir, self.env)

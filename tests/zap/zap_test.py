@@ -24,9 +24,13 @@ def run(rig, base):
     specs = []
     for i, name in enumerate(("news", "sports", "movies")):
         ext = f"0x{0x51 + i:x}"
-        keys = rig.write_keys(f"{name}.ini", ext)
+        cid = f"urn:openbcast:svc:{name}:"
+        keys = rig.write_keys(f"{name}.ini", ext, cid)
         rig.import_keys(keys)
-        specs.append({"name": name, "port": base + 10 * i, "cid_extension": ext, "keys": keys,
+        # Each service its own base CID (spcd holds prefetched TEKs per base CID); the TEK IDs of
+        # the three overlap, as independent services' do.
+        specs.append({"name": name, "port": base + 10 * i, "base_cid": cid,
+                      "cid_extension": ext, "keys": keys,
                       "sdp": os.path.join(channels, f"{i + 1}-{name}.sdp"),
                       "extra": ["--tek-period", "5"]})
     rig.start_headends(specs)
