@@ -242,6 +242,7 @@ void StkmEndpoint::Answer(SoupServerMessage* msg, int status, const std::vector<
 
 void StkmEndpoint::Handle(SoupServerMessage* msg, GHashTable* query) {
   ++requests_;
+  Event("stkm-request n=" + std::to_string(requests_) + " fault=" + fault_);
   if (g_strcmp0(soup_server_message_get_method(msg), "GET") != 0) {
     soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, nullptr);
     return;

@@ -19,7 +19,8 @@
 //   bad-stkm            well framed, but the STKM is random bytes
 //   wrong-content-type  the answer is text/html
 //   not-found / no-key  404 / 204 to every request
-// Every request gives an event line `stkm-fetch n=<count> status=<HTTP status> fault=<mode>`;
+// Every request gives the event lines `stkm-request n=<count> fault=<mode>` when it arrives and
+// `stkm-fetch n=<count> status=<HTTP status> fault=<mode>` when it is answered;
 // each control line is answered `control key-stream=on|off` / `control stkm-fault=<mode>` (or
 // `control error <message>`).
 #pragma once

@@ -259,7 +259,7 @@ def scenario_parallel(s):
     rc, _ = s.spcctl("set-channel-list", "1", slow.sdp, good.sdp)
     check(rc == 0, "SetChannelList (watching the good service)")
     s.sdp = good.sdp
-    player = s.start_player(10, ["--no-frame-checksums"] if False else [])
+    player = s.start_player(10)
     results = []
 
     def fetch_loop():
@@ -268,7 +268,7 @@ def scenario_parallel(s):
 
     t = threading.Thread(target=fetch_loop)
     t.start()
-    slow.p.wait_for_line(r"^stkm-fetch n=1 ", timeout=30)
+    slow.p.wait_for_line(r"^stkm-request n=1 ", timeout=30)
     st = s.status()
     check(t.is_alive() and int(st["fetch-requests"]) >= 1,
           "spcd answered Status while its fetch hung on the slow endpoint")
