@@ -409,6 +409,9 @@ spc::Result<SessionDescription> ParseSessionDescription(std::string_view text) {
   }
   if (auto v = Attribute(nullptr, msg.get(), "bcast-roap-url")) sd.roap_url = std::string(Trim(*v));
   if (auto v = Attribute(nullptr, msg.get(), "bcast-stkm-url")) sd.stkm_url = std::string(Trim(*v));
+  if (auto v = Attribute(nullptr, msg.get(), "bcast-profile")) sd.profile = std::string(Trim(*v));
+  if (auto v = Attribute(nullptr, msg.get(), "bcast-bsf-url")) sd.bsf_url = std::string(Trim(*v));
+  if (auto v = Attribute(nullptr, msg.get(), "bcast-bsm-url")) sd.bsm_url = std::string(Trim(*v));
 
   std::vector<int> media_index;  // the m= line of each sd.media entry
   for (guint i = 0; i < gst_sdp_message_medias_len(msg.get()); ++i) {
@@ -522,6 +525,11 @@ std::string WriteSessionDescription(const SessionDescription& sd) {
   }
   if (!sd.stkm_url.empty()) {
     gst_sdp_message_add_attribute(msg.get(), "bcast-stkm-url", sd.stkm_url.c_str());
+  }
+  for (const auto& [name, value] :
+       {std::pair{"bcast-profile", &sd.profile}, std::pair{"bcast-bsf-url", &sd.bsf_url},
+        std::pair{"bcast-bsm-url", &sd.bsm_url}}) {
+    if (!value->empty()) gst_sdp_message_add_attribute(msg.get(), name, value->c_str());
   }
 
   for (const KeyStream& ks : sd.key_streams) {

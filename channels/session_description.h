@@ -66,6 +66,12 @@ struct SessionDescription {
   std::string bcast_version;  // a=bcastversion
   std::string roap_url;       // a=bcast-roap-url
   std::string stkm_url;       // a=bcast-stkm-url
+  // Smartcard Profile (smartcard.md): a=bcast-profile:smartcard ("" = DRM Profile), the BSF
+  // (a=bcast-bsf-url) and the BSM's base URL for MSK requests (a=bcast-bsm-url).
+  std::string profile;
+  std::string bsf_url;
+  std::string bsm_url;
+  bool smartcard() const { return profile == "smartcard"; }
   std::vector<KeyStream> key_streams;
   std::vector<MediaStream> media;
   std::vector<LtkmStream> ltkm_streams;  // registration, BCRO and trigger streams, in SDP order

@@ -327,10 +327,13 @@ static void SetUdpSource(GstBcastSrc* self, GstElement* src, const std::string& 
 
 static bool AddKeyBranch(GstBcastSrc* self, const channels::KeyStream& key,
                          const std::string& key_file, const Location& loc, const std::string& iface,
-                         GstContext* context) {
+                         GstContext* context, const channels::SessionDescription& sd) {
   const std::string prefix = "key-" + key.id;
   GstElement* src = MakeChild(self, "udpsrc", prefix + "-src", nullptr);
-  GstElement* parse = src ? MakeChild(self, "stkmparse", prefix + "-parse", nullptr) : nullptr;
+  // Smartcard Profile: the datagrams are MIKEY MTK messages, which stkmparse (STKMs) would drop.
+  GstElement* parse =
+      src ? MakeChild(self, sd.smartcard() ? "identity" : "stkmparse", prefix + "-parse", nullptr)
+          : nullptr;
   GstElement* dec = nullptr;
   if (parse != nullptr) {
     dec = gst_element_factory_make("tekdec", (prefix + "-tekdec").c_str());
@@ -353,8 +356,18 @@ static bool AddKeyBranch(GstBcastSrc* self, const channels::KeyStream& key,
   if (dec == nullptr) return false;
   g_autoptr(GstCaps) caps = gst_caps_new_empty_simple("application/x-bcast-stkm");
   SetUdpSource(self, src, key.address, key.port, caps, iface);
-  g_object_set(parse, "base-cid", key.base_cid.c_str(), nullptr);
-  if (!key_file.empty()) {
+  if (sd.smartcard()) {
+    char domain[16];
+    g_snprintf(domain, sizeof domain, "%06x", key.key_domain_id);
+    g_object_set(dec, "profile", "smartcard", "bsf-url", sd.bsf_url.c_str(), "bsm-url",
+                 sd.bsm_url.c_str(), "base-cid", key.base_cid.c_str(), nullptr);
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(dec), "key-domain") != nullptr) {
+      g_object_set(dec, "key-domain", domain, nullptr);
+    }
+  } else {
+    g_object_set(parse, "base-cid", key.base_cid.c_str(), nullptr);
+  }
+  if (!key_file.empty() && !sd.smartcard()) {
     g_object_set(dec, "sek-file", key_file.c_str(), nullptr);
   } else {
     GObjectClass* klass = G_OBJECT_GET_CLASS(dec);
@@ -549,7 +562,7 @@ static bool Build(GstBcastSrc* self) {
   g_autoptr(GstContext) context = bcast_keyring_context_new(keyring);
   for (const auto& key : sd.key_streams) {
     if (key_ids.count(key.id) == 0) continue;
-    if (!AddKeyBranch(self, key, key_file, loc, iface, context)) return false;
+    if (!AddKeyBranch(self, key, key_file, loc, iface, context, sd)) return false;
   }
   std::map<std::string, guint> counts;
   std::vector<std::pair<std::string, GstPad*>> targets;  // ghost pad name, target (ref)

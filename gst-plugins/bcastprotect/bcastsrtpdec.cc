@@ -79,15 +79,15 @@ void IncShared(std::atomic<guint64>& c) { c.fetch_add(1, std::memory_order_relax
 
 struct Held {
   GstBuffer* buffer = nullptr;
-  std::optional<guint16> tek;
-  std::optional<guint16> alt_tek;
+  std::optional<bs::KeyId> tek;
+  std::optional<bs::KeyId> alt_tek;
   gint64 deadline = 0;  // monotonic µs
 };
 
 // Bus messages are posted after the state lock is released.
 struct Notice {
   bool key_change = false;  // else a warning
-  guint tek = 0;
+  bs::KeyId tek = 0;
   guint ssrc = 0;
   guint roc = 0;
   gboolean initial = FALSE;
@@ -123,7 +123,7 @@ struct Impl {
   // lock.
   BcastKeyring* keyring = nullptr;
   gulong tek_added_handler = 0;
-  std::optional<guint16> latest_tek;  // last "tek-added": the TEK for mki-length 0
+  std::optional<bs::KeyId> latest_tek;  // last "tek-added": the TEK for mki-length 0
   std::deque<Held> held;
   bool tek_arrived = false;
   bool running = false;
@@ -143,13 +143,13 @@ struct Impl {
 
   // Stream lock: per-packet bookkeeping, with one-entry caches in front of the maps, and scratch
   // vectors reused from packet to packet (no allocation per buffer).
-  std::map<guint32, guint16> tek_in_use;  // per SSRC
+  std::map<guint32, bs::KeyId> tek_in_use;  // per SSRC
   bool in_use_cached = false;
   guint32 in_use_ssrc = 0;
-  guint16 in_use_tek = 0;
-  std::map<guint16, TekTally> tallies;
+  bs::KeyId in_use_tek = 0;
+  std::map<bs::KeyId, TekTally> tallies;
   TekTally* tally = nullptr;
-  guint16 tally_tek = 0;
+  bs::KeyId tally_tek = 0;
   std::map<std::string, WarnState> warnings;
   std::vector<Notice> notices;
   std::vector<GstBuffer*> released;
@@ -251,7 +251,7 @@ static void Warn(GstBcastSrtpDec* self, const std::string& reason, std::string t
 }
 
 // Makes TEK `id` known to the receiver, from the keyring if needed.
-static bool EnsureKey(GstBcastSrtpDec* self, guint16 id) {
+static bool EnsureKey(GstBcastSrtpDec* self, bs::KeyId id) {
   Impl& impl = self->impl;
   if (!impl.receiver) return false;
   if (impl.receiver->HasKey(id)) return true;
@@ -262,18 +262,20 @@ static bool EnsureKey(GstBcastSrtpDec* self, guint16 id) {
   }
   if (keyring == nullptr) return false;
   BcastTek tek;
-  const bool found = bcast_keyring_lookup(keyring, id, &tek);
+  const bool found = bcast_keyring_lookup_key(keyring, id, &tek);
   g_object_unref(keyring);
   if (!found) return false;
   bool ok = false;
   if (tek.protocol == 1) {  // traffic_protection_protocol SRTP
     impl.receiver->AddKey(id, std::span<const std::uint8_t, 16>(tek.key, 16),
                           std::span<const std::uint8_t, 14>(tek.salt, 14), tek.authenticated);
-    GST_INFO_OBJECT(self, "TEK %u from the keyring (%s)", id,
+    GST_INFO_OBJECT(self, "TEK %" G_GUINT64_FORMAT " from the keyring (%s)",
+                    static_cast<guint64>(id),
                     tek.authenticated ? "authenticated" : "no authentication");
     ok = true;
   } else {
-    GST_WARNING_OBJECT(self, "TEK %u is for protocol %u, not SRTP", id, tek.protocol);
+    GST_WARNING_OBJECT(self, "TEK %" G_GUINT64_FORMAT " is for protocol %u, not SRTP",
+                       static_cast<guint64>(id), tek.protocol);
   }
   OPENSSL_cleanse(&tek, sizeof tek);
   return ok;
@@ -284,11 +286,11 @@ static void UpdateDefaultKey(GstBcastSrtpDec* self) {
   Impl& impl = self->impl;
   if (!impl.receiver || impl.receiver->config().mki_length != 0) return;
   impl.default_dirty.store(false, std::memory_order_relaxed);
-  std::optional<guint16> id;
+  std::optional<bs::KeyId> id;
   {
     std::lock_guard<std::mutex> l(impl.lock);
     if (impl.default_tek_id >= 0) {
-      id = static_cast<guint16>(impl.default_tek_id);
+      id = static_cast<bs::KeyId>(impl.default_tek_id);
     } else {
       id = impl.latest_tek;
     }
@@ -334,15 +336,15 @@ static bool Hold(GstBcastSrtpDec* self, GstBuffer* buf, const bs::UnprotectResul
   Inc(impl.counters.held);
   impl.maybe_release.store(true, std::memory_order_relaxed);
   impl.cond.notify_all();
-  GST_LOG_OBJECT(self, "holding packet for TEK %d (%zu held)", r.tek_id ? *r.tek_id : -1,
-                 impl.held.size());
+  GST_LOG_OBJECT(self, "holding packet for TEK %" G_GINT64_FORMAT " (%zu held)",
+                 r.tek_id ? static_cast<gint64>(*r.tek_id) : -1, impl.held.size());
   return true;
 }
 
 // Notes a decrypted packet: statistics, the TEK per SSRC and its change message.
 static void NoteDecrypted(GstBcastSrtpDec* self, const bs::UnprotectResult& r) {
   Impl& impl = self->impl;
-  const guint16 tek = r.tek_id ? *r.tek_id : 0;
+  const bs::KeyId tek = r.tek_id ? *r.tek_id : 0;
   const guint roc = static_cast<guint>(r.index >> 16);
   Inc(impl.counters.decrypted);
   if (impl.tally == nullptr || impl.tally_tek != tek) {
@@ -352,7 +354,7 @@ static void NoteDecrypted(GstBcastSrtpDec* self, const bs::UnprotectResult& r) {
   ++impl.tally->decrypted;
   impl.last_ssrc.store(r.ssrc, std::memory_order_relaxed);
   impl.last_roc.store(roc, std::memory_order_relaxed);
-  impl.last_tek.store(tek, std::memory_order_relaxed);
+  impl.last_tek.store(static_cast<gint>(tek & 0xffff), std::memory_order_relaxed);
   if (impl.in_use_cached && impl.in_use_ssrc == r.ssrc && impl.in_use_tek == tek) return;
   auto it = impl.tek_in_use.find(r.ssrc);
   if (it == impl.tek_in_use.end() || it->second != tek) {
@@ -365,7 +367,8 @@ static void NoteDecrypted(GstBcastSrtpDec* self, const bs::UnprotectResult& r) {
     if (!n.initial) Inc(impl.counters.key_changes);
     impl.tek_in_use[r.ssrc] = tek;
     impl.notices.push_back(n);
-    GST_INFO_OBJECT(self, "SSRC %08x now under TEK %u (ROC %u)", r.ssrc, tek, roc);
+    GST_INFO_OBJECT(self, "SSRC %08x now under TEK %" G_GUINT64_FORMAT " (ROC %u)", r.ssrc,
+                    static_cast<guint64>(tek), roc);
   }
   impl.in_use_cached = true;
   impl.in_use_ssrc = r.ssrc;
@@ -418,7 +421,7 @@ static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold)
     NoteDecrypted(self, r);
     return buf;
   }
-  const guint tek = r.tek_id ? *r.tek_id : 0;
+  const bs::KeyId tek = r.tek_id ? *r.tek_id : 0;
   switch (r.decision) {
     case bs::Decision::kDecrypted:
       break;
@@ -435,7 +438,7 @@ static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold)
       break;
     case bs::Decision::kAuthFailure: {
       Inc(impl.counters.auth_failures);
-      TekTally& t = impl.tallies[static_cast<guint16>(tek)];
+      TekTally& t = impl.tallies[tek];
       ++t.auth_failures;
       const bool no_rcc = receiver.config().rcc_mode == bs::RccMode::kNone;
       if (no_rcc && t.decrypted == 0 && t.auth_failures >= kRocSuspicionThreshold && !t.warned) {
@@ -478,13 +481,15 @@ static void PostNotices(GstBcastSrtpDec* self) {
   Impl& impl = self->impl;
   for (Notice& n : impl.notices) {
     if (n.key_change) {
-      gst_element_post_message(
-          GST_ELEMENT(self),
-          gst_message_new_element(
-              GST_OBJECT(self),
-              gst_structure_new("openbcast-srtp-key", "tek-id", G_TYPE_UINT, n.tek, "ssrc",
-                                G_TYPE_UINT, n.ssrc, "roc", G_TYPE_UINT, n.roc, "initial",
-                                G_TYPE_BOOLEAN, n.initial, nullptr)));
+      // tek-id: the TEK ID (DRM Profile) or the MTK ID; msk-id only for a 6-byte MKI.
+      GstStructure* st =
+          gst_structure_new("openbcast-srtp-key", "tek-id", G_TYPE_UINT,
+                            static_cast<guint>(n.tek & 0xffff), "ssrc", G_TYPE_UINT, n.ssrc, "roc",
+                            G_TYPE_UINT, n.roc, "initial", G_TYPE_BOOLEAN, n.initial, nullptr);
+      if (n.tek > 0xffff) {
+        gst_structure_set(st, "msk-id", G_TYPE_UINT, static_cast<guint>(n.tek >> 16), nullptr);
+      }
+      gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), st));
     } else {
       GST_ELEMENT_WARNING(self, STREAM, DECRYPT, ("%s", n.text.c_str()), ("%s", n.details.c_str()));
     }
@@ -515,8 +520,8 @@ static GstFlowReturn ReleaseHeld(GstBcastSrtpDec* self) {
   }
   UpdateDefaultKey(self);
   const gint64 now = g_get_monotonic_time();
-  std::map<guint16, bool> known;  // one keyring lookup per TEK ID per pass
-  auto available = [&](const std::optional<guint16>& id) {
+  std::map<bs::KeyId, bool> known;  // one keyring lookup per TEK ID per pass
+  auto available = [&](const std::optional<bs::KeyId>& id) {
     if (!id) return false;
     auto it = known.find(*id);
     if (it != known.end()) return it->second;
@@ -616,7 +621,7 @@ static void OnTekAdded(BcastKeyring*, guint id, gpointer user_data) {
   auto* self = static_cast<GstBcastSrtpDec*>(user_data);
   Impl& impl = self->impl;
   std::lock_guard<std::mutex> l(impl.lock);
-  impl.latest_tek = static_cast<guint16>(id);
+  impl.latest_tek = static_cast<bs::KeyId>(id);
   impl.tek_arrived = true;
   impl.default_dirty.store(true, std::memory_order_relaxed);
   if (!impl.held.empty()) impl.maybe_release.store(true, std::memory_order_relaxed);
@@ -687,8 +692,9 @@ static bool ConfigFromCaps(GstBcastSrtpDec* self, GstCaps* caps, bs::ReceiverCon
   }
   gint v = 0;
   if (gst_structure_get_int(s, "mki-length", &v)) {
-    if (v < 0 || v > static_cast<gint>(bs::kMaxMkiLength)) {
-      GST_ELEMENT_ERROR(self, STREAM, DECRYPT, ("Unsupported mki-length %d", v), ("0..4"));
+    if (v < 0 || v > static_cast<gint>(bs::kMaxMkiLength) || v == 5) {
+      GST_ELEMENT_ERROR(self, STREAM, DECRYPT, ("Unsupported mki-length %d", v),
+                        ("0..4 (TEK ID), or 6 (Smartcard Profile: MSK ID and MTK ID)"));
       return false;
     }
     cfg.mki_length = static_cast<std::size_t>(v);

@@ -135,7 +135,9 @@ void bcast_keyring_add(BcastKeyring* keyring, const BcastTek* tek) {
 
     Entry* existing = nullptr;
     for (guint i = 0; i < keyring->n_entries; i++) {
-      if (keyring->entries[i].tek.id == tek->id) existing = &keyring->entries[i];
+      if (keyring->entries[i].tek.id == tek->id && keyring->entries[i].tek.msk_id == tek->msk_id) {
+        existing = &keyring->entries[i];
+      }
     }
 
     if (existing != nullptr) {
@@ -183,6 +185,10 @@ void bcast_keyring_add(BcastKeyring* keyring, const BcastTek* tek) {
 }
 
 gboolean bcast_keyring_lookup(BcastKeyring* keyring, guint16 id, BcastTek* out) {
+  return bcast_keyring_lookup_key(keyring, id, out);
+}
+
+gboolean bcast_keyring_lookup_key(BcastKeyring* keyring, guint64 key_id, BcastTek* out) {
   g_return_val_if_fail(BCAST_IS_KEYRING(keyring), FALSE);
   g_return_val_if_fail(out != nullptr, FALSE);
 
@@ -192,7 +198,7 @@ gboolean bcast_keyring_lookup(BcastKeyring* keyring, guint16 id, BcastTek* out) 
   drop_expired_locked(keyring, now);
   for (guint i = 0; i < keyring->n_entries; i++) {
     Entry* entry = &keyring->entries[i];
-    if (entry->tek.id != id) continue;
+    if (bcast_tek_key_id(&entry->tek) != key_id) continue;
     if (entry->first_use == 0) entry->first_use = now;
     *out = entry->tek;
     found = TRUE;

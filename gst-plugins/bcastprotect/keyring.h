@@ -20,17 +20,30 @@ typedef struct {
   guint16 lifetime_s;      // traffic_key_lifetime: valid this long after first use
   guint8 protocol;         // traffic_protection_protocol (1 SRTP, 2 ISMACryp)
   gboolean authenticated;  // traffic_authentication_flag
+  // Smartcard Profile: the MSK the MTK (TEK) was derived under; the SRTP MKI is then
+  // MSK ID (4) ‖ MTK ID (2) with `id` the MTK ID. 0 for DRM Profile TEKs (MKI = TEK ID).
+  guint32 msk_id;
 } BcastTek;
+
+// The 64-bit key ID a decryptor reads from a packet: (msk_id << 16) | id, i.e. the TEK ID for
+// DRM Profile TEKs and the 48-bit MKI MSK ID ‖ MTK ID for Smartcard Profile TEKs.
+static inline guint64 bcast_tek_key_id(const BcastTek* tek) {
+  return ((guint64)tek->msk_id << 16) | tek->id;
+}
 
 BcastKeyring* bcast_keyring_new(void);
 
-// Adds or refreshes a TEK. Emits "tek-added" (guint id) when the ID was not held before, from the
+// Adds or refreshes a TEK (keyed by MSK ID and TEK ID). Emits "tek-added" (guint id: the TEK /
+// MTK ID) when the key ID was not held before, from the
 // calling thread and without the keyring lock held. Keys whose lifetime ended since first use are
 // dropped here; at most 16 TEKs are held (the oldest go first).
 void bcast_keyring_add(BcastKeyring* keyring, const BcastTek* tek);
 
-// Copies the TEK with `id` into *out; marks its first use. FALSE when unknown or expired.
+// Copies the TEK with `id` (and msk_id 0) into *out; marks its first use. FALSE when unknown or
+// expired.
 gboolean bcast_keyring_lookup(BcastKeyring* keyring, guint16 id, BcastTek* out);
+// The same by 64-bit key ID (bcast_tek_key_id: a 6-byte Smartcard Profile MKI, or a TEK ID).
+gboolean bcast_keyring_lookup_key(BcastKeyring* keyring, guint64 key_id, BcastTek* out);
 
 // Number of distinct TEK IDs ever added (for stats/reports).
 guint bcast_keyring_get_n_added(BcastKeyring* keyring);

@@ -61,6 +61,7 @@
 #include <vector>
 
 #include "gst-plugins/bcastprotect/tek_fetch.h"
+#include "gst-plugins/bcastprotect/smartcard_tek_source.h"
 #include "spc/client/spc_client.h"
 #include "spc/libspc/key_file.h"
 #include "spc/libspc/keys.h"
@@ -653,6 +654,7 @@ class ElementListener final : public bcast::TekSourceListener {
   void OnOpened(bcast::OpenedStkm& keys) override;
   void OnRejected(const bcast::StkmRejection& rejection) override;
   void OnAvailability(bool available, const std::string& detail) override;
+  void OnCardChanged(bool present, const std::string& reader, std::int64_t held_until) override;
   // origin: "stkm" (the key stream), "held" or "fetch" (TekFetcher).
   void OnOpenedFrom(bcast::OpenedStkm& keys, const char* origin);
 
@@ -732,6 +734,11 @@ struct _GstTekDec {
   gchar* key_domain;
   gboolean ask_held;
 
+  // Smartcard Profile (a=bcast-profile:smartcard): MIKEY MTK messages go to spcd's ProcessMtk.
+  gchar* profile;
+  gchar* bsf_url;
+  gchar* bsm_url;
+
   // C++ members, constructed in init and destroyed in finalize.
   std::string bus_label;     // object lock: "system", "session" or the address, for messages
   ElementListener listener;  // the key source's answers
@@ -768,6 +775,9 @@ enum {
   PROP_HELD_TEKS,
   PROP_KEY_STREAM_RETURNS,
   PROP_FETCHING,
+  PROP_PROFILE,
+  PROP_BSF_URL,
+  PROP_BSM_URL,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -820,6 +830,18 @@ static void gst_tek_dec_set_property(GObject* object, guint prop_id, const GValu
       break;
     case PROP_ASK_HELD:
       self->ask_held = g_value_get_boolean(value);
+      break;
+    case PROP_PROFILE:
+      g_free(self->profile);
+      self->profile = g_value_dup_string(value);
+      break;
+    case PROP_BSF_URL:
+      g_free(self->bsf_url);
+      self->bsf_url = g_value_dup_string(value);
+      break;
+    case PROP_BSM_URL:
+      g_free(self->bsm_url);
+      self->bsm_url = g_value_dup_string(value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -917,6 +939,15 @@ static void gst_tek_dec_get_property(GObject* object, guint prop_id, GValue* val
       }
       break;
     }
+    case PROP_PROFILE:
+      g_value_set_string(value, self->profile);
+      break;
+    case PROP_BSF_URL:
+      g_value_set_string(value, self->bsf_url);
+      break;
+    case PROP_BSM_URL:
+      g_value_set_string(value, self->bsm_url);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -935,6 +966,9 @@ static void gst_tek_dec_finalize(GObject* object) {
   g_free(self->caps_base_cid);
   g_free(self->bus_address);
   g_free(self->bus_name);
+  g_free(self->profile);
+  g_free(self->bsf_url);
+  g_free(self->bsm_url);
   g_free(self->key_domain);
   g_clear_object(&self->keyring);
   G_OBJECT_CLASS(gst_tek_dec_parent_class)->finalize(object);
@@ -1017,6 +1051,29 @@ static std::unique_ptr<bcast::TekSource> make_tek_source(GstTekDec* self) {
           (nullptr));
       return nullptr;
     }
+    return std::move(source.value());
+  }
+
+  GST_OBJECT_LOCK(self);
+  const bool smartcard = g_strcmp0(self->profile, "smartcard") == 0;
+  bcast::SmartcardServiceInfo service;
+  service.bsf_url = self->bsf_url != nullptr ? self->bsf_url : "";
+  service.bsm_url = self->bsm_url != nullptr ? self->bsm_url : "";
+  service.key_domain = self->key_domain != nullptr ? self->key_domain : "";
+  GST_OBJECT_UNLOCK(self);
+  if (smartcard) {
+    auto source = bcast::MakeSmartcardTekSource(options, service, &self->listener);
+    if (!source) {
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+                        ("spcd's smartcard backend not reachable on %s: %s",
+                         bcast::DescribeBus(options).c_str(), source.error().c_str()),
+                        ("a Smartcard Profile service needs spcd --smartcard"));
+      return nullptr;
+    }
+    GST_OBJECT_LOCK(self);
+    self->connected = TRUE;
+    GST_OBJECT_UNLOCK(self);
+    post_spcd_message(self, true, "answers (smartcard)");
     return std::move(source.value());
   }
 
@@ -1331,6 +1388,28 @@ void ElementListener::OnAvailability(bool available, const std::string& detail) 
   post_spcd_message(self, available, detail);
 }
 
+// openbcast-smartcard: present (boolean), reader (string), held-until (int64, seconds since 1970
+// when the TEKs held are expected to run out, 0 unknown).
+void ElementListener::OnCardChanged(bool present, const std::string& reader,
+                                    std::int64_t held_until) {
+  GstTekDec* self = self_;
+  if (present) {
+    GST_ELEMENT_INFO(self, RESOURCE, READ, ("smartcard inserted (%s)", reader.c_str()),
+                     (nullptr));
+  } else {
+    GST_ELEMENT_WARNING(self, RESOURCE, READ,
+                        ("smartcard removed (%s): playing on with the TEKs held", reader.c_str()),
+                        ("held-until %" G_GINT64_FORMAT, static_cast<gint64>(held_until)));
+  }
+  gst_element_post_message(
+      GST_ELEMENT(self),
+      gst_message_new_element(
+          GST_OBJECT(self),
+          gst_structure_new("openbcast-smartcard", "present", G_TYPE_BOOLEAN, present, "reader",
+                            G_TYPE_STRING, reader.c_str(), "held-until", G_TYPE_INT64,
+                            static_cast<gint64>(held_until), nullptr)));
+}
+
 static GstFlowReturn gst_tek_dec_process(GstTekDec* self, GstBuffer* buffer) {
   if (!self->state.source) return GST_FLOW_FLUSHING;
   if (buffer == self->state.last_buffer) return GST_FLOW_OK;
@@ -1610,6 +1689,26 @@ static void gst_tek_dec_class_init(GstTekDecClass* klass) {
       g_param_spec_boolean("fetching", "Fetching",
                            "TEKs come from STKM fetching (the key stream is silent)", FALSE,
                            static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  const auto string_prop = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                                    GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property(
+      gobject_class, PROP_PROFILE,
+      g_param_spec_string("profile", "Profile",
+                          "Service protection profile: \"smartcard\" (a=bcast-profile:smartcard: "
+                          "each key-stream datagram is a MIKEY MTK message for spcd's ProcessMtk "
+                          "and the card), else the DRM Profile",
+                          nullptr, string_prop));
+  g_object_class_install_property(
+      gobject_class, PROP_BSF_URL,
+      g_param_spec_string("bsf-url", "BSF URL",
+                          "Smartcard Profile: the BSF for GBA bootstrapping (a=bcast-bsf-url)",
+                          nullptr, string_prop));
+  g_object_class_install_property(
+      gobject_class, PROP_BSM_URL,
+      g_param_spec_string("bsm-url", "BSM URL",
+                          "Smartcard Profile: the BSM base URL for MSK requests (a=bcast-bsm-url)",
+                          nullptr, string_prop));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(

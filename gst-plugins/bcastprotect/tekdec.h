@@ -69,6 +69,13 @@ class TekSourceListener {
   virtual void OnRejected(const StkmRejection& rejection) = 0;
   // spcd left the bus or stopped answering (available = false), or answers again.
   virtual void OnAvailability(bool available, const std::string& detail) = 0;
+  // Smartcard Profile: spcd's CardChanged (card inserted / removed in `reader`). held_until:
+  // when the TEKs already held are expected to run out (seconds since 1970, 0 = unknown).
+  virtual void OnCardChanged(bool present, const std::string& reader, std::int64_t held_until) {
+    (void)present;
+    (void)reader;
+    (void)held_until;
+  }
 };
 
 enum class SubmitResult {

@@ -54,7 +54,7 @@ class ReplayWindow {
 };
 
 struct SrtpReceiver::Key {
-  std::uint16_t id = 0;
+  KeyId id = 0;
   std::array<std::uint8_t, kMasterKeyLength> key{};
   std::array<std::uint8_t, kMasterSaltLength> salt{};
   bool authenticated = true;
@@ -74,7 +74,7 @@ struct SrtpReceiver::Stream {
   ReplayWindow replay;
   std::uint64_t serial = 0;
   // (TEK ID, AES-CM-only session) → libsrtp session
-  std::map<std::pair<std::uint16_t, bool>, std::unique_ptr<LibsrtpSession>> sessions;
+  std::map<std::pair<KeyId, bool>, std::unique_ptr<LibsrtpSession>> sessions;
 };
 
 struct SrtpReceiver::Layout {
@@ -120,7 +120,7 @@ SrtpReceiver::SrtpReceiver(const ReceiverConfig& config) : config_(config) {
 
 SrtpReceiver::~SrtpReceiver() = default;
 
-void SrtpReceiver::AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
+void SrtpReceiver::AddKey(KeyId tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
                           std::span<const std::uint8_t, kMasterSaltLength> salt,
                           bool authenticated) {
   auto it = keys_.find(tek_id);
@@ -153,7 +153,7 @@ void SrtpReceiver::AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kM
   keys_[tek_id] = std::move(k);
 }
 
-void SrtpReceiver::RemoveKey(std::uint16_t tek_id) {
+void SrtpReceiver::RemoveKey(KeyId tek_id) {
   last_key_ = nullptr;
   keys_.erase(tek_id);
   for (auto& [ssrc, stream] : streams_) {
@@ -162,7 +162,7 @@ void SrtpReceiver::RemoveKey(std::uint16_t tek_id) {
   }
 }
 
-bool SrtpReceiver::HasKey(std::uint16_t tek_id) const { return keys_.count(tek_id) != 0; }
+bool SrtpReceiver::HasKey(KeyId tek_id) const { return keys_.count(tek_id) != 0; }
 
 std::optional<std::uint32_t> SrtpReceiver::Roc(std::uint32_t ssrc) const {
   auto it = streams_.find(ssrc);
@@ -199,17 +199,19 @@ std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const 
                                                                 const RtpHeaderInfo& rtp,
                                                                 UnprotectResult& result) const {
   const std::size_t mki_len = config_.mki_length;
-  auto read_mki = [&](std::size_t tag_len) -> std::optional<std::uint32_t> {
+  // A 1..4-byte MKI carries a 16-bit TEK ID; the 6-byte one MSK ID ‖ MTK ID.
+  const KeyId max_id = mki_len == 6 ? 0xFFFFFFFFFFFFull : 0xffffu;
+  auto read_mki = [&](std::size_t tag_len) -> std::optional<KeyId> {
     if (p.size() < rtp.header_length + mki_len + tag_len) return std::nullopt;
-    std::uint32_t v = 0;
+    KeyId v = 0;
     const std::size_t at = p.size() - tag_len - mki_len;
     for (std::size_t i = 0; i < mki_len; ++i) v = (v << 8) | p[at + i];
     return v;
   };
-  auto find = [&](std::uint32_t id) -> const Key* {
-    if (id > 0xffff) return nullptr;
+  auto find = [&](KeyId id) -> const Key* {
+    if (id > max_id) return nullptr;
     if (last_key_ != nullptr && last_key_->id == id) return last_key_;
-    auto it = keys_.find(static_cast<std::uint16_t>(id));
+    auto it = keys_.find(id);
     if (it == keys_.end()) return nullptr;
     last_key_ = it->second.get();
     return last_key_;
@@ -227,7 +229,7 @@ std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const 
 
   const TagField auth_tag =
       TagFieldFor(config_.auth, true, config_.rcc_mode, config_.roc_tx_rate, rtp.seq);
-  std::optional<std::uint32_t> id_auth = read_mki(auth_tag.length);
+  std::optional<KeyId> id_auth = read_mki(auth_tag.length);
   if (id_auth) {
     const Key* key = find(*id_auth);
     // A suite without authentication (or an RFC 4771 packet without tag field) puts the MKI at
@@ -237,17 +239,17 @@ std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const 
     }
   }
   if (auth_tag.length != 0) {
-    std::optional<std::uint32_t> id_null = read_mki(0);
+    std::optional<KeyId> id_null = read_mki(0);
     if (id_null) {
       const Key* key = find(*id_null);
       if (key != nullptr && !key->authenticated) return Layout{key, TagField{}, p.size()};
     }
   }
-  if (id_auth && *id_auth <= 0xffff) result.tek_id = static_cast<std::uint16_t>(*id_auth);
+  if (id_auth && *id_auth <= max_id) result.tek_id = *id_auth;
   if (auth_tag.length != 0) {
-    std::optional<std::uint32_t> id_null = read_mki(0);
-    if (id_null && *id_null <= 0xffff) {
-      result.alt_tek_id = static_cast<std::uint16_t>(*id_null);
+    std::optional<KeyId> id_null = read_mki(0);
+    if (id_null && *id_null <= max_id) {
+      result.alt_tek_id = *id_null;
       if (!result.tek_id) std::swap(result.tek_id, result.alt_tek_id);
     }
   }

@@ -43,7 +43,7 @@ std::optional<Engine> ParseEngine(std::string_view name);  // "openssl", "libsrt
 struct ReceiverConfig {
   Engine engine = Engine::kOpenssl;
   SrtpAuth auth = SrtpAuth::kHmacSha1_80;
-  std::size_t mki_length = 2;  // 0..4; 0: every packet uses the default TEK (SetDefaultKey)
+  std::size_t mki_length = 2;  // 0..4, 6; 0: every packet uses the default TEK (SetDefaultKey)
   RccMode rcc_mode = RccMode::kNone;
   std::uint16_t roc_tx_rate = 1;             // R, ≥ 1
   std::optional<std::uint32_t> initial_roc;  // ROC of a stream's first packet (else 0, or RCC)
@@ -53,10 +53,10 @@ struct ReceiverConfig {
 struct UnprotectResult {
   Decision decision = Decision::kMalformed;
   std::uint32_t ssrc = 0;
-  std::optional<std::uint16_t> tek_id;  // MKI read from the packet (or the default TEK)
+  std::optional<KeyId> tek_id;  // MKI read from the packet (or the default TEK)
   // kUnknownMki with an authenticated suite: the MKI read as if the packet had no tag (a TEK
   // whose STKM says "no authentication"); either ID can be the one the packet names.
-  std::optional<std::uint16_t> alt_tek_id;
+  std::optional<KeyId> alt_tek_id;
   std::uint64_t index = 0;       // 48-bit packet index used (ROC · 2^16 + SEQ)
   bool roc_from_packet = false;  // RFC 4771 ROC taken from this packet
   std::size_t length = 0;        // RTP length after a kDecrypted
@@ -73,13 +73,13 @@ class SrtpReceiver {
 
   // Adds or replaces a TEK (replacing with other key material drops its libsrtp sessions; the
   // per-SSRC index and replay state are kept). At most kMaxKeys are held; the oldest go first.
-  void AddKey(std::uint16_t tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
+  void AddKey(KeyId tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
               std::span<const std::uint8_t, kMasterSaltLength> salt, bool authenticated = true);
-  void RemoveKey(std::uint16_t tek_id);
-  bool HasKey(std::uint16_t tek_id) const;
+  void RemoveKey(KeyId tek_id);
+  bool HasKey(KeyId tek_id) const;
   // TEK used when mki_length is 0.
-  void SetDefaultKey(std::uint16_t tek_id) { default_key_ = tek_id; }
-  std::optional<std::uint16_t> default_key() const { return default_key_; }
+  void SetDefaultKey(KeyId tek_id) { default_key_ = tek_id; }
+  std::optional<KeyId> default_key() const { return default_key_; }
 
   // Verifies, replay-checks and decrypts one SRTP packet in place. On kDecrypted the RTP packet is
   // packet[0, result.length). kUnknownMki and kMalformed leave the packet and all state untouched,
@@ -106,10 +106,10 @@ class SrtpReceiver {
                       const Layout& layout, std::uint64_t index, UnprotectResult& result);
 
   ReceiverConfig config_;
-  std::map<std::uint16_t, std::unique_ptr<Key>> keys_;
+  std::map<KeyId, std::unique_ptr<Key>> keys_;
   mutable const Key* last_key_ = nullptr;  // the key of the previous packet (skips the map)
   std::uint64_t key_serial_ = 0;
-  std::optional<std::uint16_t> default_key_;
+  std::optional<KeyId> default_key_;
   std::map<std::uint32_t, std::unique_ptr<Stream>> streams_;
   std::uint64_t stream_serial_ = 0;
   // The stream of the previous packet (almost always the next one's): skips the map lookup.

@@ -14,7 +14,11 @@ inline constexpr std::size_t kMasterKeyLength = 16;
 inline constexpr std::size_t kMasterSaltLength = 14;
 inline constexpr std::size_t kAuthKeyLength = 20;  // HMAC-SHA1 session authentication key
 inline constexpr std::size_t kRocLength = 4;
-inline constexpr std::size_t kMaxMkiLength = 4;  // MKI carries the 16-bit TEK ID, big-endian
+// MKI: the 16-bit TEK ID big-endian in 1..4 bytes (DRM Profile), or 6 bytes MSK ID (4) ‖ MTK ID
+// (2) (Smartcard Profile).
+inline constexpr std::size_t kMaxMkiLength = 6;
+// The key a packet names: its MKI read as a big-endian integer (TEK ID, or MSK ID ‖ MTK ID).
+using KeyId = std::uint64_t;
 inline constexpr std::size_t kMaxTagLength = 10;
 
 // AES_CM_128 with HMAC-SHA1 tags of 80 or 32 bits, or no authentication (srtp.md suites).
