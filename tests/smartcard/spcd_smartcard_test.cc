@@ -1,6 +1,6 @@
 // spcd's smartcard backend through the real stack: pcscd with the vpcd driver, the virtual card
-// bcast-uicc, spcd --smartcard on a private dbus-daemon, and a BSF/BSM (the library's Bsf behind a
-// libsoup server on a thread of this test, speaking gba_ub.h / msk_request.h). Covers GBA_U
+// bcast-uicc, spcd --smartcard on a private dbus-daemon, and the head-end's BSF and BSM
+// (samples/headend BsfServer/BsmServer, in-process on a thread of this test). Covers GBA_U
 // bootstrapping, the MSK request after 6A 88, MTK → TEK with the 6-byte MKI, every refusal as a
 // named D-Bus error (CardReplay, CardBadMac, MskUnknown/MskRequestFailed, MikeyMalformed,
 // CardMalformedResponse from a card that lies about lengths, BootstrapFailed, NoCard), and card
@@ -24,6 +24,9 @@
 #include <mutex>
 #include <thread>
 
+#include "samples/headend/bsf_server.h"
+#include "samples/headend/bsm_server.h"
+#include "samples/headend/mikey_key_stream.h"
 #include "samples/uicc/card.h"
 #include "spc/libspc/crypto.h"
 #include "spc/libspc/smartcard/apdu.h"
@@ -53,18 +56,17 @@ constexpr std::uint32_t kMsk1 = 0x00010001;
 constexpr std::uint32_t kMsk2 = 0x00010002;
 constexpr std::uint32_t kMskNotAtBsm = 0x00010009;
 
-// ---- the network side: BSF + BSM on one libsoup server, on its own thread ----
+// ---- the network side: the head-end's BSF and BSM (samples/headend), on their own thread ----
 
 class Network {
  public:
   Network() {
-    std::array<std::uint8_t, 16> op{};
-    HexDecodeInto(kOp, op);
-    Subscriber s;
-    HexDecodeInto(kK, s.k);
-    s.opc = MilenageOpc(s.k, op);
-    bsf_.AddSubscriber(kImpi, s);
-    for (auto id : {kMsk1, kMsk2}) RandomBytes(msks_[id]);
+    for (auto id : {kMsk1, kMsk2}) {
+      headend::MskEntry e;
+      e.id = id;
+      RandomBytes(e.key);
+      msks_[id] = e;
+    }
     std::mutex m;
     std::condition_variable cv;
     bool ready = false;
@@ -72,23 +74,45 @@ class Network {
       ctx_ = g_main_context_new();
       g_main_context_push_thread_default(ctx_);
       loop_ = g_main_loop_new(ctx_, FALSE);
-      server_ = soup_server_new(nullptr, nullptr);
-      soup_server_add_handler(server_, "/bsf", OnBsf, this, nullptr);
-      soup_server_add_handler(server_, "/bsm", OnBsm, this, nullptr);
-      g_autoptr(GError) err = nullptr;
-      g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-      g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(lo, 0);
-      soup_server_listen(server_, addr, static_cast<SoupServerListenOptions>(0), &err);
-      GSList* uris = soup_server_get_uris(server_);
-      if (uris) port_ = g_uri_get_port(static_cast<GUri*>(uris->data));
-      g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
+      std::string error;
+      headend::BsfServerOptions bo;
+      bsf_ = headend::BsfServer::Create(bo, &error);
+      if (bsf_) {
+        std::array<std::uint8_t, 16> op{};
+        HexDecodeInto(kOp, op);
+        Subscriber sub;
+        HexDecodeInto(kK, sub.k);
+        sub.opc = MilenageOpc(sub.k, op);
+        bsf_->bsf().AddSubscriber(kImpi, sub);
+        bsf_->on_event = [this](const std::string& line) {
+          if (line.rfind("bsf bootstrapped", 0) == 0) ++bootstraps;
+          if (line.rfind("bsf refused", 0) == 0) ++refused;
+        };
+        headend::BsmServerOptions mo;
+        mo.key_domain = kDomain;
+        bsm_ = headend::BsmServer::Create(
+            mo, bsf_.get(),
+            [this](std::uint32_t id) -> const headend::MskEntry* {
+              auto it = msks_.find(id);
+              return it == msks_.end() ? nullptr : &it->second;
+            },
+            &error);
+        if (bsm_) {
+          bsm_->on_event = [this](const std::string& line) {
+            if (line.rfind("bsm msk-sent", 0) == 0) ++bundles;
+          };
+          bsf_url_ = bsf_->url();
+          bsm_url_ = bsm_->url();
+        }
+      }
       {
         std::lock_guard<std::mutex> l(m);
         ready = true;
       }
       cv.notify_all();
       g_main_loop_run(loop_);
-      g_object_unref(server_);
+      bsm_.reset();
+      bsf_.reset();
       g_main_loop_unref(loop_);
       g_main_context_pop_thread_default(ctx_);
       g_main_context_unref(ctx_);
@@ -107,119 +131,21 @@ class Network {
     thread_.join();
   }
 
-  std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string bsf_url() const { return base() + "/bsf"; }
-  std::string bsm_url() const { return base() + "/bsm"; }
-  const std::array<std::uint8_t, 16>& msk(std::uint32_t id) { return msks_.at(id); }
+  bool ok() const { return !bsf_url_.empty() && !bsm_url_.empty(); }
+  std::string bsf_url() const { return bsf_url_; }
+  std::string bsm_url() const { return bsm_url_; }
+  const std::array<std::uint8_t, 16>& msk(std::uint32_t id) { return msks_.at(id).key; }
 
-  std::atomic<int> bootstraps{0}, challenges{0}, bundles{0}, refused{0};
+  std::atomic<int> bootstraps{0}, bundles{0}, refused{0};
 
  private:
-  static void Reply(SoupServerMessage* msg, guint status, const char* type = nullptr,
-                    const std::string& body = "") {
-    soup_server_message_set_status(msg, status, nullptr);
-    if (type) {
-      soup_server_message_set_response(msg, type, SOUP_MEMORY_COPY, body.data(), body.size());
-    }
-  }
-
-  static void OnBsf(SoupServer*, SoupServerMessage* msg, const char* path, GHashTable*,
-                    gpointer data) {
-    auto* self = static_cast<Network*>(data);
-    const char* auth =
-        soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
-    auto params = ParseDigestParams(auth ? auth : "");
-    if (!params) return Reply(msg, 400);
-    const std::string nonce = (*params)["nonce"];
-    if (nonce.empty()) {
-      auto ch = self->bsf_.Challenge((*params)["username"]);
-      if (!ch) {
-        ++self->refused;
-        return Reply(msg, 403);
-      }
-      ++self->challenges;
-      soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                   "WWW-Authenticate", ch->c_str());
-      return Reply(msg, 401);
-    }
-    auto out = self->bsf_.Authenticate(auth, "GET", path, "", std::chrono::system_clock::now());
-    if (!out) {
-      ++self->refused;
-      return Reply(msg, 403);
-    }
-    if (out->resync) {
-      soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                   "WWW-Authenticate", out->www_authenticate.c_str());
-      return Reply(msg, 401);
-    }
-    ++self->bootstraps;
-    Reply(msg, 200, "application/vnd.3gpp.bsf+xml", WriteBootstrappingInfo(out->info));
-  }
-
-  static void OnBsm(SoupServer*, SoupServerMessage* msg, const char* path, GHashTable*,
-                    gpointer data) {
-    auto* self = static_cast<Network*>(data);
-    if (std::string(path) != "/bsm/bcast/msk-request") return Reply(msg, 404);
-    SoupMessageBody* rb = soup_server_message_get_request_body(msg);
-    g_autoptr(GBytes) flat = soup_message_body_flatten(rb);
-    gsize n = 0;
-    const auto* p = static_cast<const char*>(g_bytes_get_data(flat, &n));
-    const std::string body(p ? p : "", n);
-    const char* auth =
-        soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
-    const std::string realm = "3GPP-bootstrapping@127.0.0.1";
-    if (!auth) {
-      const std::string ch = FormatDigestHeader(
-          {{"realm", realm}, {"nonce", "bsm-nonce-1"}, {"algorithm", "MD5"}, {"qop", "auth-int"}});
-      soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                   "WWW-Authenticate", ch.c_str());
-      return Reply(msg, 401);
-    }
-    auto params = ParseDigestParams(auth);
-    if (!params) return Reply(msg, 400);
-    auto& a = *params;
-    auto keys = self->bsf_.GetNafKeys(a["username"], GbaNafId("127.0.0.1"),
-                                      std::chrono::system_clock::now());
-    if (!keys) {
-      ++self->refused;
-      return Reply(msg, 403);
-    }
-    const std::string password = GbaNafDigestPassword(keys->ks_ext_naf);
-    const std::string expected = DigestResponse(
-        a["username"],
-        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(password.data()),
-                                      password.size()),
-        a["realm"], "POST", a["uri"], a["nonce"], a["nc"], a["cnonce"], a["qop"], body);
-    if (expected != a["response"] || a["uri"] != path || a["realm"] != realm) {
-      ++self->refused;
-      return Reply(msg, 403);
-    }
-    auto req = ParseMskRequest(body);
-    if (!req) return Reply(msg, 400);
-    std::vector<std::vector<std::uint8_t>> out;
-    for (std::uint32_t id : req->msk_ids) {
-      auto it = self->msks_.find(id);
-      if (it == self->msks_.end()) continue;
-      out.push_back(MakeMikeyMskMessage(req->key_domain, id, ++self->msk_counter_, it->second,
-                                        keys->ks_int_naf, "127.0.0.1", a["username"],
-                                        BcastLtkmExt{1, {}, {}}, false));
-    }
-    if (out.empty()) return Reply(msg, 404);
-    ++self->bundles;
-    auto bundle = WriteMikeyBundle(out);
-    soup_server_message_set_status(msg, 200, nullptr);
-    soup_server_message_set_response(msg, kMikeyBundleContentType, SOUP_MEMORY_COPY,
-                                     reinterpret_cast<const char*>(bundle.data()), bundle.size());
-  }
-
-  Bsf bsf_{"bsf.openbcast.test", std::chrono::seconds(3600)};
-  std::map<std::uint32_t, std::array<std::uint8_t, 16>> msks_;
-  std::uint32_t msk_counter_ = 0;
+  std::map<std::uint32_t, headend::MskEntry> msks_;
+  std::unique_ptr<headend::BsfServer> bsf_;
+  std::unique_ptr<headend::BsmServer> bsm_;
+  std::string bsf_url_, bsm_url_;
   std::thread thread_;
   GMainContext* ctx_ = nullptr;
   GMainLoop* loop_ = nullptr;
-  SoupServer* server_ = nullptr;
-  int port_ = 0;
 };
 
 // ---- a card that lies about lengths (vpcd protocol, in a thread) ----
@@ -364,6 +290,7 @@ class SpcdSmartcard : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_NE(pcscd_, nullptr);
+    ASSERT_TRUE(net_.ok());
     bus_ = std::make_unique<spcd_test::PrivateBus>(tmp_.path());
     ASSERT_TRUE(bus_->ok());
     sub_ = g_dbus_connection_signal_subscribe(
