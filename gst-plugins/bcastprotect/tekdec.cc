@@ -1463,6 +1463,17 @@ static GstFlowReturn gst_tek_dec_prepare_list(GstBaseSink* sink, GstBufferList* 
 
 static GstFlowReturn gst_tek_dec_render(GstBaseSink*, GstBuffer*) { return GST_FLOW_OK; }
 
+// After a flush the next usable TEK is announced again (bcast-tek-ready).
+static gboolean gst_tek_dec_event(GstBaseSink* sink, GstEvent* event) {
+  if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) {
+    GstTekDec* self = GST_TEK_DEC(sink);
+    GST_OBJECT_LOCK(self);
+    self->state.tek_ready = false;
+    GST_OBJECT_UNLOCK(self);
+  }
+  return GST_BASE_SINK_CLASS(gst_tek_dec_parent_class)->event(sink, event);
+}
+
 static void install_counter(GObjectClass* gobject_class, guint prop_id, const char* name,
                             const char* nick, const char* blurb) {
   g_object_class_install_property(
@@ -1728,6 +1739,7 @@ static void gst_tek_dec_class_init(GstTekDecClass* klass) {
   sink_class->prepare = GST_DEBUG_FUNCPTR(gst_tek_dec_prepare);
   sink_class->prepare_list = GST_DEBUG_FUNCPTR(gst_tek_dec_prepare_list);
   sink_class->render = GST_DEBUG_FUNCPTR(gst_tek_dec_render);
+  sink_class->event = GST_DEBUG_FUNCPTR(gst_tek_dec_event);
 
   gst_type_mark_as_plugin_api(gst_tek_dec_bus_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(gst_tek_dec_purpose_get_type(), static_cast<GstPluginAPIFlags>(0));
