@@ -94,6 +94,11 @@ KeyPrefetch::~KeyPrefetch() {
   for (auto& [cid, w] : watches_) {
     if (w->timer != 0) g_source_remove(w->timer);
   }
+  // Callers waiting for a fetch (D-Bus invocations) get an answer rather than none.
+  std::map<std::string, PendingFetch> pending = std::move(pending_);
+  for (auto& [cid, p] : pending) {
+    for (auto& w : p.waiters) w(Failure("Failed", "spcd is stopping"));
+  }
 }
 
 void KeyPrefetch::LearnService(const channels::SessionDescription& sd) {
