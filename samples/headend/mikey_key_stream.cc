@@ -80,13 +80,13 @@ std::vector<std::uint8_t> MikeyKeyStream::Write(const MtkEntry& mtk) {
 
 std::vector<std::uint8_t> MikeyKeyStream::MakeMessage(bool next) {
   std::vector<std::uint8_t> m = Write(next ? next_ : current_);
-  previous_ = std::move(last_);
-  last_ = m;
+  sent_.push_back(m);
+  if (sent_.size() > kReplayDepth) sent_.pop_front();
   return m;
 }
 
 std::vector<std::uint8_t> MikeyKeyStream::ReplayedMessage() const {
-  return previous_.empty() ? last_ : previous_;
+  return sent_.empty() ? std::vector<std::uint8_t>{} : sent_.front();
 }
 
 std::vector<std::uint8_t> MikeyKeyStream::MakeBadMacMessage() {

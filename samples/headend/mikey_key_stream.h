@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <vector>
 
@@ -69,8 +70,10 @@ class MikeyKeyStream {
   // The MIKEY MTK message for the MTK in use (`next` false) or the announced one, with the next
   // counter.
   std::vector<std::uint8_t> MakeMessage(bool next);
-  // Faults. A message sent before, byte for byte (the card's counter is past it: 98 65); empty
-  // when nothing was sent yet.
+  // Faults. A message sent before, byte for byte (the card's counter is past it: 98 65): the
+  // oldest of the last kReplayDepth, so that a terminal's filter of recent duplicates (tekdec
+  // remembers 16) does not swallow it and the card sees it. Empty when nothing was sent yet.
+  static constexpr std::size_t kReplayDepth = 48;
   std::vector<std::uint8_t> ReplayedMessage() const;
   // A fresh message for the MTK after the announced one whose MAC does not verify (one MAC bit
   // flipped: 98 62).
@@ -87,10 +90,8 @@ class MikeyKeyStream {
   MtkEntry current_;
   MtkEntry next_;
   std::uint32_t counter_ = 0;  // of the last message made
-  // The message before the last one, kept for ReplayedMessage: by the time the fault is sent the
-  // terminal has handed it (or a later one) to the card.
-  std::vector<std::uint8_t> previous_;
-  std::vector<std::uint8_t> last_;
+  // The last kReplayDepth messages, oldest first, for ReplayedMessage.
+  std::deque<std::vector<std::uint8_t>> sent_;
 };
 
 }  // namespace headend

@@ -77,7 +77,17 @@ class Network {
     error_ = ready.get();
   }
   ~Network() {
-    g_main_loop_quit(loop_);
+    // Quit from inside the loop: a quit before the thread reached g_main_loop_run would be lost.
+    GSource* quit = g_idle_source_new();
+    g_source_set_callback(
+        quit,
+        +[](gpointer loop) -> gboolean {
+          g_main_loop_quit(static_cast<GMainLoop*>(loop));
+          return G_SOURCE_REMOVE;
+        },
+        loop_, nullptr);
+    g_source_attach(quit, context_);
+    g_source_unref(quit);
     thread_.join();
     g_main_loop_unref(loop_);
     g_main_context_unref(context_);
