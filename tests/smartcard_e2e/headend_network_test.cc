@@ -6,9 +6,16 @@
 // MTK), the SRTP sender's 6-byte MKI decrypted by libsrtp, and the SDP attributes.
 #include <gtest/gtest.h>
 #include <libsoup/soup.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -24,6 +31,7 @@
 #include "spc/libspc/smartcard/milenage.h"
 #include "spc/libspc/smartcard/msk_request.h"
 #include "spc/libspc/smartcard/usim.h"
+#include "tests/smartcard/process.h"
 
 namespace {
 
@@ -383,6 +391,210 @@ TEST(SmartcardHeadend, BsmRefusesBadDigestsUnknownBtidsAndMsks) {
   // After all that, the genuine request still works.
   EXPECT_EQ(t.RequestMsks(svc.bsm().url(), {svc.keys().msk().id}).status, SOUP_STATUS_OK)
       << net.Events();
+}
+
+// A UDP socket on a free loopback port, bound before the head-end starts so nothing is lost.
+class UdpPort {
+ public:
+  UdpPort() {
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    int size = 4 << 20;
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  ~UdpPort() { close(fd_); }
+  std::uint16_t port() const { return port_; }
+  // One datagram, or empty after `timeout_ms`.
+  std::vector<std::uint8_t> Receive(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return {};
+    std::vector<std::uint8_t> b(65536);
+    const ssize_t n = recv(fd_, b.data(), b.size(), 0);
+    b.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    return b;
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+std::string EventValue(const std::string& line, const std::string& key) {
+  const auto at = line.find(key + "=");
+  if (at == std::string::npos) return "";
+  const auto end = line.find(' ', at);
+  return line.substr(at + key.size() + 1,
+                     end == std::string::npos ? std::string::npos : end - at - key.size() - 1);
+}
+
+// The bcast-headend program with --profile smartcard, against a terminal made of the card logic
+// and libsrtp in this process: the key stream's MIKEY messages open on the card after the
+// bootstrapping and the MSK request, the SRTP media carry MKI = MSK ID ‖ MTK ID and decrypt with
+// the MTK + salt the card returned, over MTK changes; the fault signals reach the key stream
+// (replay → 98 65, bad MAC → 98 62) and an MSK change needs the MSK request again.
+TEST(SmartcardHeadendProcess, KeyStreamAndMediaDecryptWithTheCardsKeys) {
+  UdpPort key_port, video_port;
+  char sdp_dir[] = "/tmp/openbcast-sc-headend-XXXXXX";
+  ASSERT_NE(mkdtemp(sdp_dir), nullptr);
+  const std::string sdp = std::string(sdp_dir) + "/service.sdp";
+  smartcard_test::Process headend;
+  std::string error;
+  ASSERT_TRUE(headend.Start({BCAST_HEADEND,
+                             "--profile",
+                             "smartcard",
+                             "--subscriber",
+                             std::string(kImpi) + ":" + kK + ":" + kOpc,
+                             "--key-domain",
+                             "0x00f110",
+                             "--tek-period",
+                             "1",
+                             "--stkm-interval",
+                             "100",
+                             "--initial-seq",
+                             "0",
+                             "--key-port",
+                             std::to_string(key_port.port()),
+                             "--video-port",
+                             std::to_string(video_port.port()),
+                             "--audio-port",
+                             std::to_string(video_port.port() ^ 1),
+                             "--sdp-out",
+                             sdp,
+                             "--duration",
+                             "40"},
+                            &error))
+      << error;
+  auto ready = headend.WaitFor("smartcard ready", std::chrono::seconds(30));
+  ASSERT_TRUE(ready) << headend.Output();
+  ASSERT_TRUE(headend.WaitFor("ready sdp=", std::chrono::seconds(30))) << headend.Output();
+  std::string ready_line;
+  {
+    const std::string out = headend.Output();
+    const auto at = out.find("smartcard ready");
+    ready_line = out.substr(at, out.find('\n', at) - at);
+  }
+  const std::string bsf_url = EventValue(ready_line, "bsf");
+  const std::string bsm_url = EventValue(ready_line, "bsm");
+
+  Terminal t;
+  ASSERT_EQ(t.Bootstrap(bsf_url), SOUP_STATUS_OK) << headend.Output();
+  t.DeriveNafKey(HostOf(bsm_url));
+
+  struct Key {
+    std::array<std::uint8_t, 16> mtk{};
+    std::array<std::uint8_t, 14> salt{};
+  };
+  std::map<std::string, Key> keys;  // by MKI (hex)
+  std::map<std::uint32_t, bool> msks_requested;
+  std::map<std::string, std::uint64_t> decrypted;  // packets per MKI
+  std::map<std::string, std::unique_ptr<bcast::srtp::LibsrtpSession>> sessions;
+  std::size_t replays = 0, bad_macs = 0, msk_requests = 0;
+  std::uint16_t highest_seq = 0;
+
+  // Handles one key-stream datagram the way spcd does: to the card; 6A 88 → MSK request, retry.
+  auto on_key = [&](const std::vector<std::uint8_t>& d) {
+    auto parsed = sc::ParseMikey(d);
+    ASSERT_TRUE(parsed) << parsed.error().field;
+    auto r = t.usim->MtkGeneration(d);
+    if (!r && r.error().code == sc::UsimError::kKeyNotFound) {
+      ++msk_requests;
+      ASSERT_EQ(t.RequestMsks(bsm_url, {parsed->key_id.msk_id}).status, SOUP_STATUS_OK)
+          << headend.Output();
+      r = t.usim->MtkGeneration(d);
+    }
+    if (!r && r.error().code == sc::UsimError::kReplay) {
+      ++replays;
+      return;
+    }
+    if (!r && r.error().code == sc::UsimError::kBadMac) {
+      ++bad_macs;
+      return;
+    }
+    ASSERT_TRUE(r) << r.error().message;
+    const auto mki = sc::SrtpMkiFor(parsed->key_id.msk_id, parsed->key_id.mtk_id);
+    keys[spc::HexEncode(mki)] = Key{r->mtk, r->salt};
+  };
+  auto on_video = [&](std::vector<std::uint8_t>& p) {
+    ASSERT_GT(p.size(), 12u + 6 + 10);
+    const auto mki = std::span(p).subspan(p.size() - 10 - 6, 6);
+    const std::string id = spc::HexEncode(mki);
+    auto k = keys.find(id);
+    if (k == keys.end()) return;  // its MTK message did not come yet
+    auto& session = sessions[id];
+    const std::uint32_t ssrc =
+        static_cast<std::uint32_t>(p[8]) << 24 | p[9] << 16 | p[10] << 8 | p[11];
+    if (!session) {
+      std::vector<std::uint8_t> m(mki.begin(), mki.end());
+      session = std::make_unique<bcast::srtp::LibsrtpSession>(
+          false, bcast::srtp::SrtpAuth::kHmacSha1_80, k->second.mtk, k->second.salt, ssrc, m, 1024);
+    }
+    const std::uint16_t seq = static_cast<std::uint16_t>(p[2] << 8 | p[3]);
+    highest_seq = std::max(highest_seq, seq);
+    ASSERT_TRUE(session->PrepareIndex(seq));
+    int len = static_cast<int>(p.size());
+    ASSERT_EQ(session->Unprotect(p.data(), &len), srtp_err_status_ok) << "MKI " << id;
+    session->Accepted(seq);
+    EXPECT_EQ(p[1] & 0x7f, 96);
+    ++decrypted[id];
+  };
+  auto pump = [&](auto done, int seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      for (;;) {
+        auto d = key_port.Receive(0);
+        if (d.empty()) break;
+        on_key(d);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+      auto v = video_port.Receive(50);
+      if (!v.empty()) on_video(v);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  };
+  auto mtks_of = [&](const std::string& msk_hex) {
+    std::size_t n = 0;
+    for (const auto& [id, count] : decrypted) n += id.starts_with(msk_hex) && count > 0;
+    return n;
+  };
+
+  // Three MTKs of MSK 00010001 used by the media and decrypted.
+  pump([&] { return mtks_of("00010001") >= 3; }, 15);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_GE(mtks_of("00010001"), 3u) << headend.Output();
+  EXPECT_EQ(msk_requests, 1u);  // the first message of a fresh card
+
+  // Faults by signal: a replayed message and one with a bad MAC reach the key stream.
+  const std::size_t mark = headend.LineCount();
+  ASSERT_TRUE(headend.Signal(SIGUSR1));
+  ASSERT_TRUE(headend.Signal(SIGUSR2));
+  ASSERT_TRUE(headend.WaitFor("mtk-fault replay sent", std::chrono::seconds(10), mark));
+  ASSERT_TRUE(headend.WaitFor("mtk-fault bad-mac sent", std::chrono::seconds(10), mark));
+  pump([&] { return replays >= 1 && bad_macs >= 1; }, 5);
+  EXPECT_EQ(replays, 1u);
+  EXPECT_EQ(bad_macs, 1u);
+
+  // Re-keying: the next MTK comes under MSK 00010002; the card needs it from the BSM.
+  ASSERT_TRUE(headend.Signal(SIGHUP));
+  ASSERT_TRUE(headend.WaitFor("msk id=00010002 reason=fault", std::chrono::seconds(10), mark));
+  pump([&] { return mtks_of("00010002") >= 2; }, 10);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_GE(mtks_of("00010002"), 2u) << headend.Output();
+  EXPECT_EQ(msk_requests, 2u);
+  EXPECT_TRUE(
+      headend.WaitFor("bsm msk-sent impi=" + std::string(kImpi) + " naf=127.0.0.1 msk=00010002",
+                      std::chrono::seconds(1)))
+      << headend.Output();
+
+  EXPECT_EQ(headend.Stop(SIGTERM), 0);
+  EXPECT_NE(headend.Output().find("stopped"), std::string::npos);
+  std::remove(sdp.c_str());
+  rmdir(sdp_dir);
 }
 
 TEST(SmartcardHeadend, SrtpSenderPutsTheSixByteMkiAndLibsrtpDecrypts) {
