@@ -310,6 +310,11 @@ class PlayerImpl {
   guint64 stkmparse_malformed_warned_ = 0;
   std::map<std::string, bool> spcd_available_;  // per tekdec name: last openbcast-spcd state
   guint64 spcd_outages_ = 0;
+  // Smartcard Profile: removals seen, "present"/"removed" ("" before any CardChanged), and when
+  // the held keys were expected to run out at the last removal.
+  guint64 smartcard_removals_ = 0;
+  std::string smartcard_state_;
+  gint64 smartcard_held_until_ = 0;
   bool spcd_unreachable_ = false;
   std::set<std::string> notified_;  // NotifyOnce kinds (main thread)
   std::string problem_;             // the current blocking problem (status line)
@@ -504,10 +509,21 @@ bool PlayerImpl::AddKeyBranch(const channels::KeyStream& key, std::size_t index)
   const std::string suffix = index == 0 ? "" : std::to_string(index + 1);
   g_autoptr(GstCaps) caps = gst_caps_new_empty_simple("application/x-bcast-stkm");
   GstElement* src = MakeSource("keysrc" + suffix, caps, key.address, key.port);
-  GstElement* parse = Make("stkmparse", "stkmparse" + suffix);
+  // Smartcard Profile: the key datagrams are MIKEY MTK messages for the card (through spcd),
+  // which stkmparse (STKMs) would drop.
+  const bool smartcard = sd_.smartcard();
+  GstElement* parse = Make(smartcard ? "identity" : "stkmparse",
+                           (smartcard ? "keypass" : "stkmparse") + suffix);
   GstElement* dec = Make("tekdec", "tekdec" + suffix);
   if (!src || !parse || !dec) return false;
-  g_object_set(parse, "base-cid", key.base_cid.c_str(), nullptr);
+  if (smartcard) {
+    char domain[16];
+    g_snprintf(domain, sizeof domain, "%06x", key.key_domain_id);
+    g_object_set(dec, "profile", "smartcard", "bsf-url", sd_.bsf_url.c_str(), "bsm-url",
+                 sd_.bsm_url.c_str(), "key-domain", domain, nullptr);
+  } else {
+    g_object_set(parse, "base-cid", key.base_cid.c_str(), nullptr);
+  }
   // Known before the first STKM: tekdec can ask spcd for its held (prefetched) TEKs at once.
   if (!key.base_cid.empty() && g_object_class_find_property(G_OBJECT_GET_CLASS(dec), "base-cid")) {
     g_object_set(dec, "base-cid", key.base_cid.c_str(), nullptr);
@@ -546,7 +562,7 @@ bool PlayerImpl::AddKeyBranch(const channels::KeyStream& key, std::size_t index)
   if (!gst_element_link_many(src, parse, dec, nullptr)) {
     return Fail("cannot link the key stream branch udpsrc ! stkmparse ! tekdec");
   }
-  stkmparses_.push_back(parse);
+  if (!smartcard) stkmparses_.push_back(parse);
   tekdecs_.push_back(dec);
   return true;
 }
@@ -936,6 +952,35 @@ void PlayerImpl::HandleElementMessage(GstMessage* message) {
     if (cid && *cid) text += std::string(" for ") + cid;
     if (detail && *detail) text += std::string(": ") + detail;
     Warn(text + " (" + std::to_string(n) + " so far)");
+  } else if (name == "openbcast-smartcard") {
+    // Smartcard Profile: the card left or came back (spcd's CardChanged through tekdec).
+    gboolean present = FALSE;
+    gint64 held_until = 0;
+    gst_structure_get_boolean(s, "present", &present);
+    gst_structure_get_int64(s, "held-until", &held_until);
+    const char* reader = gst_structure_get_string(s, "reader");
+    std::string until = "the next key change";
+    if (held_until > 0) {
+      g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(held_until);
+      g_autofree gchar* text = t ? g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ") : nullptr;
+      if (text) until = text;
+    }
+    Event(std::string("smartcard present=") + (present ? "1" : "0") + " reader=\"" +
+          (reader ? reader : "") + "\"" + (present ? "" : " held_until=" + until) +
+          " ms=" + std::to_string(ElapsedMs()));
+    if (!present) {
+      ++smartcard_removals_;
+      smartcard_state_ = "removed";
+      smartcard_held_until_ = held_until;
+      Warn("smartcard removed: playing on held keys until " + until +
+           " (insert the card to go on)");
+    } else if (smartcard_state_ == "removed") {
+      smartcard_state_ = "present";
+      Warn("smartcard back in " + std::string(reader ? reader : "the reader") +
+           ": keys come from the card again");
+    } else {
+      smartcard_state_ = "present";
+    }
   } else if (name == "openbcast-spcd") {
     gboolean available = FALSE;
     gst_structure_get_boolean(s, "available", &available);
@@ -1286,6 +1331,9 @@ Report PlayerImpl::MakeReport() {
   r.stkm_repeats = SumProperty(stkmparses_, "repeats");
   r.no_rights_content_ids.assign(no_rights_cids_.begin(), no_rights_cids_.end());
   r.spcd_outages = spcd_outages_;
+  r.smartcard_removals = smartcard_removals_;
+  r.smartcard_state = smartcard_state_;
+  r.smartcard_held_until = smartcard_held_until_;
   r.tek_ready = tek_ready_;
   r.errors = errors_;
   return r;

@@ -121,6 +121,9 @@ std::string ReportToJson(const Report& r) {
   }
   j += "],\n";
   j += "  \"spcd_outages\": " + std::to_string(r.spcd_outages) + ",\n";
+  j += "  \"smartcard\": {\"removals\": " + std::to_string(r.smartcard_removals) +
+       ", \"state\": " + Quote(r.smartcard_state) +
+       ", \"held_until\": " + std::to_string(r.smartcard_held_until) + "},\n";
   j += "  \"srtp_stats\": " +
        StatsByStream(r, [](const StreamReport& s) -> const Stats& { return s.srtp_stats; }) + ",\n";
   j += "  \"ismacryp_stats\": " +

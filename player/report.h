@@ -45,6 +45,12 @@ struct Report {
   std::map<std::string, guint64> stkm_rejected;    // bad-mac, no-rights, malformed, replay, ...
   std::vector<std::string> no_rights_content_ids;  // content IDs of STKMs without rights
   guint64 spcd_outages = 0;                        // times spcd went away while playing
+  // Smartcard Profile: card removals while playing, the card's last state ("present",
+  // "removed", "" without a CardChanged) and, at the last removal, when the held keys were
+  // expected to run out (seconds since 1970, 0 unknown).
+  guint64 smartcard_removals = 0;
+  std::string smartcard_state;
+  gint64 smartcard_held_until = 0;
   guint64 stkm_accepted = 0;
   guint64 stkm_repeats = 0;
   std::vector<TekReadyReport> tek_ready;  // tekdec's bcast-tek-ready, one per key stream
