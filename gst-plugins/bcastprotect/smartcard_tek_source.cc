@@ -225,6 +225,11 @@ class SmartcardTekSource final : public TekSource {
       StkmRejection rej;
       rej.content_id = call.base_cid;
       rej.detail = std::string(err->message) + (name.empty() ? "" : " (" + name + ")");
+      // With the card out, every key message fails alike: CardChanged already said so.
+      if (name == std::string(kErrorPrefix) + "NoCard" && !card_present_.load() &&
+          card_reported_.load()) {
+        return;
+      }
       if (name.rfind(kErrorPrefix, 0) == 0) {
         rej.reason = ReasonFor(name.substr(sizeof kErrorPrefix - 1));
       } else {
@@ -294,6 +299,7 @@ class SmartcardTekSource final : public TekSource {
       if (self->stopping_) return;
     }
     self->card_present_ = present != FALSE;
+    self->card_reported_ = true;
     GST_INFO("smartcard %s (%s)", present ? "inserted" : "removed", reader);
     self->listener_->OnCardChanged(present != FALSE, reader, self->HeldUntil());
   }
@@ -311,6 +317,7 @@ class SmartcardTekSource final : public TekSource {
   std::int64_t period_ = 0;
   std::atomic<int> pending_{0};
   std::atomic<bool> card_present_{false};
+  std::atomic<bool> card_reported_{false};  // a CardChanged reached the listener
 
   GDBusConnection* conn_ = nullptr;
   GCancellable* cancellable_ = nullptr;

@@ -10,6 +10,8 @@
 #include <PCSC/winscard.h>
 #include <arpa/inet.h>
 #include <gio/gio.h>
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
 #include <gtest/gtest.h>
 #include <libsoup/soup.h>
 #include <netinet/in.h>
@@ -24,6 +26,8 @@
 #include <mutex>
 #include <thread>
 
+#include "gst-plugins/bcastprotect/keyring.h"
+#include "gst-plugins/bcastprotect/tekdec.h"
 #include "samples/headend/bsf_server.h"
 #include "samples/headend/bsm_server.h"
 #include "samples/headend/mikey_key_stream.h"
@@ -644,6 +648,105 @@ TEST_F(SpcdSmartcard, LyingCardResponsesAreNamed) {
   r = ProcessMtk(MakeMtk(kMsk1, 2).message);
   EXPECT_EQ(r.error, "org.openbcast.SPC1.Error.CardMalformedResponse") << r.message;
   EXPECT_EQ(liar.mtk_commands.load(), 2);
+}
+
+// Waits for the element message `name` on `bus` (up to 20 s, on the bus, not on time).
+GstMessage* WaitElementMessage(GstBus* bus, const char* name) {
+  const gint64 end = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < end) {
+    GstMessage* m = gst_bus_timed_pop_filtered(
+        bus, static_cast<GstClockTime>(end - g_get_monotonic_time()) * 1000, GST_MESSAGE_ELEMENT);
+    if (!m) break;
+    if (gst_structure_has_name(gst_message_get_structure(m), name)) return m;
+    gst_message_unref(m);
+  }
+  return nullptr;
+}
+
+// tekdec profile=smartcard: key-stream datagrams (MIKEY MTK messages) go through spcd to the
+// card; the TEKs enter the keyring under MSK ID and MTK ID; a removed card is reported with the
+// TEKs kept (playback goes on with them) and the keys flow again once it is back.
+TEST_F(SpcdSmartcard, TekdecSmartcardKeysIntoKeyringAcrossCardRemoval) {
+  ASSERT_NO_FATAL_FAILURE(StartCard());
+  ASSERT_NO_FATAL_FAILURE(StartSpcd({"--smartcard", "--smartcard-impi", kImpi}));
+  ASSERT_TRUE(WaitChange(1, 20s));
+  gst_init(nullptr, nullptr);
+  static bool registered = GST_ELEMENT_REGISTER(tekdec, nullptr);
+  ASSERT_TRUE(registered);
+  GstElement* dec = gst_element_factory_make("tekdec", nullptr);
+  ASSERT_NE(dec, nullptr);
+  gst_object_ref_sink(dec);
+  GstBus* gbus = gst_bus_new();
+  gst_element_set_bus(dec, gbus);
+  g_object_set(dec, "bus-address", bus_->address().c_str(), "profile", "smartcard", "bsf-url",
+               net_.bsf_url().c_str(), "bsm-url", net_.bsm_url().c_str(), "key-domain", "f110",
+               "base-cid", "urn:openbcast:svc:sc:", nullptr);
+  GstHarness* h = gst_harness_new_with_element(dec, "sink", nullptr);
+  gst_harness_play(h);
+  gst_harness_set_src_caps_str(h, "application/x-bcast-stkm");
+  GstContext* context = gst_element_get_context(dec, BCAST_KEYRING_CONTEXT_TYPE);
+  ASSERT_NE(context, nullptr);
+  BcastKeyring* ring = bcast_keyring_from_context(context);
+  gst_context_unref(context);
+  ASSERT_NE(ring, nullptr);
+  auto push = [&](const std::vector<std::uint8_t>& bytes) {
+    return gst_harness_push(h, gst_buffer_new_memdup(bytes.data(), bytes.size()));
+  };
+  auto expect_tek = [&](const Mtk& m, std::uint32_t msk_id, std::uint16_t mtk_id) {
+    GstMessage* msg = WaitElementMessage(gbus, "openbcast-tek");
+    ASSERT_NE(msg, nullptr) << spcd_test::ReadFileOrEmpty(tmp_.File("spcd.log"));
+    gst_message_unref(msg);
+    BcastTek out{};
+    ASSERT_TRUE(bcast_keyring_lookup_key(ring, (std::uint64_t{msk_id} << 16) | mtk_id, &out));
+    EXPECT_EQ(out.msk_id, msk_id);
+    EXPECT_EQ(out.id, mtk_id);
+    EXPECT_EQ(X(std::span<const guint8>(out.key, 16)), X(m.tek));
+    EXPECT_EQ(X(std::span<const guint8>(out.salt, 14)), X(m.salt));
+    EXPECT_EQ(out.protocol, 1);
+  };
+
+  Mtk m1 = MakeMtk(kMsk1, 21);
+  ASSERT_EQ(push(m1.message), GST_FLOW_OK);
+  ASSERT_NO_FATAL_FAILURE(expect_tek(m1, kMsk1, 21));
+  // The same datagram again (the network repeats): not sent to the card, no replay refusal.
+  ASSERT_EQ(push(m1.message), GST_FLOW_OK);
+  Mtk m2 = MakeMtk(kMsk1, 22);
+  ASSERT_EQ(push(m2.message), GST_FLOW_OK);
+  ASSERT_NO_FATAL_FAILURE(expect_tek(m2, kMsk1, 22));
+
+  ASSERT_TRUE(card_->Signal(SIGUSR1));
+  GstMessage* gone = WaitElementMessage(gbus, "openbcast-smartcard");
+  ASSERT_NE(gone, nullptr);
+  gboolean present = TRUE;
+  gst_structure_get_boolean(gst_message_get_structure(gone), "present", &present);
+  EXPECT_FALSE(present);
+  gst_message_unref(gone);
+  // The TEKs held stay usable while the card is out.
+  BcastTek held{};
+  EXPECT_TRUE(bcast_keyring_lookup_key(ring, 0x000100010016ull, &held));
+
+  ASSERT_TRUE(card_->Signal(SIGUSR2));
+  GstMessage* back = WaitElementMessage(gbus, "openbcast-smartcard");
+  ASSERT_NE(back, nullptr);
+  gst_structure_get_boolean(gst_message_get_structure(back), "present", &present);
+  EXPECT_TRUE(present);
+  gst_message_unref(back);
+  Mtk m3 = MakeMtk(kMsk1, 23);
+  ASSERT_EQ(push(m3.message), GST_FLOW_OK);
+  ASSERT_NO_FATAL_FAILURE(expect_tek(m3, kMsk1, 23));
+
+  g_autoptr(GVariant) st = Status();
+  g_autoptr(GVariant) refusals =
+      g_variant_lookup_value(st, "card-refusals", G_VARIANT_TYPE("a{st}"));
+  guint64 replays = 0;
+  if (refusals) g_variant_lookup(refusals, "CardReplay", "t", &replays);
+  EXPECT_EQ(replays, 0u) << "a repeated datagram reached the card";
+
+  gst_harness_teardown(h);
+  g_object_unref(ring);
+  gst_bus_set_flushing(gbus, TRUE);
+  gst_object_unref(gbus);
+  gst_object_unref(dec);
 }
 
 TEST(SpcdSmartcardOff, ProcessMtkWithoutSmartcardOption) {
