@@ -3,10 +3,13 @@
 # stream (key, video, audio) of an SRTP service, each run through tests/faults/faults_test.py
 # (6 s of faults, then clean traffic), two at a time. Prints a Markdown table for the README.
 # usage: scripts/faults.sh [BUILD_DIR]   (default ./build; ~15 min on 2 cores)
+# FAULTS_JOBS (default 2): cells run at the same time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-ninja -C "$build" player/bcast-player samples/headend/bcast-headend >/dev/null
+# A build folder without build.ninja (binaries copied out of one) is used as it is.
+[ ! -f "$build/build.ninja" ] ||
+  ninja -C "$build" player/bcast-player samples/headend/bcast-headend gst-plugins/bcastprotect/libgstbcastprotect.so >/dev/null
 out=$(mktemp -d /tmp/openbcast-faults-matrix-XXXXXX)
 jobs=()
 port=48500
@@ -28,7 +31,8 @@ run_one() {
 }
 export -f run_one
 export BUILD=$build OUT=$out
-printf '%s\n' "${jobs[@]}" | xargs -P 2 -I{} bash -c 'run_one "{}"'
+echo "faults: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), build $build, ${FAULTS_JOBS:-2} cells at a time"
+printf '%s\n' "${jobs[@]}" | xargs -P "${FAULTS_JOBS:-2}" -I{} bash -c 'run_one "{}"'
 python3 - "$out" <<'PY'
 import glob, json, os, sys
 out = sys.argv[1]
