@@ -16,6 +16,11 @@
  * as spcd owns its name again. With #GstTekDec:sek-file set, the long-term keys come from a key
  * file instead (conformance runs and tests) and spcd is not used.
  *
+ * Smartcard Profile (#GstTekDec:profile "smartcard", with #GstTekDec:bsf-url, #GstTekDec:bsm-url
+ * and #GstTekDec:key-domain from the SDP): each key-stream datagram is a MIKEY MTK message that
+ * goes to spcd's ProcessMtk (spcd --smartcard hands it to the (U)SIM); the TEK enters the keyring
+ * with its MSK ID and MTK ID (SRTP MKI = MSK ID ‖ MTK ID, 6 bytes).
+ *
  * The base CID that forms content IDs comes from the `base-cid` caps field (set by stkmparse) or
  * the #GstTekDec:base-cid property, which wins.
  *
@@ -33,6 +38,9 @@
  *   `base-cid` (string), `tek-id` (uint), `source` (string: "held" = from spcd's HeldTeks before
  *   the key stream delivered one, "stkm" = from the key stream, "fetch" = fetched over the
  *   interaction channel).
+ * * `openbcast-smartcard` (profile "smartcard"): `present` (boolean), `reader` (string),
+ *   `held-until` (int64, seconds since 1970 when the TEKs held are expected to run out, 0
+ *   unknown): spcd's CardChanged. While the card is out the TEKs held keep the media playing.
  * * `openbcast-spcd` (spcd mode): `available` (boolean), `bus` (string: "system", "session" or
  *   the address), `bus-name` (string), `detail` (string). Posted when the element starts
  *   (available), when spcd goes away and when it answers again.

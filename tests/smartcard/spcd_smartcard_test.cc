@@ -538,6 +538,7 @@ TEST_F(SpcdSmartcard, BootstrapMskRequestMtkAndEveryRefusal) {
   }
 
   // Malformed MIKEY: named with field and offset, no card call.
+  const std::size_t card_lines = card_->LineCount();
   auto cut = MakeMtk(kMsk1, 12).message;
   cut.resize(cut.size() - 25);
   r = ProcessMtk(cut);
@@ -557,6 +558,14 @@ TEST_F(SpcdSmartcard, BootstrapMskRequestMtkAndEveryRefusal) {
   EXPECT_EQ(r.error, "org.openbcast.SPC1.Error.MikeyMalformed") << r.message;
   EXPECT_EQ(ProcessMtk(MakeMtk(kMsk1, 14).message, {{"key-domain", "xyz"}}).error,
             "org.openbcast.SPC1.Error.InvalidArgs");
+  // The first APDU the card saw since is the one of this good message: none of the refused ones
+  // reached it.
+  Mtk m5 = MakeMtk(kMsk1, 15);
+  ASSERT_EQ(ProcessMtk(m5.message).error, "");
+  auto first_apdu = card_->WaitFor("apdu", 10s, card_lines);
+  auto good_apdu = card_->WaitFor("apdu ok", 10s, card_lines);
+  ASSERT_TRUE(first_apdu && good_apdu) << card_->Output();
+  EXPECT_EQ(*first_apdu, *good_apdu) << card_->Output();
 
   g_autoptr(GVariant) st = Status();
   ASSERT_TRUE(st);
@@ -566,7 +575,7 @@ TEST_F(SpcdSmartcard, BootstrapMskRequestMtkAndEveryRefusal) {
   const gchar* btid = nullptr;
   ASSERT_TRUE(g_variant_lookup(st, "card-btid", "&s", &btid));
   EXPECT_NE(std::string(btid).find("@bsf.openbcast.test"), std::string::npos) << btid;
-  EXPECT_EQ(U64(st, "card-mtks"), 4u);
+  EXPECT_EQ(U64(st, "card-mtks"), 5u);
   EXPECT_EQ(U64(st, "card-bootstraps"), 1u);
   EXPECT_EQ(U64(st, "card-msk-requests"), 3u);
   g_autoptr(GVariant) msks = g_variant_lookup_value(st, "card-msks", G_VARIANT_TYPE("as"));
