@@ -209,10 +209,18 @@ class Ui {
       g_main_loop_quit(loop_.get());
       return;
     }
+    const bool first = changes_.size() == 1;
     if (options_.script.on_first_frame) {
-      const bool first = changes_.size() == 1;
       ScheduleNext(first && options_.script.warmup_s >= 0 ? options_.script.warmup_s
                                                           : options_.script.dwell_s);
+    } else if (first && options_.script.every_s > 0) {
+      // The periods count from the first channel's first frame (just after a key frame) on one
+      // fixed grid, so the changes fall on the same phases of the services' GOPs in every run
+      // (runs compare change by change) and the time a change takes does not shift the next.
+      const double wait =
+          options_.script.warmup_s >= 0 ? options_.script.warmup_s : options_.script.every_s;
+      script_epoch_us_ = g_get_monotonic_time() + static_cast<gint64>(wait * G_USEC_PER_SEC);
+      ScheduleNext(wait);
     }
   }
 
@@ -348,9 +356,12 @@ class Ui {
     }
     changes_[rec].protected_service = session_->protected_service();
     if (scripted_) {
-      if (options_.script.every_s > 0 && done_changes_ < options_.script.changes) {
-        ScheduleNext(rec == 0 && options_.script.warmup_s >= 0 ? options_.script.warmup_s
-                                                               : options_.script.every_s);
+      if (options_.script.every_s > 0 && rec > 0 && done_changes_ < options_.script.changes) {
+        // Change `rec` was due at epoch + (rec - 1) periods: the next one a period later.
+        const gint64 due =
+            script_epoch_us_ + static_cast<gint64>(static_cast<double>(rec) *
+                                                   options_.script.every_s * G_USEC_PER_SEC);
+        ScheduleNext(static_cast<double>(due - g_get_monotonic_time()) / G_USEC_PER_SEC);
       }
       timeout_source_ = g_timeout_add(static_cast<guint>(options_.script.frame_timeout_s * 1000),
                                       &Ui::OnFrameTimeout, this);
@@ -553,6 +564,7 @@ class Ui {
   std::vector<ZapChange> changes_;  // [0] is the first tune-in
   std::vector<gint64> zap_us_;      // monotonic time of each change's command
   int done_changes_ = 0;
+  gint64 script_epoch_us_ = 0;  // --zap-every: when the first change was due
   guint next_zap_source_ = 0, timeout_source_ = 0;
   std::map<std::size_t, std::shared_ptr<GstContext>> keyrings_;  // per channel index
   std::vector<std::string> notices_;

@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   gdouble zap_warmup = -1;
   gdouble zap_timeout = 10;
   gboolean no_keyring_reuse = FALSE;
+  gboolean no_held_teks = FALSE;
   GOptionEntry entries[] = {
       {"key-file", 'k', 0, G_OPTION_ARG_FILENAME, &key_file,
        "Take the long-term keys from this SEK/SAK key file (GKeyFile, one group per content ID) "
@@ -166,13 +167,18 @@ int main(int argc, char** argv) {
       {"zap-dwell", 0, 0, G_OPTION_ARG_DOUBLE, &zap_dwell,
        "Seconds on a channel after its first frame before the next change (0.5)", "SECONDS"},
       {"zap-warmup", 0, 0, G_OPTION_ARG_DOUBLE, &zap_warmup,
-       "Seconds on the first channel before the first change (default: the dwell or period)",
+       "Seconds on the first channel, from its first frame, before the first change (default: "
+       "the dwell or period)",
        "SECONDS"},
       {"zap-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &zap_timeout,
        "Seconds a change may take to its first frame before it counts as failed (10)", "SECONDS"},
       {"no-keyring-reuse", 0, 0, G_OPTION_ARG_NONE, &no_keyring_reuse,
        "Zapping: every channel change starts with an empty keyring (by default a channel gets "
        "back the TEKs it held when it was last watched)",
+       nullptr},
+      {"no-held-teks", 0, 0, G_OPTION_ARG_NONE, &no_held_teks,
+       "Never take the TEKs spcd holds (prefetched or from an earlier visit) at start: wait for "
+       "the service's key stream (a cold baseline for measurements)",
        nullptr},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
   };
@@ -305,6 +311,7 @@ int main(int argc, char** argv) {
   options.parental_max_age = parental.max_age;
   options.parental_unlocked = unlocked;
   options.silence_timeout_s = silence;
+  options.ask_held_teks = !no_held_teks;
 
   int status = 0;
   if (conformance_mode) {

@@ -512,8 +512,8 @@ bool PlayerImpl::AddKeyBranch(const channels::KeyStream& key, std::size_t index)
   // Smartcard Profile: the key datagrams are MIKEY MTK messages for the card (through spcd),
   // which stkmparse (STKMs) would drop.
   const bool smartcard = sd_.smartcard();
-  GstElement* parse = Make(smartcard ? "identity" : "stkmparse",
-                           (smartcard ? "keypass" : "stkmparse") + suffix);
+  GstElement* parse =
+      Make(smartcard ? "identity" : "stkmparse", (smartcard ? "keypass" : "stkmparse") + suffix);
   GstElement* dec = Make("tekdec", "tekdec" + suffix);
   if (!src || !parse || !dec) return false;
   if (smartcard) {
@@ -527,6 +527,10 @@ bool PlayerImpl::AddKeyBranch(const channels::KeyStream& key, std::size_t index)
   // Known before the first STKM: tekdec can ask spcd for its held (prefetched) TEKs at once.
   if (!key.base_cid.empty() && g_object_class_find_property(G_OBJECT_GET_CLASS(dec), "base-cid")) {
     g_object_set(dec, "base-cid", key.base_cid.c_str(), nullptr);
+  }
+  if (!options_.ask_held_teks &&
+      g_object_class_find_property(G_OBJECT_GET_CLASS(dec), "ask-held")) {
+    g_object_set(dec, "ask-held", FALSE, nullptr);
   }
   // A recording plays back under the rights' record permission: spcd checks it again for every
   // recorded STKM.

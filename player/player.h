@@ -44,6 +44,9 @@ struct Options {
   // Zapping: the "openbcast.keyring" GstContext of an earlier session of the same service, set on
   // the new pipeline so the TEKs it still holds are usable at once (nullptr: a new keyring).
   std::shared_ptr<GstContext> keyring;
+  // tekdec asks spcd for the TEKs it holds for the service at start (ask-held); false: every
+  // start waits for the key stream (a cold baseline for zap measurements).
+  bool ask_held_teks = true;
 };
 
 // tekdec's element message `bcast-tek-ready`: the first TEK usable for a key stream after start.

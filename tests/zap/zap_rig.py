@@ -141,5 +141,6 @@ class Rig:
 
 
 def prefetch_supported(spcd):
-    out = subprocess.run([spcd, "--help"], capture_output=True, text=True, timeout=30)
+    # The option is in spcd's "fetch" option group: listed by --help-all only.
+    out = subprocess.run([spcd, "--help-all"], capture_output=True, text=True, timeout=30)
     return "--prefetch" in out.stdout + out.stderr
