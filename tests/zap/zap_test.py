@@ -32,13 +32,15 @@ def run(rig, base):
         specs.append({"name": name, "port": base + 10 * i, "base_cid": cid,
                       "cid_extension": ext, "keys": keys,
                       "sdp": os.path.join(channels, f"{i + 1}-{name}.sdp"),
-                      "extra": ["--tek-period", "5"]})
+                      # STKMs every 2 s (broadcast-like): the key stream rarely beats
+                      # spcd's held TEKs to a new pipeline, so "held" must be what a change used.
+                      "extra": ["--tek-period", "5", "--stkm-interval", "2000"]})
     rig.start_headends(specs)
     status, report = rig.zap("player", channels, CHANGES,
                              ["--bus-address", rig.bus_address, "--zap-dwell", "0.3",
                               # spcd gets the channel list at start: time to prefetch the
-                              # neighbours before the first change.
-                              "--zap-warmup", "2",
+                              # neighbours (an STKM of each) before the first change.
+                              "--zap-warmup", "3",
                               # Only spcd's prefetched TEKs, not the keyring of a last visit.
                               "--no-keyring-reuse"], timeout=120)
     changes = report["changes"]
