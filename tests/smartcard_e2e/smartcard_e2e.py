@@ -287,11 +287,21 @@ def key_lines(lines, start=0):
     return out
 
 
+def check_startup_only_failures(report):
+    """A fresh card bootstraps and fetches its MSK before the first MTK opens (about a second):
+    the packets that came before it and outlived the decryptor's hold are dropped. Nothing else
+    may fail: no forged, replayed or unknown-key packet, and (checked by the caller) the decoded
+    frames form one contiguous run, so nothing was lost once playing."""
+    by_reason = {k: v for k, v in report.get("decrypt_failures_by_reason", {}).items() if v}
+    other = {k: v for k, v in by_reason.items() if k != "srtp-dropped-held"}
+    check(not other, f"no decrypt failure but the start's wait for the first key ({by_reason})")
+    held = by_reason.get("srtp-dropped-held", 0)
+    check(held <= 250, f"{held} packets dropped while the fresh card bootstrapped (<= 2 s worth)")
+
+
 def check_clean_playback(report, frames, reference, seconds, min_changes):
     check(report["errors"] == [], f"no errors ({report['errors']})")
-    by_reason = {k: v for k, v in report.get("decrypt_failures_by_reason", {}).items() if v}
-    check(report["decrypt_failures"] == 0,
-          f"zero decrypt failures ({report['decrypt_failures']} {by_reason})")
+    check_startup_only_failures(report)
     check(report["tek_changes"] >= min_changes,
           f"at least {min_changes} MTK changes while playing ({report['tek_changes']}: "
           f"{report.get('tek_ids_in_use')})")
@@ -441,7 +451,7 @@ def scenario_card_faults(s):
     check(status == 0, f"player exit status 0 (got {status})")
     video = frames.get("video", [])
     check_contiguous_run(reference["video"], video, "video (no frame lost to the faults)")
-    check(report["decrypt_failures"] == 0, f"zero decrypt failures ({report['decrypt_failures']})")
+    check_startup_only_failures(report)
 
 
 SCENARIOS = {
@@ -461,7 +471,9 @@ def enter_private_pcscd_namespace():
               'exec "$0" "$@"')
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
             sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+    # Containers may allow unshare but not mount: try both before relying on them.
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            "mkdir -p /run/pcscd && mount -t tmpfs openbcast-probe /run/pcscd"],
                            capture_output=True)
     if probe.returncode != 0:
         return
