@@ -438,6 +438,26 @@ CallStatus Client::Status(StatusInfo* out) {
   if (g_variant_dict_lookup(d, "interaction-requests", "t", &v)) out->interaction_requests = v;
   gboolean b = FALSE;
   if (g_variant_dict_lookup(d, "auto-acquire", "b", &b)) out->auto_acquire = b;
+  if (g_variant_dict_lookup(d, "smartcard", "b", &b)) out->smartcard = b;
+  if (g_variant_dict_lookup(d, "card-present", "b", &b)) out->card_present = b;
+  if (g_variant_dict_lookup(d, "card-reader", "&s", &s)) out->card_reader = s;
+  if (g_variant_dict_lookup(d, "card-btid", "&s", &s)) out->card_btid = s;
+  if (g_variant_dict_lookup(d, "card-mtks", "t", &v)) out->card_mtks = v;
+  g_autoptr(GVariant) msks = g_variant_dict_lookup_value(d, "card-msks", G_VARIANT_TYPE("as"));
+  for (gsize i = 0; msks && i < g_variant_n_children(msks); ++i) {
+    const gchar* m = nullptr;
+    g_variant_get_child(msks, i, "&s", &m);
+    out->card_msks.emplace_back(m);
+  }
+  g_autoptr(GVariant) refusals =
+      g_variant_dict_lookup_value(d, "card-refusals", G_VARIANT_TYPE("a{st}"));
+  if (refusals) {
+    GVariantIter it;
+    g_variant_iter_init(&it, refusals);
+    const gchar* name = nullptr;
+    guint64 n = 0;
+    while (g_variant_iter_next(&it, "{&st}", &name, &n)) out->card_refusals[name] = n;
+  }
   return st;
 }
 

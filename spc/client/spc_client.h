@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -110,6 +111,14 @@ struct StatusInfo {
   std::uint64_t roap_failures = 0;
   std::uint64_t interaction_requests = 0;
   bool auto_acquire = false;
+  // Smartcard Profile (spcd --smartcard); false / empty / 0 otherwise.
+  bool smartcard = false;
+  bool card_present = false;
+  std::string card_reader;
+  std::string card_btid;
+  std::vector<std::string> card_msks;  // "KEYDOMAIN:MSKID" hex, IDs only
+  std::uint64_t card_mtks = 0;
+  std::map<std::string, std::uint64_t> card_refusals;  // CardReplay, CardBadMac, ... → count
 };
 
 // One TEK of HeldTeks (spcd's key prefetch). Key bytes are wiped on destruction.

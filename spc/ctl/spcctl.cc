@@ -168,6 +168,11 @@ int CmdStatus(Client& c) {
         .Member("roap_last_error", s.roap_last_error)
         .Member("auto_acquire", s.auto_acquire)
         .Member("interaction_requests", s.interaction_requests)
+        .Member("smartcard", s.smartcard)
+        .Member("card_present", s.card_present)
+        .Member("card_reader", s.card_reader)
+        .Member("card_btid", s.card_btid)
+        .Member("card_mtks", s.card_mtks)
         .EndObject();
     std::printf("%s\n", w.str().c_str());
   } else {
@@ -196,6 +201,18 @@ int CmdStatus(Client& c) {
       if (!s.roap_last_error.empty()) {
         std::printf("  last error:     %s\n", s.roap_last_error.c_str());
       }
+    }
+    if (s.smartcard) {
+      std::string msks, refusals;
+      for (const auto& m : s.card_msks) msks += (msks.empty() ? "" : " ") + m;
+      for (const auto& [name, n] : s.card_refusals) {
+        refusals += (refusals.empty() ? "" : ", ") + name + " " + std::to_string(n);
+      }
+      std::printf("smartcard:        %s%s, B-TID %s, %llu TEKs, MSKs %s\n",
+                  s.card_present ? "present in " : "absent", s.card_reader.c_str(),
+                  s.card_btid.empty() ? "-" : s.card_btid.c_str(),
+                  static_cast<unsigned long long>(s.card_mtks), msks.empty() ? "-" : msks.c_str());
+      if (!refusals.empty()) std::printf("  refusals:       %s\n", refusals.c_str());
     }
   }
   return 0;

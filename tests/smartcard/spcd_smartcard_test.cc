@@ -594,6 +594,16 @@ TEST_F(SpcdSmartcard, BootstrapMskRequestMtkAndEveryRefusal) {
   EXPECT_EQ(n, 4u);
   EXPECT_TRUE(g_variant_lookup(refusals, "MskRequestFailed", "t", &n));
   EXPECT_EQ(n, 1u);
+
+  // spcctl status shows the card (IDs and counters only).
+  std::string out;
+  ASSERT_EQ(spcd_test::RunCommand(
+                {spcd_test::SpcctlPath(), "--bus-address", bus_->address(), "status"}, &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("smartcard:        present in Virtual PCD 00 00"), std::string::npos) << out;
+  EXPECT_NE(out.find("00f110:00010002"), std::string::npos) << out;
+  EXPECT_NE(out.find("CardReplay 2"), std::string::npos) << out;
 }
 
 TEST_F(SpcdSmartcard, CardRemovalAndInsertionFollowedLive) {
