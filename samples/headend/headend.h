@@ -129,8 +129,8 @@ class Headend {
   std::uint64_t stkm_ticks_ = 0;
   std::uint64_t stkms_sent_ = 0;
   unsigned loops_reported_ = 0;
-  std::unique_ptr<LtkmCarousel> carousel_;  // --ri-key: broadcast key delivery
-  std::unique_ptr<RightsIssuer> ri_;        // --pki-dir: ROAP Rights Issuer
+  std::unique_ptr<LtkmCarousel> carousel_;       // --ri-key: broadcast key delivery
+  std::unique_ptr<RightsIssuer> ri_;             // --pki-dir: ROAP Rights Issuer
   std::unique_ptr<SmartcardService> smartcard_;  // --profile smartcard: BSF, BSM, MIKEY keys
   std::unique_ptr<StkmEndpoint> stkm_endpoint_;  // --stkm-port / --key-stream-off / --control-stdin
 };

@@ -381,13 +381,17 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
   if (o->smartcard.enabled) {
     // The long-term keys are on the card and in the BSM: no key file, and MKIs are SRTP's.
     if (o->clear || Mixed(*o) || o->video_protection != Protection::kSrtp) {
-      return fail("--profile smartcard protects with SRTP: not --clear, not --protection " +
-                  std::string(ToString(o->video_protection == Protection::kSrtp
-                                           ? o->audio_protection
-                                           : o->video_protection)));
+      return fail(
+          "--profile smartcard protects with SRTP: not --clear, not --protection " +
+          std::string(ToString(o->video_protection == Protection::kSrtp ? o->audio_protection
+                                                                        : o->video_protection)));
     }
     if (o->ltkm.enabled() || o->roap.enabled()) {
       return fail("--profile smartcard has its own key delivery (BSF/BSM): no --ri-key/--pki-dir");
+    }
+    if (o->stkm.enabled()) {
+      return fail(
+          "--profile smartcard sends MIKEY MTK messages: no STKM fetch endpoint (--stkm-port)");
     }
     if (o->smartcard.subscribers.empty() && o->smartcard.subscribers_file.empty()) {
       return fail("--profile smartcard needs --subscriber IMPI:K:OPc or --subscribers FILE");
