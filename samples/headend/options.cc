@@ -139,7 +139,7 @@ bool ParseOptions(int argc, char** argv, Options* o, std::string* error) {
        "base content ID (urn:openbcast:svc:sample:)", "CID"},
       {"cid-extension", 0, 0, G_OPTION_ARG_STRING, &cid_ext, "service CID extension (0x2a)", "N"},
       {"key-domain", 0, 0, G_OPTION_ARG_STRING, &key_domain,
-       "key domain ID for --write-key-file (0x0a0b0c)", "HEX"},
+       "key domain ID for --write-key-file and of --profile smartcard (0x0a0b0c)", "HEX"},
       {"write-key-file", 0, 0, G_OPTION_ARG_FILENAME, &write_key_file,
        "write a fresh random SEK/SAK for <base-cid><extension> to FILE and exit", "FILE"},
       {"tek-period", 0, 0, G_OPTION_ARG_INT, &tek_period, "seconds per TEK (10)", "S"},
