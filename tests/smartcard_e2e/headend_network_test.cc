@@ -80,6 +80,9 @@ class Network {
       started.set_value(service_ ? "" : error);
       if (service_) g_main_loop_run(loop_);
       service_.reset();
+      // The servers' client connections close from sources on this context: run them out.
+      while (g_main_context_iteration(context_, FALSE)) {
+      }
       g_main_context_pop_thread_default(context_);
     });
     error_ = ready.get();
