@@ -26,6 +26,7 @@
 #include <mutex>
 #include <thread>
 
+#include "channels/session_description.h"
 #include "gst-plugins/bcastprotect/keyring.h"
 #include "gst-plugins/bcastprotect/tekdec.h"
 #include "samples/headend/bsf_server.h"
@@ -766,6 +767,32 @@ TEST_F(SpcdSmartcard, TekdecSmartcardKeysIntoKeyringAcrossCardRemoval) {
   gst_bus_set_flushing(gbus, TRUE);
   gst_object_unref(gbus);
   gst_object_unref(dec);
+}
+
+// The SDP of a Smartcard Profile service: profile and URLs read, and written back.
+TEST(SmartcardSdp, ProfileAndUrlsRoundTrip) {
+  const std::string text =
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=sc\r\nt=0 0\r\na=bcast-profile:smartcard\r\n"
+      "a=bcast-bsf-url:http://127.0.0.1:1/\r\na=bcast-bsm-url:http://127.0.0.1:2\r\n"
+      "m=application 5000 UDP vnd.oma.bcast.stkm\r\nc=IN IP4 127.0.0.1\r\n"
+      "a=stkmstream:1\r\na=bcast-basecid:urn:x:\r\na=bcast-keydomain:00f110\r\n"
+      "m=video 5002 RTP/SAVP 96\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:96 H264/90000\r\n"
+      "a=stkmstream:1\r\na=bcast-mki-length:6\r\n";
+  auto sd = channels::ParseSessionDescription(text);
+  ASSERT_TRUE(sd) << sd.error().message;
+  EXPECT_TRUE(sd->smartcard());
+  EXPECT_EQ(sd->bsf_url, "http://127.0.0.1:1/");
+  EXPECT_EQ(sd->bsm_url, "http://127.0.0.1:2");
+  ASSERT_EQ(sd->media.size(), 1u);
+  EXPECT_EQ(sd->media[0].mki_length, 6);
+  auto back = channels::ParseSessionDescription(channels::WriteSessionDescription(*sd));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, *sd);
+  auto drm = channels::ParseSessionDescription(
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=d\r\nt=0 0\r\n"
+      "m=video 5002 RTP/AVP 96\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:96 H264/90000\r\n");
+  ASSERT_TRUE(drm);
+  EXPECT_FALSE(drm->smartcard());
 }
 
 TEST(SpcdSmartcardOff, ProcessMtkWithoutSmartcardOption) {
