@@ -6,7 +6,9 @@
 // ms). This cache answers a byte-identical request (STKM, base CID, purpose) in the calling
 // process, for a short time after spcd answered it with a TEK:
 //  - only successful answers are kept (a refusal is always asked again);
-//  - an entry lives `ttl_us` (1 s by default): spcd's clock-dependent checks (rights validity,
+// Opt-in (Options::answer_cache_ms, default 0): tekdec gets repeats only after stkmparse's
+// repeat-timeout and expects spcd to see them.
+//  - an entry lives `ttl_us` (e.g. 1 s): spcd's clock-dependent checks (rights validity,
 //    replay tolerance) and a parental rating set by another process are at most that late;
 //  - RightsChanged, a new owner of spcd's bus name and this client's own mutating calls clear it.
 // Entries hold key bytes: TekResult wipes them on destruction. Thread-safe.

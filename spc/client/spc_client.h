@@ -32,9 +32,9 @@ struct Options {
   // Well-known name of spcd; empty = org.openbcast.SPC1.
   std::string bus_name;
   // Answers to byte-identical repeated STKMs kept in this process for this long (answer_cache.h;
-  // cleared on RightsChanged, a restart of spcd and this client's own changing calls). 0: off,
-  // every STKM goes to spcd.
-  int answer_cache_ms = 1000;
+  // cleared on RightsChanged, a restart of spcd and this client's own changing calls), e.g. 1000.
+  // 0 (default): off, every STKM goes to spcd, which answers repeats from its own cache.
+  int answer_cache_ms = 0;
   std::size_t answer_cache_entries = 256;
 };
 

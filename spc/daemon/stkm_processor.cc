@@ -26,7 +26,20 @@ Answer::~Answer() {
   if (next) Cleanse(*next);
 }
 
-StkmProcessor::~StkmProcessor() = default;
+StkmProcessor::~StkmProcessor() { PersistReplayMarks(); }
+
+void StkmProcessor::PersistReplayMarks() {
+  for (const auto& [cid, newest] : newest_) {
+    auto it = persisted_.find(cid);
+    if (it != persisted_.end() && it->second >= newest) continue;
+    store::StoreError err;
+    if (store_.RaiseNewestTimestamp(cid, newest, &err)) {
+      persisted_[cid] = newest;
+    } else {
+      g_warning("spcd: cannot persist replay state of %s: %s", cid.c_str(), err.message.c_str());
+    }
+  }
+}
 
 std::string RequestKey(std::span<const std::uint8_t> stkm, std::string_view base_cid,
                        Purpose purpose) {
@@ -51,19 +64,29 @@ std::int64_t StkmProcessor::Newest(const std::string& content_id) {
   store::StoreError err;
   std::int64_t v = store_.NewestTimestamp(content_id, &err);
   newest_.emplace(content_id, v);
+  persisted_.emplace(content_id, v);
   return v;
 }
 
 void StkmProcessor::Accepted(const std::string& content_id, bool has_timestamp,
                              std::int64_t timestamp) {
   if (!has_timestamp || timestamp <= Newest(content_id)) return;
+  newest_[content_id] = timestamp;
+  // The store is written when the mark has moved kReplayPersistStep past what it holds, not on
+  // every STKM (a live key stream raises it every second): the in-memory mark protects this run,
+  // and after a crash the stored one is less than kReplayPersistStep behind, which widens the
+  // replay tolerance (60 s) by at most that much once. A clean exit writes the exact marks.
+  // Rights are another matter: ImportKeys acknowledges only after a synchronous commit.
+  std::int64_t& persisted = persisted_[content_id];
+  if (timestamp < persisted + kReplayPersistStep) return;
   store::StoreError err;
   if (!store_.RaiseNewestTimestamp(content_id, timestamp, &err)) {
     // The answer stands: the in-memory value still protects this run; only a restart loses it.
     g_warning("spcd: cannot persist replay state of %s: %s", content_id.c_str(),
               err.message.c_str());
+    return;
   }
-  newest_[content_id] = timestamp;
+  persisted = timestamp;
 }
 
 std::optional<Refusal> StkmProcessor::CheckTime(const std::string& cid, bool has_timestamp,

@@ -71,6 +71,12 @@ class StkmProcessor {
     InvalidateCache();
   }
 
+  // Writes the in-memory replay marks that are ahead of the store (also done on destruction).
+  void PersistReplayMarks();
+
+  // A replay mark is written to the store once it is this many seconds past the stored one.
+  static constexpr std::int64_t kReplayPersistStep = 5;
+
   const Settings& settings() const { return settings_; }
   const Counters& counters() const { return counters_; }
 
@@ -95,9 +101,10 @@ class StkmProcessor {
   store::KeyStore& store_;
   Settings settings_;
   Counters counters_;
-  std::map<std::string, CacheEntry, std::less<>> cache_;     // request bytes → answer
-  std::deque<std::string> cache_order_;                      // oldest first
-  std::map<std::string, std::int64_t, std::less<>> newest_;  // content ID → newest timestamp
+  std::map<std::string, CacheEntry, std::less<>> cache_;        // request bytes → answer
+  std::deque<std::string> cache_order_;                         // oldest first
+  std::map<std::string, std::int64_t, std::less<>> newest_;     // content ID → newest timestamp
+  std::map<std::string, std::int64_t, std::less<>> persisted_;  // content ID → mark in the store
 };
 
 // Cache key of a request: the STKM bytes, base CID and purpose (all public data).
