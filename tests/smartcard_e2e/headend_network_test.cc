@@ -442,7 +442,7 @@ std::string EventValue(const std::string& line, const std::string& key) {
 // the MTK + salt the card returned, over MTK changes; the fault signals reach the key stream
 // (replay → 98 65, bad MAC → 98 62) and an MSK change needs the MSK request again.
 TEST(SmartcardHeadendProcess, KeyStreamAndMediaDecryptWithTheCardsKeys) {
-  UdpPort key_port, video_port;
+  UdpPort key_port, video_port, audio_port;  // audio is bound only so it goes nowhere else
   char sdp_dir[] = "/tmp/openbcast-sc-headend-XXXXXX";
   ASSERT_NE(mkdtemp(sdp_dir), nullptr);
   const std::string sdp = std::string(sdp_dir) + "/service.sdp";
@@ -466,7 +466,7 @@ TEST(SmartcardHeadendProcess, KeyStreamAndMediaDecryptWithTheCardsKeys) {
                              "--video-port",
                              std::to_string(video_port.port()),
                              "--audio-port",
-                             std::to_string(video_port.port() ^ 1),
+                             std::to_string(audio_port.port()),
                              "--sdp-out",
                              sdp,
                              "--duration",
