@@ -1945,6 +1945,17 @@ int PlayerImpl::ExitStatus(const Report&) const {
 Status PlayerImpl::GetStatus() {
   Status st;
   st.service = sd_.session_name.empty() ? options_.sdp_path : sd_.session_name;
+  if (content_id_.empty()) {
+    // TEKs taken from spcd's held ones bring no openbcast-tek for their ID: the content ID then
+    // comes from the STKMs the key branch saw.
+    for (auto& b : key_branches_) {
+      std::lock_guard lock(b->mutex);
+      if (!b->content_id.empty()) {
+        content_id_ = b->content_id;
+        break;
+      }
+    }
+  }
   st.content_id = content_id_;
   st.playing = started_pipeline_ && !ended_;
   st.recording_file = reader_ != nullptr;
