@@ -32,9 +32,11 @@ def run(rig, base):
         specs.append({"name": name, "port": base + 10 * i, "base_cid": cid,
                       "cid_extension": ext, "keys": keys,
                       "sdp": os.path.join(channels, f"{i + 1}-{name}.sdp"),
-                      # STKMs every 2 s (broadcast-like): the key stream rarely beats
-                      # spcd's held TEKs to a new pipeline, so "held" must be what a change used.
-                      "extra": ["--tek-period", "5", "--stkm-interval", "2000"]})
+                      # STKMs every 2 s (broadcast-like) and no TEK change during the run
+                      # (the head-end sends an STKM at once at a change): no STKM comes in the
+                      # moment a new pipeline asks spcd for its held TEKs, so "held" must be
+                      # what every change used.
+                      "extra": ["--tek-period", "60", "--stkm-interval", "2000"]})
     rig.start_headends(specs)
     status, report = rig.zap("player", channels, CHANGES,
                              ["--bus-address", rig.bus_address, "--zap-dwell", "0.3",
