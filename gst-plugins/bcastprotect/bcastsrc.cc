@@ -159,7 +159,9 @@ bool ParseLocation(const std::string& uri, Location* out, std::string* error) {
     gst_uri_set_scheme(http.get(), g_strcmp0(scheme, "bcast+https") == 0 ? "https" : "http");
     // Our own parameters stay here; any other belongs to the HTTP server.
     for (const char* key : kOwnQueryKeys) gst_uri_remove_query_key(http.get(), key);
-    if (gst_uri_get_query_keys(http.get()) == nullptr) gst_uri_set_query_table(http.get(), nullptr);
+    GList* left = gst_uri_get_query_keys(http.get());
+    if (left == nullptr) gst_uri_set_query_table(http.get(), nullptr);
+    g_list_free(left);
     g_autofree gchar* url = gst_uri_to_string(http.get());
     loc.http_url = url;
   } else {
