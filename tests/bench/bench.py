@@ -164,7 +164,7 @@ class Service:
         argv = [args.headend, "--key-file", os.path.join(workdir, "keys.ini"), "--media", args.media,
                 "--key-port", str(port), "--video-port", str(port + 2),
                 "--audio-port", str(port + 4), "--isma-key-port", str(port + 6),
-                "--sdp-out", self.sdp] + MODES[mode]
+                "--sdp-out", self.sdp, "--initial-seq", "0"] + MODES[mode]
         self.p = Process(argv, workdir)
         t, m = self.p.wait_for(r"^ready sdp=", 30)
         self.ok = t is not None
@@ -348,31 +348,36 @@ def main():
         with tempfile.TemporaryDirectory(prefix="openbcast-bench-") as wd:
             subprocess.run([args.headend, "--write-key-file", os.path.join(wd, "keys.ini")],
                            check=True, capture_output=True)
-            services = {}
-            for i, mode in enumerate(MODES):
-                services[mode] = Service(args, wd, mode, 48200 + 10 * i)
             window = 3 if q else args.player_window
-            try:
-                # Interleaved repetitions, best (lowest CPU) of each mode: the machine's other
-                # load only ever adds CPU time (cache and frequency effects), never removes it.
-                for rep in range(1 if q else args.player_reps):
-                    for mode, svc in services.items():
-                        if svc.ok:
-                            log(f"player {mode} (rep {rep})")
-                            playback.append(run_player(args, wd, svc, window))
-                for mode, svc in services.items():
-                    # The gst-launch equivalent covers ISMACryp (and its clear baseline) for players
-                    # that cannot play it.
-                    if svc.ok and mode != "srtp":
-                        log(f"gst-launch {mode}")
-                        playback.append(run_launch(args, wd, svc, window))
-                for rep in range(2 if q else args.zaps):
-                    for mode, svc in services.items():
-                        if svc.ok:
-                            zaps.append(run_player(args, wd, svc, 0))
-            finally:
-                for svc in services.values():
+            ports = {mode: 48200 + 10 * i for i, mode in enumerate(MODES)}
+
+            def with_service(mode, fn):
+                # A head-end per run, started at RTP sequence 0: a long-running one wraps its
+                # 16-bit sequence after a few minutes, and a player that joins an SRTP stream
+                # without RFC 4771 after a wrap cannot know the ROC (it never plays).
+                svc = Service(args, wd, mode, ports[mode])
+                try:
+                    return fn(svc) if svc.ok else {"mode": mode, "error": "head-end did not start"}
+                finally:
                     svc.stop()
+
+            # Interleaved repetitions, best (lowest CPU) of each mode: the machine's other load
+            # only ever adds CPU time (cache and frequency effects), never removes it.
+            for rep in range(1 if q else args.player_reps):
+                for mode in MODES:
+                    log(f"player {mode} (rep {rep})")
+                    playback.append(with_service(mode, lambda svc: run_player(args, wd, svc,
+                                                                              window)))
+            for mode in MODES:
+                # The gst-launch equivalent covers ISMACryp (and its clear baseline) for players
+                # that cannot play it.
+                if mode != "srtp":
+                    log(f"gst-launch {mode}")
+                    playback.append(with_service(mode, lambda svc: run_launch(args, wd, svc,
+                                                                              window)))
+            for rep in range(2 if q else args.zaps):
+                for mode in MODES:
+                    zaps.append(with_service(mode, lambda svc: run_player(args, wd, svc, 0)))
     res["playback"] = playback
     res["zaps"] = zaps
     res["zap_bench"] = run_zap_bench(args)
