@@ -84,6 +84,8 @@ void TekFetcher::Run() {
       },
       this, nullptr);
   g_source_attach(timer, ctx_);
+  // Held TEKs at once: waiting for the first tick let the key stream win the race on a zap.
+  Tick();
   g_main_loop_run(loop_);
   g_source_destroy(timer);
   g_source_unref(timer);
