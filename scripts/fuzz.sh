@@ -24,7 +24,7 @@ if [ ! -f $dir/build.ninja ]; then
   CC=clang CXX=clang++ meson setup $dir -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
 fi
 ninja -C $dir build.ninja >/dev/null  # reconfigure first: the suite lists the targets
-targets=${*:-$(meson test -C $dir --list --suite fuzz 2>/dev/null | sed 's/.* \/ //')}
+targets=${*:-$(meson test -C $dir --list --suite fuzz 2>/dev/null | grep ' / ' | sed 's/.* \/ //')}
 ninja -C $dir $(for t in $targets; do echo tests/fuzz/$t; done)
 if [ -n "$runs" ]; then
   export FUZZ_RUNS=$runs

@@ -31,7 +31,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -Db_lundef=false
 fi
 ninja -C build-fuzz build.ninja >/dev/null  # reconfigure first: the fuzz suite lists the targets
-fuzz_targets=$(meson test -C build-fuzz --list --suite fuzz 2>/dev/null | sed 's/.* \/ //')
+fuzz_targets=$(meson test -C build-fuzz --list --suite fuzz 2>/dev/null | grep ' / ' | sed 's/.* \/ //')
 # shellcheck disable=SC2046
 ninja -C build-fuzz $(for t in $fuzz_targets; do echo tests/fuzz/$t; done)
 phase "build-fuzz"
