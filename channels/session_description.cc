@@ -220,7 +220,11 @@ std::map<std::string, std::string> ParseFmtp(std::string_view params) {
     if (eq == std::string_view::npos) {
       out[std::string(p)] = "";
     } else {
-      out[std::string(Trim(p.substr(0, eq)))] = std::string(Trim(p.substr(eq + 1)));
+      // A value without a name ("=x") names no parameter: dropped, as the writer could not
+      // write it back.
+      const auto name = Trim(p.substr(0, eq));
+      if (name.empty()) continue;
+      out[std::string(name)] = std::string(Trim(p.substr(eq + 1)));
     }
   }
   return out;

@@ -7,7 +7,9 @@
 #                        clang build (./build-fuzz).
 # Prints the wall time of each stage and one line "tests: N passed, N failed, N skipped" over
 # both; fails if either stage fails. Extra arguments go to every `meson test` (e.g. --suite srtp).
-# OPENBCAST_SANITIZERS=0 runs the default stage only (a quick local run).
+# The sanitizer stage is opt-in (OPENBCAST_SANITIZERS=1) until its time on a fresh 2-core CI
+# machine is measured and its last two timing-sensitive failures under ASan are fixed
+# (docs/robustness.md); the default stage alone is what CI runs today.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -23,7 +25,7 @@ t_default=$((SECONDS - stage_start))
 
 rc_sanitizers=0
 t_sanitizers=
-if [ "${OPENBCAST_SANITIZERS:-1}" != 0 ]; then
+if [ "${OPENBCAST_SANITIZERS:-0}" != 0 ]; then
   stage_start=$SECONDS
   set +e
   ./scripts/test-sanitizers.sh "$@"

@@ -107,6 +107,26 @@ TEST(SessionDescription, ClearUnicastRoundTrip) {
 
 // A hand-written description in the style of sdp.md: session-level c= and stkmstream, LF line ends,
 // the key stream after the media, an unrelated BCRO stream, ISMACryp audio.
+// Found by fuzz_sdp: "a=fmtp:99 =" gave a parameter with an empty name that the writer could not
+// write back, so a written description parsed differently.
+TEST(SessionDescription, FmtpValueWithoutNameIsDropped) {
+  const char* text =
+      "v=0\n"
+      "s=-\n"
+      "c=IN IP4 127.0.0.1\n"
+      "m=audio 4 RTP/AVP 99\n"
+      "a=rtpmap:99 MP4A-LATM/90000\n"
+      "a=fmtp:99 =; =x; bitrate=1\n";
+  auto sd = channels::ParseSessionDescription(text);
+  ASSERT_TRUE(sd.ok()) << sd.error().message;
+  ASSERT_EQ(sd->media.size(), 1u);
+  EXPECT_EQ(sd->media[0].fmtp.size(), 1u);
+  EXPECT_EQ(sd->media[0].fmtp.at("bitrate"), "1");
+  auto again = channels::ParseSessionDescription(channels::WriteSessionDescription(*sd));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->media[0].fmtp, sd->media[0].fmtp);
+}
+
 TEST(SessionDescription, ParsesHandWritten) {
   const char* text =
       "v=0\n"
