@@ -21,7 +21,7 @@ import time
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from testproc import Process, TestFailure, check  # noqa: E402,F401
+from testproc import Process, TestFailure, check, start_private_bus  # noqa: E402,F401
 
 
 def load_checksums(path):
@@ -127,27 +127,8 @@ class Scenario:
         return p
 
     def start_bus(self):
-        """A private dbus-daemon (session type, permissive policy) in the work directory."""
-        conf = os.path.join(self.workdir, "bus.conf")
-        with open(conf, "w") as f:
-            f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={self.workdir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-    <allow user="*"/>
-  </policy>
-</busconfig>
-""")
-        bus = Process("dbus-daemon", ["dbus-daemon", f"--config-file={conf}", "--print-address=1",
-                                      "--nofork"], self.workdir, self.env)
-        self.processes.append(bus)
-        self.bus_address = bus.wait_for_line(r"^(unix:\S+)", timeout=20).group(1)
+        """A private dbus-daemon in the work directory (testproc.start_private_bus)."""
+        _, self.bus_address = start_private_bus(self.workdir, self.env, self.processes)
         check(True, f"private D-Bus at {self.bus_address}")
 
     def start_spcd(self, name="spcd"):

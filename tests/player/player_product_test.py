@@ -9,96 +9,17 @@ exit, with a timeout.
 import argparse
 import json
 import os
-import queue
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 
-class TestFailure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise TestFailure(message)
-    print(f"  ok: {message}", flush=True)
-
-
-class Process:
-    """A child whose stdout lines are collected by a thread (and logged to a file)."""
-
-    def __init__(self, name, argv, workdir, env, stdin=None):
-        self.name = name
-        self.lines = []
-        self._queue = queue.Queue()
-        self._log = open(os.path.join(workdir, f"{name}.out"), "w")
-        self._err = open(os.path.join(workdir, f"{name}.err"), "w")
-        print(f"  run {name}: {' '.join(argv)}", flush=True)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._err, text=True,
-                                     env=env, cwd=workdir, start_new_session=True,
-                                     stdin=stdin if stdin is not None else subprocess.DEVNULL)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            line = line.rstrip("\n")
-            self.lines.append(line)
-            self._log.write(line + "\n")
-            self._log.flush()
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def wait_for_line(self, pattern, timeout):
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TestFailure(f"{self.name}: no line matching {pattern!r} within {timeout} s")
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise TestFailure(f"{self.name} exited (status {self.proc.wait()}) before "
-                                  f"printing {pattern!r}; see {self._err.name}")
-            m = regex.search(line)
-            if m:
-                return m
-
-    def wait(self, timeout):
-        try:
-            status = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise TestFailure(f"{self.name} did not exit within {timeout} s")
-        self._reader.join(timeout=10)
-        return status
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._reader.join(timeout=10)
-        self._log.close()
-        self._err.close()
-
-    def stderr_text(self):
-        self._err.flush()
-        with open(self._err.name) as f:
-            return f.read()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from testproc import Process, TestFailure, check, start_private_bus  # noqa: E402,F401
 
 
 class Tmux:
@@ -250,26 +171,8 @@ class Scenario:
         return sdp, p
 
     def start_bus(self):
-        conf = self.path("bus.conf")
-        with open(conf, "w") as f:
-            f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={self.workdir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-    <allow user="*"/>
-  </policy>
-</busconfig>
-""")
-        bus = Process("dbus-daemon", ["dbus-daemon", f"--config-file={conf}", "--print-address=1",
-                                      "--nofork"], self.workdir, self.env)
-        self.processes.append(bus)
-        self.bus_address = bus.wait_for_line(r"^(unix:\S+)", timeout=20).group(1)
+        """A private dbus-daemon in the work directory (testproc.start_private_bus)."""
+        _, self.bus_address = start_private_bus(self.workdir, self.env, self.processes)
 
     def start_spcd(self, extra=()):
         spcd = Process("spcd", [self.args.spcd, "--bus-address", self.bus_address, "--store",

@@ -102,3 +102,31 @@ class Process:
         self._err.flush()
         with open(self._err.name) as f:
             return f.read()
+
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={workdir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+    <allow user="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def start_private_bus(workdir, env, processes):
+    """A private dbus-daemon (session type, permissive policy) listening in `workdir`; appended to
+    `processes` before the wait so that the caller's cleanup stops it. Returns (process, address)."""
+    conf = os.path.join(workdir, "bus.conf")
+    with open(conf, "w") as f:
+        f.write(BUS_CONFIG.format(workdir=workdir))
+    bus = Process("dbus-daemon", ["dbus-daemon", f"--config-file={conf}", "--print-address=1",
+                                  "--nofork"], workdir, env)
+    processes.append(bus)
+    return bus, bus.wait_for_line(r"^(unix:\S+)", timeout=20).group(1)

@@ -37,7 +37,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-from testproc import Process, TestFailure, check  # noqa: E402
+from testproc import Process, TestFailure, check, start_private_bus  # noqa: E402
 from e2e_test import (check_contiguous_run, check_ordered_subsequence,  # noqa: E402
                       load_checksums)
 
@@ -179,25 +179,8 @@ class Scenario:
     # ---- the terminal ----
 
     def start_bus(self):
-        conf = os.path.join(self.workdir, "bus.conf")
-        with open(conf, "w") as f:
-            f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={self.workdir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-    <allow user="*"/>
-  </policy>
-</busconfig>
-""")
-        bus = self.start("dbus-daemon", ["dbus-daemon", f"--config-file={conf}",
-                                         "--print-address=1", "--nofork"])
-        self.bus_address = wait_line(bus, r"^(unix:\S+)", 20)[1].group(1)
+        """A private dbus-daemon in the work directory (testproc.start_private_bus)."""
+        _, self.bus_address = start_private_bus(self.workdir, self.env, self.processes)
         check(True, f"private D-Bus at {self.bus_address}")
 
     def start_spcd(self):

@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from testproc import Process, TestFailure, check  # noqa: E402,F401
+from testproc import Process, TestFailure, check, start_private_bus  # noqa: E402,F401
 
 
 class Rig:
@@ -83,26 +83,8 @@ class Rig:
                   f"{'' if spec.get('keys') else ' (clear)'}")
 
     def start_bus(self):
-        conf = self.path("bus.conf")
-        with open(conf, "w") as f:
-            f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={self.workdir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-    <allow user="*"/>
-  </policy>
-</busconfig>
-""")
-        bus = Process("dbus-daemon", ["dbus-daemon", f"--config-file={conf}", "--print-address=1",
-                                      "--nofork"], self.workdir, self.env)
-        self.processes.append(bus)
-        self.bus_address = bus.wait_for_line(r"^(unix:\S+)", timeout=20).group(1)
+        """A private dbus-daemon in the work directory (testproc.start_private_bus)."""
+        _, self.bus_address = start_private_bus(self.workdir, self.env, self.processes)
 
     def start_spcd(self, extra=(), name="spcd"):
         spcd = Process(name, [self.args.spcd, "--bus-address", self.bus_address, "--store",
