@@ -21,6 +21,7 @@ namespace {
 constexpr char kRealmPrefix[] = "3GPP-bootstrapping@";
 constexpr std::int64_t kNonceLifetimeUs = 300 * G_USEC_PER_SEC;
 constexpr std::size_t kMaxNonces = 256;
+constexpr std::size_t kMaxRegisteredBtids = 4096;
 
 // "host", "host:port" or "[v6]:port" → host.
 std::string HostOf(std::string_view hostport) {
@@ -63,6 +64,11 @@ BsmServer::~BsmServer() {
     soup_server_disconnect(server_);
     g_object_unref(server_);
   }
+}
+
+bool BsmServer::Registered(const std::string& btid, const std::string& service_id) const {
+  auto it = registered_.find(btid);
+  return it != registered_.end() && it->second.contains(service_id);
 }
 
 void BsmServer::Event(const std::string& line) {
@@ -111,12 +117,14 @@ void BsmServer::Handle(SoupServerMessage* msg) {
   ++counters_.requests;
   GUri* uri = soup_server_message_get_uri(msg);
   const std::string path = g_uri_get_path(uri);
-  if (path != sc::kMskRequestPath) {
+  const bool registration = path == sc::kRegisterPath;
+  if (path != sc::kMskRequestPath && !registration) {
     Refuse(msg, SOUP_STATUS_NOT_FOUND, "no such resource " + path);
     return;
   }
   if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0) {
-    Refuse(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "MSK requests are POSTed");
+    Refuse(msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
+           registration ? "registrations are POSTed" : "MSK requests are POSTed");
     return;
   }
   SoupMessageHeaders* headers = soup_server_message_get_request_headers(msg);
@@ -205,6 +213,21 @@ void BsmServer::Handle(SoupServerMessage* msg) {
   // Each nonce authenticates one request.
   nonces_.erase(nonce);
 
+  if (registration) return HandleRegister(msg, headers, btid, keys->impi, entity);
+  if (!services_.empty()) {
+    auto it = registered_.find(btid);
+    const bool any = it != registered_.end() &&
+                     std::any_of(it->second.begin(), it->second.end(),
+                                 [this](const std::string& id) { return services_.contains(id); });
+    if (!any) {
+      Refuse(msg, SOUP_STATUS_FORBIDDEN,
+             "not-registered: B-TID " + btid +
+                 " registered to no MBMS user service of key domain " +
+                 spc::HexEncode(options_.key_domain) + " (POST " + sc::kRegisterPath + " first)");
+      return;
+    }
+  }
+
   const char* type = soup_message_headers_get_content_type(headers, nullptr);
   if (type == nullptr || g_ascii_strcasecmp(type, sc::kMskRequestContentType) != 0) {
     Refuse(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
@@ -250,6 +273,51 @@ void BsmServer::Handle(SoupServerMessage* msg) {
                                    reinterpret_cast<const char*>(bundle.data()), bundle.size());
   Event("bsm msk-sent impi=" + keys->impi + " naf=" + fqdn + " msk=" + sent +
         (missing.empty() ? "" : " unknown=" + missing));
+}
+
+void BsmServer::HandleRegister(SoupServerMessage* msg, SoupMessageHeaders* headers,
+                               const std::string& btid, const std::string& impi,
+                               const std::string& entity) {
+  const char* type = soup_message_headers_get_content_type(headers, nullptr);
+  if (type == nullptr || g_ascii_strcasecmp(type, sc::kRegisterContentType) != 0) {
+    Refuse(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
+           std::string("content type ") + (type ? type : "(none)") + " is not " +
+               sc::kRegisterContentType);
+    return;
+  }
+  auto ids = sc::ParseRegisterRequest(entity);
+  if (!ids) {
+    Refuse(msg, SOUP_STATUS_BAD_REQUEST,
+           "malformed mbmsRegister: " + ids.error().field + " at offset " +
+               std::to_string(ids.error().offset) + ": " + ids.error().message);
+    return;
+  }
+  if (!registered_.contains(btid) && registered_.size() >= kMaxRegisteredBtids) {
+    // Full: forget the B-TIDs the BSF no longer knows first, then any.
+    const auto now = std::chrono::system_clock::now();
+    std::erase_if(registered_, [&](const auto& r) {
+      return !bsf_->bsf().GetNafKeys(r.first, sc::GbaNafId(url_host_), now);
+    });
+    while (registered_.size() >= kMaxRegisteredBtids) registered_.erase(registered_.begin());
+  }
+  std::set<std::string>& mine = registered_[btid];
+  std::vector<sc::RegistrationResult> results;
+  std::string ok, unknown;
+  for (const std::string& id : *ids) {
+    const bool known = services_.empty() || services_.contains(id);
+    results.push_back({id, known ? sc::RegistrationStatus::kOk : sc::RegistrationStatus::kUnknown});
+    std::string& list = known ? ok : unknown;
+    list += (list.empty() ? "" : ",") + id;
+    if (known) mine.insert(id);
+  }
+  if (mine.empty()) registered_.erase(btid);
+  ++counters_.registrations;
+  const std::string body = sc::WriteRegisterResponse(results);
+  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+  soup_server_message_set_response(msg, sc::kRegisterResponseContentType, SOUP_MEMORY_COPY,
+                                   body.data(), body.size());
+  Event("bsm registered btid=" + btid + " impi=" + impi + " services=" + ok +
+        (unknown.empty() ? "" : " unknown=" + unknown));
 }
 
 }  // namespace headend

@@ -53,6 +53,8 @@ bool Headend::SetupSmartcard(std::string* error) {
   config.first_counter = static_cast<std::uint32_t>(std::time(nullptr));
   smartcard_ = SmartcardService::Create(options_.smartcard, config, error);
   if (!smartcard_) return false;
+  // The MBMS user service terminals register to before their MSK requests (TS 33.246 §6.3.2.1).
+  smartcard_->bsm().AddService(options_.base_cid);
 
   KeyStreamOut ks;
   ks.id = "1";

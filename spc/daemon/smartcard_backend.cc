@@ -464,82 +464,153 @@ void SmartcardBackend::RequestMsksWithBtid(const SmartcardService& service, KeyD
         smartcard::MskRequest req;
         req.key_domain = domain;
         req.msk_ids = msk_ids;
-        PostMskRequest(service, smartcard::WriteMskRequest(req), key->bytes, "", 0, done);
+        std::string base = service.bsm_url;
+        while (!base.empty() && base.back() == '/') base.pop_back();
+        auto post_msk_request = [this, key, done, url = base + smartcard::kMskRequestPath,
+                                 body = smartcard::WriteMskRequest(req),
+                                 registration =
+                                     std::make_pair(service.bsm_url, service.service_id)] {
+          PostGba(url, smartcard::kMskRequestContentType, smartcard::kMikeyBundleContentType, body,
+                  key->bytes, "", 0, "MskRequestFailed",
+                  [this, done, registration](Result<channels::HttpResponse, SmartcardFailure> r) {
+                    // The BSM may have forgotten us (a restart): register again next time.
+                    if (!r) registered_.erase(registration);
+                    if (!r) return done(r.error());
+                    LoadBundle(std::move(r->body), done);
+                  });
+        };
+        if (service.service_id.empty() ||
+            (registered_btid_ == btid_ &&
+             registered_.contains({service.bsm_url, service.service_id}))) {
+          return post_msk_request();
+        }
+        Register(service, key->bytes, [done, post_msk_request](std::optional<SmartcardFailure> f) {
+          if (f) return done(f);
+          post_msk_request();
+        });
       });
 }
 
-void SmartcardBackend::PostMskRequest(const SmartcardService& service, const std::string& body,
-                                      std::vector<std::uint8_t> ks_ext,
-                                      const std::string& authorization, int round, Done done) {
-  auto key = std::make_shared<SecretBytes>();
-  key->bytes = std::move(ks_ext);
+std::vector<std::string> SmartcardBackend::RegisteredServices() const {
+  std::vector<std::string> out;
+  if (btid_.empty() || registered_btid_ != btid_) return out;
+  for (const auto& [bsm, id] : registered_) out.push_back(id);
+  return out;
+}
+
+void SmartcardBackend::Register(const SmartcardService& service, std::vector<std::uint8_t> ks_ext,
+                                Done done) {
   std::string base = service.bsm_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
+  const std::string btid = btid_;
+  const std::string id = service.service_id;
+  const std::string bsm = service.bsm_url;
+  PostGba(
+      base + smartcard::kRegisterPath, smartcard::kRegisterContentType,
+      smartcard::kRegisterResponseContentType, smartcard::WriteRegisterRequest({id}),
+      std::move(ks_ext), "", 0, "RegistrationFailed",
+      [this, btid, id, bsm, done](Result<channels::HttpResponse, SmartcardFailure> r) {
+        if (!r) return done(r.error());
+        auto results =
+            smartcard::ParseRegisterResponse(std::string(r->body.begin(), r->body.end()));
+        if (!results) {
+          const ParseError& e = results.error();
+          return done(SmartcardFailure{"RegistrationFailed", "BSM answer: " + e.message + " (" +
+                                                                 e.field + " at byte " +
+                                                                 std::to_string(e.offset) + ")"});
+        }
+        auto it = std::find_if(
+            results->begin(), results->end(),
+            [&](const smartcard::RegistrationResult& x) { return x.service_id == id; });
+        if (it == results->end()) {
+          return done(SmartcardFailure{"RegistrationFailed",
+                                       "the BSM's answer does not name service " + id});
+        }
+        if (it->status != smartcard::RegistrationStatus::kOk) {
+          return done(SmartcardFailure{"RegistrationFailed",
+                                       std::string("the BSM answered ") +
+                                           smartcard::RegistrationStatusName(it->status) +
+                                           " to the registration of service " + id});
+        }
+        if (registered_btid_ != btid) {
+          registered_.clear();
+          registered_btid_ = btid;
+        }
+        registered_.insert({bsm, id});
+        ++counters_.registrations;
+        g_message("smartcard: registered to MBMS user service %s at %s", id.c_str(), bsm.c_str());
+        done(std::nullopt);
+      });
+}
+
+void SmartcardBackend::PostGba(const std::string& url, const std::string& content_type,
+                               const std::string& accept, const std::string& body,
+                               std::vector<std::uint8_t> ks_ext, const std::string& authorization,
+                               int round, const std::string& failure_name, GbaDone done) {
+  auto key = std::make_shared<SecretBytes>();
+  key->bytes = std::move(ks_ext);
   channels::HttpRequest req;
   req.method = "POST";
-  req.url = base + smartcard::kMskRequestPath;
-  req.content_type = smartcard::kMskRequestContentType;
+  req.url = url;
+  req.content_type = content_type;
   req.body.assign(body.begin(), body.end());
-  req.accept = {smartcard::kMikeyBundleContentType};
+  req.accept = {accept};
   req.pass_status = {401};
   if (!authorization.empty()) req.headers.push_back({"Authorization", authorization});
-  const std::string url = req.url;
-  http_->Send(std::move(req), [this, service, body, key, round, done,
-                               url](channels::InteractionChannel::Result r) {
+  http_->Send(std::move(req), [this, url, content_type, accept, body, key, round, failure_name,
+                               done](channels::InteractionChannel::Result r) {
+    auto fail = [&](std::string why) { done(SmartcardFailure{failure_name, "BSM: " + why}); };
     if (!r) {
       std::string why =
           std::string(channels::InteractionErrorName(r.error().code)) + ": " + r.error().message;
-      if (r.error().http_status == 404) why += " (the BSM holds none of these MSKs for us)";
-      return done(SmartcardFailure{"MskRequestFailed", "BSM: " + why});
+      if (r.error().http_status == 404 && failure_name == "MskRequestFailed") {
+        why += " (the BSM holds none of these MSKs for us)";
+      }
+      if (r.error().http_status == 403) why += " (not bootstrapped or not registered)";
+      return fail(why);
     }
-    if (r->status == 401) {
-      if (round > 0) {
-        btid_.clear();  // the BSM (through the BSF) no longer knows this B-TID
-        return done(SmartcardFailure{"MskRequestFailed",
-                                     "BSM: 401 to the GBA digest of B-TID (bootstrapping again "
-                                     "next time)"});
-      }
-      auto it = r->headers.find("www-authenticate");
-      auto params =
-          it == r->headers.end()
-              ? Result<std::map<std::string, std::string>>(ParseError{"no WWW-Authenticate", "", 0})
-              : smartcard::ParseDigestParams(it->second);
-      if (!params) {
-        return done(
-            SmartcardFailure{"MskRequestFailed", "BSM: 401 challenge: " + params.error().message});
-      }
-      auto get = [&](const char* k) -> std::string {
-        auto p = params->find(k);
-        return p == params->end() ? std::string() : p->second;
-      };
-      const std::string offered = get("qop");
-      const std::string qop = offered.find("auth-int") != std::string::npos ? "auth-int"
-                              : offered.find("auth") != std::string::npos   ? "auth"
-                                                                            : "";
-      std::array<std::uint8_t, 8> cn{};
-      RandomBytes(cn);
-      const std::string cnonce = HexEncode(cn);
-      const std::string nc = "00000001";
-      std::string password = smartcard::GbaNafDigestPassword(key->bytes);
-      const std::string uri = PathOf(url);
-      std::map<std::string, std::string> a = {
-          {"username", btid_}, {"realm", get("realm")}, {"nonce", get("nonce")}, {"uri", uri}};
-      if (!get("opaque").empty()) a["opaque"] = get("opaque");
-      if (!get("algorithm").empty()) a["algorithm"] = get("algorithm");
-      if (!qop.empty()) {
-        a["qop"] = qop;
-        a["nc"] = nc;
-        a["cnonce"] = cnonce;
-      }
-      a["response"] = smartcard::DigestResponse(
-          btid_,
-          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(password.data()),
-                                        password.size()),
-          get("realm"), "POST", uri, get("nonce"), nc, cnonce, qop, body);
-      OPENSSL_cleanse(password.data(), password.size());
-      return PostMskRequest(service, body, key->bytes, smartcard::FormatDigestHeader(a), 1, done);
+    if (r->status != 401) return done(std::move(*r));
+    if (round > 0) {
+      btid_.clear();  // the BSM (through the BSF) no longer knows this B-TID
+      return fail("401 to the GBA digest of B-TID (bootstrapping again next time)");
     }
-    LoadBundle(std::move(r->body), done);
+    auto it = r->headers.find("www-authenticate");
+    auto params =
+        it == r->headers.end()
+            ? Result<std::map<std::string, std::string>>(ParseError{"no WWW-Authenticate", "", 0})
+            : smartcard::ParseDigestParams(it->second);
+    if (!params) return fail("401 challenge: " + params.error().message);
+    auto get = [&](const char* k) -> std::string {
+      auto p = params->find(k);
+      return p == params->end() ? std::string() : p->second;
+    };
+    const std::string offered = get("qop");
+    const std::string qop = offered.find("auth-int") != std::string::npos ? "auth-int"
+                            : offered.find("auth") != std::string::npos   ? "auth"
+                                                                          : "";
+    std::array<std::uint8_t, 8> cn{};
+    RandomBytes(cn);
+    const std::string cnonce = HexEncode(cn);
+    const std::string nc = "00000001";
+    std::string password = smartcard::GbaNafDigestPassword(key->bytes);
+    const std::string uri = PathOf(url);
+    std::map<std::string, std::string> a = {
+        {"username", btid_}, {"realm", get("realm")}, {"nonce", get("nonce")}, {"uri", uri}};
+    if (!get("opaque").empty()) a["opaque"] = get("opaque");
+    if (!get("algorithm").empty()) a["algorithm"] = get("algorithm");
+    if (!qop.empty()) {
+      a["qop"] = qop;
+      a["nc"] = nc;
+      a["cnonce"] = cnonce;
+    }
+    a["response"] = smartcard::DigestResponse(
+        btid_,
+        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(password.data()),
+                                      password.size()),
+        get("realm"), "POST", uri, get("nonce"), nc, cnonce, qop, body);
+    OPENSSL_cleanse(password.data(), password.size());
+    PostGba(url, content_type, accept, body, key->bytes, smartcard::FormatDigestHeader(a), 1,
+            failure_name, done);
   });
 }
 

@@ -1,12 +1,13 @@
 // spcd's Smartcard Profile backend (shared/spec/smartcard.md): the (U)SIM holds Ks, the MUK and
 // the MSKs; spcd only moves messages. It follows the PC/SC reader (card_watcher.h), bootstraps
-// with the BSF (GBA_U over HTTP Digest AKA, gba_ub.h), asks the BSM for MSKs (msk_request.h)
-// and hands MIKEY MTK messages to the card, which answers with the TEK (MTK) and salt.
+// with the BSF (GBA_U over HTTP Digest AKA, gba_ub.h), registers to the service's MBMS user
+// service (TS 33.246 §6.3.2.1) and asks the BSM for MSKs (msk_request.h) and hands MIKEY MTK
+// messages to the card, which answers with the TEK (MTK) and salt.
 //
 // Every refusal has a name, which is also the D-Bus error spcd answers with
 // (org.openbcast.SPC1.Error.<name>): NoCard, MikeyMalformed, CardReplay (98 65), CardBadMac
 // (98 62), MskUnknown (6A 88 after the MSK request), CardNoMemory (98 66/98 67), CardRefused,
-// CardMalformedResponse, BootstrapFailed, MskRequestFailed, InvalidArgs.
+// CardMalformedResponse, BootstrapFailed, RegistrationFailed, MskRequestFailed, InvalidArgs.
 #pragma once
 
 #include <glib.h>
@@ -43,6 +44,9 @@ struct SmartcardService {
   std::string bsm_url;  // base URL; the MSK request goes to <bsm_url>/bcast/msk-request
   std::optional<smartcard::KeyDomainId> key_domain;
   std::uint16_t tek_lifetime = 0;  // s, 0 = no limit
+  // The MBMS user service ID registered to before the first MSK request (the base CID);
+  // empty: no registration.
+  std::string service_id;
 };
 
 // Parses the ProcessMtk service dictionary ("bsf-url", "bsm-url", "key-domain", "tek-lifetime").
@@ -89,6 +93,7 @@ class SmartcardBackend {
     std::uint64_t mtks = 0;  // TEKs returned
     std::uint64_t bootstraps = 0;
     std::uint64_t msk_requests = 0;
+    std::uint64_t registrations = 0;
     std::map<std::string, std::uint64_t> refusals;  // failure name → count
   };
   const Counters& counters() const { return counters_; }
@@ -97,11 +102,14 @@ class SmartcardBackend {
   const std::string& btid() const { return btid_; }
   // "KEYDOMAIN:MSKID" (hex) of the MSKs known to be on the card (IDs only).
   std::vector<std::string> MskIds() const;
+  // The MBMS user services registered to under the current B-TID.
+  std::vector<std::string> RegisteredServices() const;
   const channels::InteractionChannel& channel() const { return *http_; }
 
  private:
   struct MtkJob;
   using Done = std::function<void(std::optional<SmartcardFailure>)>;
+  using GbaDone = std::function<void(Result<channels::HttpResponse, SmartcardFailure>)>;
 
   void OnCardEvent(bool present, const std::string& reader);
   void TryMtk(std::shared_ptr<MtkJob> job);
@@ -118,9 +126,12 @@ class SmartcardBackend {
                    std::vector<std::uint32_t> msk_ids, Done done);
   void RequestMsksWithBtid(const SmartcardService& service, smartcard::KeyDomainId domain,
                            std::vector<std::uint32_t> msk_ids, Done done);
-  void PostMskRequest(const SmartcardService& service, const std::string& body,
-                      std::vector<std::uint8_t> ks_ext, const std::string& authorization_params,
-                      int round, Done done);
+  void Register(const SmartcardService& service, std::vector<std::uint8_t> ks_ext, Done done);
+  // A POST to the BSM with the GBA digest (answering one 401); failures carry `failure_name`.
+  void PostGba(const std::string& url, const std::string& content_type, const std::string& accept,
+               const std::string& body, std::vector<std::uint8_t> ks_ext,
+               const std::string& authorization, int round, const std::string& failure_name,
+               GbaDone done);
   void LoadBundle(std::vector<std::uint8_t> body, Done done);
   void RefreshAfterInsertion();
 
@@ -143,6 +154,9 @@ class SmartcardBackend {
   std::map<std::string, SmartcardService> services_;
   std::map<std::string, std::set<std::pair<std::string, std::uint32_t>>> wanted_msks_;  // by BSM
   std::set<std::pair<std::string, std::uint32_t>> card_msks_;  // (domain hex, MSK ID)
+  // (BSM URL, service ID) registered to under `registered_btid_`: a new B-TID registers again.
+  std::string registered_btid_;
+  std::set<std::pair<std::string, std::string>> registered_;
   Counters counters_;
 };
 

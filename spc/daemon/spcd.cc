@@ -421,6 +421,7 @@ gboolean OnProcessMtk(SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* mes
     fail({"InvalidArgs", "service: " + svc.error()});
     return TRUE;
   }
+  svc->service_id = base_cid;  // the MBMS user service registered to before MSK requests
   gsize n = 0;
   const auto* bytes = static_cast<const std::uint8_t*>(g_variant_get_fixed_array(message, &n, 1));
   g_debug("MTK message (%zu bytes) for %s", static_cast<std::size_t>(n), base_cid);
@@ -449,6 +450,10 @@ void AddSmartcardStatus(Daemon* d, GVariantBuilder* b) {
   g_variant_builder_init(&ids, G_VARIANT_TYPE("as"));
   for (const auto& id : sc.MskIds()) g_variant_builder_add(&ids, "s", id.c_str());
   g_variant_builder_add(b, "{sv}", "card-msks", g_variant_builder_end(&ids));
+  GVariantBuilder reg;
+  g_variant_builder_init(&reg, G_VARIANT_TYPE("as"));
+  for (const auto& id : sc.RegisteredServices()) g_variant_builder_add(&reg, "s", id.c_str());
+  g_variant_builder_add(b, "{sv}", "card-registered", g_variant_builder_end(&reg));
   g_variant_builder_add(b, "{sv}", "card-mtks", g_variant_new_uint64(c.mtks));
   g_variant_builder_add(b, "{sv}", "card-bootstraps", g_variant_new_uint64(c.bootstraps));
   g_variant_builder_add(b, "{sv}", "card-msk-requests", g_variant_new_uint64(c.msk_requests));

@@ -33,6 +33,77 @@ TEST(MskRequest, RoundTripAndMalformed) {
   EXPECT_EQ(GbaNafDigestPassword(std::vector<std::uint8_t>{0, 1, 2}), "AAEC");
 }
 
+TEST(MbmsRegister, RoundTripAndMalformed) {
+  const std::vector<std::string> ids = {"urn:openbcast:svc:sample:", "a&b<\"c\">"};
+  const std::string xml = WriteRegisterRequest(ids);
+  EXPECT_NE(xml.find("<serviceId>a&amp;b&lt;&quot;c&quot;&gt;</serviceId>"), std::string::npos)
+      << xml;
+  auto back = ParseRegisterRequest(xml);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, ids);
+
+  struct Row {
+    const char* xml;
+    const char* field;
+    std::size_t offset;
+  };
+  for (const Row& row : std::initializer_list<Row>{
+           {"<x/>", "mbmsRegister", 0},
+           {"<mbmsRegister></mbmsRegister>", "serviceId", 0},
+           {"<mbmsRegister><serviceId></serviceId></mbmsRegister>", "serviceId", 25},
+           {"<mbmsRegister><serviceId>a&nbsp;</serviceId></mbmsRegister>", "serviceId", 26},
+           {"<mbmsRegister><serviceId>a<b/></serviceId></mbmsRegister>", "serviceId", 26},
+           {"<mbmsRegister><serviceId>a", "serviceId", 25},
+           {"<mbmsRegister><serviceId>a</serviceId>", "mbmsRegister", 38},
+       }) {
+    auto r = ParseRegisterRequest(row.xml);
+    ASSERT_FALSE(r) << row.xml;
+    EXPECT_EQ(r.error().field, row.field) << row.xml;
+    EXPECT_EQ(r.error().offset, row.offset) << row.xml;
+  }
+}
+
+TEST(MbmsRegister, ResponseRoundTripAndMalformed) {
+  const std::vector<RegistrationResult> results = {
+      {"urn:openbcast:svc:sample:", RegistrationStatus::kOk},
+      {"urn:x:", RegistrationStatus::kUnknown},
+      {"a\"b", RegistrationStatus::kRefused}};
+  const std::string xml = WriteRegisterResponse(results);
+  EXPECT_NE(xml.find("<service id=\"urn:x:\" status=\"unknown\"/>"), std::string::npos) << xml;
+  auto back = ParseRegisterResponse(xml);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, results);
+  auto empty = ParseRegisterResponse(WriteRegisterResponse({}));
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+
+  struct Row {
+    const char* xml;
+    const char* field;
+    std::size_t offset;
+  };
+  for (const Row& row : std::initializer_list<Row>{
+           {"<mbmsRegister/>", "mbmsRegisterResponse", 0},
+           {"<mbmsRegisterResponse><service status=\"ok\"/></mbmsRegisterResponse>", "service.id",
+            22},
+           {"<mbmsRegisterResponse><service id=\"a\"/></mbmsRegisterResponse>", "service.status",
+            22},
+           {"<mbmsRegisterResponse><service id=\"a\" status=\"maybe\"/></mbmsRegisterResponse>",
+            "service.status", 46},
+           {"<mbmsRegisterResponse><service id=\"\" status=\"ok\"/></mbmsRegisterResponse>",
+            "service.id", 22},
+           {"<mbmsRegisterResponse><service id=\"a&x;\" status=\"ok\"/></mbmsRegisterResponse>",
+            "service.id", 36},
+           {"<mbmsRegisterResponse><service id=\"a\" status=\"ok\"", "service", 22},
+           {"<mbmsRegisterResponse><service id=\"a\" status=\"ok\"/>", "mbmsRegisterResponse", 51},
+       }) {
+    auto r = ParseRegisterResponse(row.xml);
+    ASSERT_FALSE(r) << row.xml;
+    EXPECT_EQ(r.error().field, row.field) << row.xml;
+    EXPECT_EQ(r.error().offset, row.offset) << row.xml;
+  }
+}
+
 TEST(MskRequest, BundleDeliversMsksTheCardWasMissing) {
   bcast::uicc::CardState st;
   st.k.fill(1);

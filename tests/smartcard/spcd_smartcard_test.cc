@@ -60,6 +60,7 @@ const KeyDomainId kDomain = {0x00, 0xf1, 0x10};
 constexpr std::uint32_t kMsk1 = 0x00010001;
 constexpr std::uint32_t kMsk2 = 0x00010002;
 constexpr std::uint32_t kMskNotAtBsm = 0x00010009;
+const char kBaseCid[] = "urn:openbcast:svc:sc:";  // the MBMS user service the BSM serves
 
 // ---- the network side: the head-end's BSF and BSM (samples/headend), on their own thread ----
 
@@ -103,8 +104,13 @@ class Network {
             },
             &error);
         if (bsm_) {
+          bsm_->AddService(kBaseCid);
           bsm_->on_event = [this](const std::string& line) {
             if (line.rfind("bsm msk-sent", 0) == 0) ++bundles;
+            if (line.rfind("bsm registered", 0) == 0) ++registrations;
+            std::lock_guard<std::mutex> l(events_mutex_);
+            events_.push_back(line);
+            events_cv_.notify_all();
           };
           bsf_url_ = bsf_->url();
           bsm_url_ = bsm_->url();
@@ -141,9 +147,58 @@ class Network {
   std::string bsm_url() const { return bsm_url_; }
   const std::array<std::uint8_t, 16>& msk(std::uint32_t id) { return msks_.at(id).key; }
 
-  std::atomic<int> bootstraps{0}, bundles{0}, refused{0};
+  std::atomic<int> bootstraps{0}, bundles{0}, refused{0}, registrations{0};
+
+  // The index of the first BSM event line starting with `prefix`, -1 when none.
+  int EventIndex(const std::string& prefix) {
+    std::lock_guard<std::mutex> l(events_mutex_);
+    for (std::size_t i = 0; i < events_.size(); ++i) {
+      if (events_[i].rfind(prefix, 0) == 0) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  bool WaitRegistrations(int n, std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> l(events_mutex_);
+    return events_cv_.wait_for(l, timeout, [&] { return registrations.load() >= n; });
+  }
+  std::string Events() {
+    std::lock_guard<std::mutex> l(events_mutex_);
+    std::string out;
+    for (const auto& e : events_) out += e + "\n";
+    return out;
+  }
+
+  // Zn on the network thread: the digest password of `btid` at the BSM host `fqdn` ("" if none).
+  std::string NafPassword(const std::string& btid, const std::string& fqdn) {
+    struct Call {
+      Network* self;
+      std::string btid, fqdn, password;
+      std::mutex m;
+      std::condition_variable cv;
+      bool done = false;
+    } call{this, btid, fqdn, "", {}, {}, false};
+    g_main_context_invoke(
+        ctx_,
+        [](gpointer p) {
+          auto* c = static_cast<Call*>(p);
+          auto k = c->self->bsf_->bsf().GetNafKeys(c->btid, GbaNafId(c->fqdn),
+                                                   std::chrono::system_clock::now());
+          std::lock_guard<std::mutex> l(c->m);
+          if (k) c->password = GbaNafDigestPassword(k->ks_ext_naf);
+          c->done = true;
+          c->cv.notify_all();
+          return G_SOURCE_REMOVE;
+        },
+        &call);
+    std::unique_lock<std::mutex> l(call.m);
+    call.cv.wait(l, [&] { return call.done; });
+    return call.password;
+  }
 
  private:
+  std::mutex events_mutex_;
+  std::condition_variable events_cv_;
+  std::vector<std::string> events_;
   std::map<std::uint32_t, headend::MskEntry> msks_;
   std::unique_ptr<headend::BsfServer> bsf_;
   std::unique_ptr<headend::BsmServer> bsm_;
@@ -378,7 +433,8 @@ class SpcdSmartcard : public ::testing::Test {
   }
 
   CallResult ProcessMtk(const std::vector<std::uint8_t>& message,
-                        std::map<std::string, std::string> service = {}) {
+                        std::map<std::string, std::string> service = {},
+                        const char* base_cid = kBaseCid) {
     if (service.empty()) {
       service = {
           {"bsf-url", net_.bsf_url()}, {"bsm-url", net_.bsm_url()}, {"key-domain", "00f110"}};
@@ -391,7 +447,7 @@ class SpcdSmartcard : public ::testing::Test {
     g_autoptr(GError) err = nullptr;
     g_autoptr(GVariant) r = g_dbus_connection_call_sync(
         bus_->conn(), spcd_test::kName, spcd_test::kPath, spcd_test::kIface, "ProcessMtk",
-        g_variant_new("(@ays@a{ss})", msg, "urn:openbcast:svc:sc:", g_variant_builder_end(&b)),
+        g_variant_new("(@ays@a{ss})", msg, base_cid, g_variant_builder_end(&b)),
         G_VARIANT_TYPE("(ayayayuqqyb)"), G_DBUS_CALL_FLAGS_NONE, 60000, nullptr, &err);
     CallResult out;
     if (!r) {
@@ -470,6 +526,51 @@ std::string* SpcdSmartcard::dir_ = nullptr;
 int SpcdSmartcard::port_ = 0;
 smartcard_test::Process* SpcdSmartcard::pcscd_ = nullptr;
 
+// A blocking POST to the BSM with the GBA digest of `btid` (one 401 answered); the final status.
+guint PostWithGbaDigest(const std::string& base, const std::string& path, const std::string& btid,
+                        const std::string& password, const std::string& type,
+                        const std::string& body) {
+  g_autoptr(SoupSession) session = soup_session_new();
+  soup_session_remove_feature_by_type(session, SOUP_TYPE_AUTH_MANAGER);
+  std::string authorization;
+  for (int round = 0; round < 2; ++round) {
+    g_autoptr(SoupMessage) msg = soup_message_new("POST", (base + path).c_str());
+    if (!authorization.empty()) {
+      soup_message_headers_append(soup_message_get_request_headers(msg), "Authorization",
+                                  authorization.c_str());
+    }
+    g_autoptr(GBytes) b = g_bytes_new(body.data(), body.size());
+    soup_message_set_request_body_from_bytes(msg, type.c_str(), b);
+    g_autoptr(GError) err = nullptr;
+    g_autoptr(GBytes) answer = soup_session_send_and_read(session, msg, nullptr, &err);
+    if (answer == nullptr) {
+      ADD_FAILURE() << path << ": " << err->message;
+      return 0;
+    }
+    const guint status = soup_message_get_status(msg);
+    const char* www =
+        soup_message_headers_get_one(soup_message_get_response_headers(msg), "WWW-Authenticate");
+    if (status != SOUP_STATUS_UNAUTHORIZED || round > 0 || www == nullptr) return status;
+    auto ch = ParseDigestParams(www);
+    if (!ch) return status;
+    const std::string realm = (*ch)["realm"], nonce = (*ch)["nonce"];
+    const std::string response =
+        DigestResponse(btid,
+                       std::span<const std::uint8_t>(
+                           reinterpret_cast<const std::uint8_t*>(password.data()), password.size()),
+                       realm, "POST", path, nonce, "00000001", "0a4f113b", "auth-int", body);
+    authorization = FormatDigestHeader({{"username", btid},
+                                        {"realm", realm},
+                                        {"nonce", nonce},
+                                        {"uri", path},
+                                        {"qop", "auth-int"},
+                                        {"nc", "00000001"},
+                                        {"cnonce", "0a4f113b"},
+                                        {"response", response}});
+  }
+  return 0;
+}
+
 std::uint64_t U64(GVariant* dict, const char* key) {
   guint64 v = 0;
   g_variant_lookup(dict, key, "t", &v);
@@ -497,6 +598,21 @@ TEST_F(SpcdSmartcard, BootstrapMskRequestMtkAndEveryRefusal) {
   EXPECT_TRUE(r.authenticated);
   EXPECT_EQ(net_.bootstraps.load(), 1);
   EXPECT_EQ(net_.bundles.load(), 1);
+  // The MBMS user service registration came before the MSK request (TS 33.246 §6.3.2.1).
+  EXPECT_EQ(net_.registrations.load(), 1);
+  const int registered_at = net_.EventIndex(std::string("bsm registered btid="));
+  ASSERT_GE(registered_at, 0) << net_.Events();
+  EXPECT_LT(registered_at, net_.EventIndex("bsm msk-sent")) << net_.Events();
+  {
+    g_autoptr(GVariant) st = Status();
+    ASSERT_TRUE(st);
+    g_autoptr(GVariant) reg = g_variant_lookup_value(st, "card-registered", G_VARIANT_TYPE("as"));
+    ASSERT_TRUE(reg);
+    ASSERT_EQ(g_variant_n_children(reg), 1u);
+    const gchar* id = nullptr;
+    g_variant_get_child(reg, 0, "&s", &id);
+    EXPECT_STREQ(id, kBaseCid);
+  }
 
   // The next MTK under the same MSK: straight from the card, no HTTP.
   Mtk m2 = MakeMtk(kMsk1, 8);
@@ -526,6 +642,7 @@ TEST_F(SpcdSmartcard, BootstrapMskRequestMtkAndEveryRefusal) {
   EXPECT_EQ(X(r.tek), X(m4.tek));
   EXPECT_EQ(net_.bootstraps.load(), 1);
   EXPECT_EQ(net_.bundles.load(), 2);
+  EXPECT_EQ(net_.registrations.load(), 1);  // same B-TID: registered already
 
   // An MSK the BSM does not hold: the request fails by name (404), the card never got it.
   {
@@ -639,6 +756,48 @@ TEST_F(SpcdSmartcard, CardRemovalAndInsertionFollowedLive) {
   r = ProcessMtk(m.message);
   ASSERT_EQ(r.error, "") << r.message;
   EXPECT_EQ(X(r.tek), X(m.tek));
+  // A new B-TID registers to the service again.
+  EXPECT_TRUE(net_.WaitRegistrations(2, 20s)) << net_.Events();
+}
+
+// A service the BSM does not serve: the registration is answered "unknown", spcd names it
+// RegistrationFailed and sends no MSK request; the BSM refuses an MSK request of that B-TID (403).
+TEST_F(SpcdSmartcard, RegistrationToAnUnknownServiceFailsAndTheBsmWantsOne) {
+  ASSERT_NO_FATAL_FAILURE(StartCard());
+  ASSERT_NO_FATAL_FAILURE(StartSpcd({"--smartcard=00 00", "--smartcard-impi", kImpi}));
+  ASSERT_TRUE(WaitChange(1, 20s)) << spcd_test::ReadFileOrEmpty(tmp_.File("spcd.log"));
+  CallResult r = ProcessMtk(MakeMtk(kMsk1, 1).message, {}, "urn:openbcast:svc:elsewhere:");
+  EXPECT_EQ(r.error, "org.openbcast.SPC1.Error.RegistrationFailed") << r.message;
+  EXPECT_NE(r.message.find("unknown"), std::string::npos) << r.message;
+  EXPECT_EQ(net_.bootstraps.load(), 1);
+  EXPECT_EQ(net_.registrations.load(), 1);
+  EXPECT_EQ(net_.bundles.load(), 0);
+  g_autoptr(GVariant) st = Status();
+  ASSERT_TRUE(st);
+  const gchar* btid = nullptr;
+  ASSERT_TRUE(g_variant_lookup(st, "card-btid", "&s", &btid));
+  ASSERT_NE(std::string(btid), "");
+  g_autoptr(GVariant) reg = g_variant_lookup_value(st, "card-registered", G_VARIANT_TYPE("as"));
+  ASSERT_TRUE(reg);
+  EXPECT_EQ(g_variant_n_children(reg), 0u);
+
+  // The same B-TID with its genuine NAF key, straight to the BSM: 403 until registered.
+  const std::string password = net_.NafPassword(btid, "127.0.0.1");
+  ASSERT_NE(password, "");
+  const std::string msk_request = WriteMskRequest({kDomain, {kMsk1}});
+  EXPECT_EQ(PostWithGbaDigest(net_.bsm_url(), kMskRequestPath, btid, password,
+                              kMskRequestContentType, msk_request),
+            SOUP_STATUS_FORBIDDEN);
+  EXPECT_GE(net_.EventIndex("bsm refused status=403 not-registered: B-TID " + std::string(btid)), 0)
+      << net_.Events();
+  EXPECT_EQ(PostWithGbaDigest(net_.bsm_url(), kRegisterPath, btid, password, kRegisterContentType,
+                              WriteRegisterRequest({kBaseCid})),
+            SOUP_STATUS_OK);
+  EXPECT_EQ(PostWithGbaDigest(net_.bsm_url(), kMskRequestPath, btid, password,
+                              kMskRequestContentType, msk_request),
+            SOUP_STATUS_OK)
+      << net_.Events();
+  EXPECT_EQ(net_.bundles.load(), 1);
 }
 
 TEST_F(SpcdSmartcard, UnknownSubscriberBootstrapFails) {

@@ -216,12 +216,27 @@ struct Terminal {
     ks_ext_naf = *ext;
   }
 
-  // The MSK request with the GBA digest; the bundle's messages go to the card.
-  HttpReply RequestMsks(const std::string& bsm_url, const std::vector<std::uint32_t>& ids,
-                        bool corrupt_password = false) {
-    const std::string url = bsm_url + sc::kMskRequestPath;
-    const std::string body = sc::WriteMskRequest({kDomain, ids});
-    HttpReply first = Request("POST", url, "", sc::kMskRequestContentType, body);
+  // The MBMS user service registration with the GBA digest; the answer's statuses by service.
+  HttpReply Register(const std::string& bsm_url, const std::vector<std::string>& ids,
+                     std::map<std::string, sc::RegistrationStatus>* statuses = nullptr) {
+    HttpReply r = PostWithDigest(bsm_url, sc::kRegisterPath, sc::kRegisterContentType,
+                                 sc::WriteRegisterRequest(ids), false);
+    if (r.status == SOUP_STATUS_OK) {
+      EXPECT_EQ(r.content_type, sc::kRegisterResponseContentType);
+      auto results = sc::ParseRegisterResponse(std::string(r.body.begin(), r.body.end()));
+      EXPECT_TRUE(results) << results.error().message;
+      if (results && statuses) {
+        for (const auto& x : *results) (*statuses)[x.service_id] = x.status;
+      }
+    }
+    return r;
+  }
+
+  HttpReply PostWithDigest(const std::string& bsm_url, const std::string& path,
+                           const std::string& content_type, const std::string& body,
+                           bool corrupt_password) {
+    const std::string url = bsm_url + path;
+    HttpReply first = Request("POST", url, "", content_type, body);
     EXPECT_EQ(first.status, SOUP_STATUS_UNAUTHORIZED);
     auto ch = sc::ParseDigestParams(first.www_authenticate);
     EXPECT_TRUE(ch) << first.www_authenticate;
@@ -234,16 +249,23 @@ struct Terminal {
         btid,
         std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(password.data()),
                                       password.size()),
-        realm, "POST", sc::kMskRequestPath, nonce, "00000001", "0a4f113b", "auth-int", body);
+        realm, "POST", path, nonce, "00000001", "0a4f113b", "auth-int", body);
     const std::string authorization = sc::FormatDigestHeader({{"username", btid},
                                                               {"realm", realm},
                                                               {"nonce", nonce},
-                                                              {"uri", sc::kMskRequestPath},
+                                                              {"uri", path},
                                                               {"qop", "auth-int"},
                                                               {"nc", "00000001"},
                                                               {"cnonce", "0a4f113b"},
                                                               {"response", response}});
-    HttpReply r = Request("POST", url, authorization, sc::kMskRequestContentType, body);
+    return Request("POST", url, authorization, content_type, body);
+  }
+
+  // The MSK request with the GBA digest; the bundle's messages go to the card.
+  HttpReply RequestMsks(const std::string& bsm_url, const std::vector<std::uint32_t>& ids,
+                        bool corrupt_password = false) {
+    HttpReply r = PostWithDigest(bsm_url, sc::kMskRequestPath, sc::kMskRequestContentType,
+                                 sc::WriteMskRequest({kDomain, ids}), corrupt_password);
     if (r.status == SOUP_STATUS_OK) {
       EXPECT_EQ(r.content_type, sc::kMikeyBundleContentType);
       auto messages = sc::ParseMikeyBundle(r.body);
@@ -396,6 +418,40 @@ TEST(SmartcardHeadend, BsmRefusesBadDigestsUnknownBtidsAndMsks) {
       << net.Events();
 }
 
+// MBMS user service registration (TS 33.246 §6.3.2.1): once the BSM has services, an MSK request
+// of a B-TID that registered none of them is refused; "unknown" for IDs that are not the BSM's.
+TEST(SmartcardHeadend, BsmWantsARegistrationBeforeMskRequests) {
+  Network net(Subscribed());
+  ASSERT_EQ(net.error(), "");
+  SmartcardService& svc = net.service();
+  svc.bsm().AddService("urn:test:svc:");
+  Terminal t;
+  ASSERT_EQ(t.Bootstrap(svc.bsf().url()), SOUP_STATUS_OK);
+  t.DeriveNafKey(HostOf(svc.bsm().url()));
+  EXPECT_EQ(t.RequestMsks(svc.bsm().url(), {svc.keys().msk().id}).status, SOUP_STATUS_FORBIDDEN);
+  EXPECT_TRUE(net.HasEvent("bsm refused status=403 not-registered: B-TID " + t.btid))
+      << net.Events();
+  std::map<std::string, sc::RegistrationStatus> statuses;
+  ASSERT_EQ(t.Register(svc.bsm().url(), {"urn:other:"}, &statuses).status, SOUP_STATUS_OK);
+  EXPECT_EQ(statuses["urn:other:"], sc::RegistrationStatus::kUnknown);
+  EXPECT_EQ(t.RequestMsks(svc.bsm().url(), {svc.keys().msk().id}).status, SOUP_STATUS_FORBIDDEN);
+  ASSERT_EQ(t.Register(svc.bsm().url(), {"urn:test:svc:", "urn:other:"}, &statuses).status,
+            SOUP_STATUS_OK);
+  EXPECT_EQ(statuses["urn:test:svc:"], sc::RegistrationStatus::kOk);
+  EXPECT_EQ(statuses["urn:other:"], sc::RegistrationStatus::kUnknown);
+  EXPECT_TRUE(net.HasEvent("bsm registered btid=" + t.btid + " impi=" + kImpi +
+                           " services=urn:test:svc: unknown=urn:other:"))
+      << net.Events();
+  EXPECT_TRUE(svc.bsm().Registered(t.btid, "urn:test:svc:"));
+  EXPECT_EQ(t.RequestMsks(svc.bsm().url(), {svc.keys().msk().id}).status, SOUP_STATUS_OK)
+      << net.Events();
+  // A malformed registration is named.
+  EXPECT_EQ(t.PostWithDigest(svc.bsm().url(), sc::kRegisterPath, sc::kRegisterContentType,
+                             "<mbmsRegister></mbmsRegister>", false)
+                .status,
+            SOUP_STATUS_BAD_REQUEST);
+}
+
 // A UDP socket on a free loopback port, bound before the head-end starts so nothing is lost.
 class UdpPort {
  public:
@@ -488,6 +544,12 @@ TEST(SmartcardHeadendProcess, KeyStreamAndMediaDecryptWithTheCardsKeys) {
   Terminal t;
   ASSERT_EQ(t.Bootstrap(bsf_url), SOUP_STATUS_OK) << headend.Output();
   t.DeriveNafKey(HostOf(bsm_url));
+  // The head-end's BSM serves the base CID's MBMS user service: MSKs only after registering.
+  ASSERT_EQ(t.RequestMsks(bsm_url, {0x00010001}).status, SOUP_STATUS_FORBIDDEN) << headend.Output();
+  std::map<std::string, sc::RegistrationStatus> statuses;
+  ASSERT_EQ(t.Register(bsm_url, {"urn:openbcast:svc:sample:"}, &statuses).status, SOUP_STATUS_OK)
+      << headend.Output();
+  EXPECT_EQ(statuses["urn:openbcast:svc:sample:"], sc::RegistrationStatus::kOk);
 
   struct Key {
     std::array<std::uint8_t, 16> mtk{};

@@ -314,6 +314,15 @@ def scenario_play(s):
           "BSF: the card bootstrapped (GBA_U, HTTP Digest AKA)")
     check(any(l.startswith(f"bsm msk-sent impi={IMPI}") and f"msk={FIRST_MSK}" in l for l in h),
           f"BSM: MSK {FIRST_MSK} delivered under the card's MUK")
+    # TS 33.246 §6.3.2.1: the MBMS user service registration (the base CID) before any MSK.
+    btids = [l.split("btid=", 1)[1].split()[0] for l in h
+             if l.startswith(f"bsf bootstrapped impi={IMPI} btid=")]
+    registered = [i for i, l in enumerate(h) if l.startswith("bsm registered btid=")
+                  and "services=urn:openbcast:svc:sample:" in l
+                  and l.split("btid=", 1)[1].split()[0] in btids]
+    sent = [i for i, l in enumerate(h) if l.startswith("bsm msk-sent")]
+    check(bool(registered) and bool(sent) and registered[0] < sent[0],
+          "BSM: the card's B-TID registered to the service (base CID) before the first msk-sent")
     c = s.card.lines
     check(any("apdu ok: GBA bootstrap: ok" in l for l in c), "card: GBA bootstrapping")
     check(any("apdu ok: GBA NAF derivation: MUK for" in l for l in c), "card: NAF derivation (MUK)")

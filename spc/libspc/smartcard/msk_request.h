@@ -9,6 +9,18 @@
 //   → 404 when the BSM holds none of the MSKs for this subscriber.
 //
 // spcd hands each message to the card (Usim::MskUpdate) and retries the STKM that got 6A 88.
+//
+// Before its first MSK request for a service, the terminal registers to that MBMS user service
+// (TS 33.246 §6.3.2.1), with the same GBA digest; the service ID is the service's base CID
+// (SDP a=bcast-basecid):
+//
+//   POST /bcast/register   Content-Type: application/vnd.openbcast.mbms-register+xml
+//   <mbmsRegister><serviceId>urn:openbcast:svc:sample:</serviceId>...</mbmsRegister>
+//   → 200  Content-Type: application/vnd.openbcast.mbms-register-response+xml
+//          <mbmsRegisterResponse><service id="..." status="ok|unknown|refused"/>...
+//          </mbmsRegisterResponse>, one service element per requested ID.
+//
+// The BSM refuses (403) MSK requests of a B-TID that registered no service of the key domain.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +44,25 @@ struct MskRequest {
 };
 std::string WriteMskRequest(const MskRequest& request);
 Result<MskRequest> ParseMskRequest(std::string_view xml);
+
+inline constexpr char kRegisterPath[] = "/bcast/register";
+inline constexpr char kRegisterContentType[] = "application/vnd.openbcast.mbms-register+xml";
+inline constexpr char kRegisterResponseContentType[] =
+    "application/vnd.openbcast.mbms-register-response+xml";
+
+// Service IDs are XML-escaped on writing and unescaped on parsing; they are never empty.
+std::string WriteRegisterRequest(const std::vector<std::string>& service_ids);
+Result<std::vector<std::string>> ParseRegisterRequest(std::string_view xml);
+
+enum class RegistrationStatus { kOk, kUnknown, kRefused };
+const char* RegistrationStatusName(RegistrationStatus status);
+struct RegistrationResult {
+  std::string service_id;
+  RegistrationStatus status = RegistrationStatus::kOk;
+  bool operator==(const RegistrationResult&) const = default;
+};
+std::string WriteRegisterResponse(const std::vector<RegistrationResult>& results);
+Result<std::vector<RegistrationResult>> ParseRegisterResponse(std::string_view xml);
 
 // 2-byte big-endian length ‖ message, repeated.
 std::vector<std::uint8_t> WriteMikeyBundle(const std::vector<std::vector<std::uint8_t>>& messages);
