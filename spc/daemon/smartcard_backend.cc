@@ -305,12 +305,24 @@ void SmartcardBackend::MtkRefused(std::shared_ptr<MtkJob> job, const UsimFailure
   }
   job->retried = true;
   const smartcard::MikeyKeyId& id = job->parsed.key_id;
+  auto retry = [this, job](std::optional<SmartcardFailure> f) {
+    if (f) return Finish(job, *f);
+    TryMtk(job);
+  };
+  const auto key = std::make_pair(id.key_domain, id.msk_id);
+  auto pending = msk_waiters_.find(key);
+  if (pending != msk_waiters_.end()) {
+    pending->second.push_back(std::move(retry));
+    return;
+  }
+  msk_waiters_[key].push_back(std::move(retry));
   g_message("smartcard: MSK %08x of key domain %s unknown to the card: requesting it", id.msk_id,
             DomainHex(id.key_domain).c_str());
   RequestMsks(job->service, id.key_domain, {id.msk_id},
-              [this, job](std::optional<SmartcardFailure> f) {
-                if (f) return Finish(job, *f);
-                TryMtk(job);
+              [this, key](std::optional<SmartcardFailure> f) {
+                auto node = msk_waiters_.extract(key);
+                if (node.empty()) return;
+                for (auto& waiter : node.mapped()) waiter(f);
               });
 }
 

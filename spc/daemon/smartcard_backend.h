@@ -150,6 +150,9 @@ class SmartcardBackend {
   std::chrono::system_clock::time_point btid_expiry_{};
   bool bootstrapping_ = false;
   std::vector<Done> bootstrap_waiters_;
+  // One MSK request per (key domain, MSK ID) at a time: the key stream's next messages under the
+  // same unknown MSK wait for it instead of loading the MSK into the card again.
+  std::map<std::pair<smartcard::KeyDomainId, std::uint32_t>, std::vector<Done>> msk_waiters_;
   // Services seen (by BSM URL) and the MSKs their MTK messages named: re-requested on insertion.
   std::map<std::string, SmartcardService> services_;
   std::map<std::string, std::set<std::pair<std::string, std::uint32_t>>> wanted_msks_;  // by BSM
