@@ -1,30 +1,11 @@
 #include "spc/daemon/fetch_api.h"
-
-#include <openssl/crypto.h>
+#include "spc/daemon/secret_variant.h"
 
 #include <cstring>
 #include <vector>
 
 namespace spc::daemon {
 namespace {
-
-// A byte-array variant whose buffer is wiped when GLib frees it (as spcd.cc's SecretBytes).
-GVariant* SecretBytes(const std::uint8_t* data, std::size_t n) {
-  constexpr std::size_t kBuffer = 16;
-  g_assert(n <= kBuffer);
-  void* copy = g_malloc0(kBuffer);
-  if (n) std::memcpy(copy, data, n);
-  GBytes* bytes = g_bytes_new_with_free_func(
-      copy, n,
-      [](gpointer p) {
-        OPENSSL_cleanse(p, 16);
-        g_free(p);
-      },
-      copy);
-  GVariant* v = g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, bytes, TRUE);
-  g_bytes_unref(bytes);
-  return v;
-}
 
 void ReturnFailure(GDBusMethodInvocation* inv, const FetchFailure& f) {
   g_dbus_method_invocation_return_dbus_error(inv, f.dbus_name.c_str(), f.message.c_str());

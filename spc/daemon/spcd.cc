@@ -22,6 +22,7 @@
 #include "spc/daemon/dbus_api.h"
 #include "spc/daemon/fetch_api.h"
 #include "spc/daemon/roap_client.h"
+#include "spc/daemon/secret_variant.h"
 #include "spc/daemon/smartcard_backend.h"
 #include "spc/daemon/spc-dbus-generated.h"
 #include "spc/daemon/stkm_processor.h"
@@ -56,25 +57,6 @@ struct Daemon {
 };
 
 std::int64_t Now() { return g_get_real_time() / G_USEC_PER_SEC; }
-
-// A byte-array variant whose buffer is wiped when GLib frees it.
-GVariant* SecretBytes(const std::uint8_t* data, std::size_t n) {
-  // Every buffer is 16 bytes so that the free function, which is not told the size, wipes it all.
-  constexpr std::size_t kBuffer = 16;
-  g_assert(n <= kBuffer);
-  void* copy = g_malloc0(kBuffer);
-  if (n) std::memcpy(copy, data, n);
-  GBytes* bytes = g_bytes_new_with_free_func(
-      copy, n,
-      [](gpointer p) {
-        OPENSSL_cleanse(p, 16);
-        g_free(p);
-      },
-      copy);
-  GVariant* v = g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, bytes, TRUE);
-  g_bytes_unref(bytes);
-  return v;
-}
 
 GVariant* SaltBytes(const std::optional<TrafficKey>& k) {
   MasterSalt zero{};
@@ -430,10 +412,11 @@ gboolean OnProcessMtk(SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* mes
       [object, inv, fail](Result<MtkAnswer, SmartcardFailure> r) {
         if (!r) return fail(r.error());
         const MtkAnswer& a = *r;
-        GVariant* mki = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, a.mki.data(), a.mki.size(), 1);
+        GVariant* mki =
+            g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, a.mki.data(), a.mki.size(), 1);
         spc_spc1_complete_process_mtk(object, inv, mki, SecretBytes(a.tek.data(), a.tek.size()),
-                                      SecretBytes(a.salt.data(), a.salt.size()), a.msk_id,
-                                      a.mtk_id, a.lifetime, a.protocol, a.authenticated);
+                                      SecretBytes(a.salt.data(), a.salt.size()), a.msk_id, a.mtk_id,
+                                      a.lifetime, a.protocol, a.authenticated);
       });
   return TRUE;
 }
