@@ -40,6 +40,8 @@
 #include "gst-plugins/bcastprotect/ismacrypdec.h"
 
 #include <gst/rtp/gstrtpbuffer.h>
+#include <gst/rtp/gstrtphdrext.h>
+#include <gst/rtp/gstrtpmeta.h>
 
 #include <array>
 #include <atomic>
@@ -128,7 +130,9 @@ struct TekCache {
 // decrypted (or copied, when clear or its TEK is not known yet) into place as it arrives.
 struct Assembly {
   bool active = false;
-  GstBuffer* out = nullptr;   // prefix (H.264 parameter sets) + AU-size bytes
+  GstBuffer* out = nullptr;  // prefix (H.264 parameter sets) + AU-size bytes
+  GstMapInfo map{};          // `out` stays mapped for writing until the AU is complete
+  bool mapped = false;
   std::size_t prefix = 0;     // bytes of parameter sets in front of the AU
   std::size_t filled = 0;     // AU bytes received
   std::size_t decrypted = 0;  // AU bytes [0, decrypted) already decrypted
@@ -176,6 +180,37 @@ struct StreamState {
   // and go out as regions of it (no allocation, no copy); they wait in `pending` until unmap.
   bool in_place = false;
   std::vector<PendingAu> pending;  // capacity kept from packet to packet
+
+  // ---- the element's own packet path (own_chain / own_chain_list) ----
+  // GstRTPBaseDepayload 1.22 handles a buffer list packet by packet (its checks, a second map,
+  // one push per AU); the own path takes the packets itself and pushes the list's AUs as one
+  // list. It keeps what the base class keeps per packet (below, same names as its private
+  // fields) so that the output is the same buffers, timestamps and flags. Not used (the base
+  // class handles every packet) with RTP header extensions or in ONVIF mode, which only the base
+  // class implements.
+  bool own_path = false;  // per caps: no extmap-*, no onvif-mode
+  bool negotiated = false;
+  gint next_seqnum = -1;
+  guint32 last_ssrc = 0;
+  bool discont = false;                    // the next AU out gets DISCONT
+  GstClockTime pts = GST_CLOCK_TIME_NONE;  // of the last packet, for the next AU without one
+  GstClockTime dts = GST_CLOCK_TIME_NONE;
+  GstClockTime duration = GST_CLOCK_TIME_NONE;
+  guint64 ref_ts = GST_CLOCK_TIME_NONE;
+  GstClockTime npt_start = 0;
+  GstClockTime npt_stop = GST_CLOCK_TIME_NONE;
+  gdouble play_speed = 1.0;
+  gdouble play_scale = 1.0;
+  guint clock_base = G_MAXUINT;
+  guint32 segment_seqnum = GST_SEQNUM_INVALID;
+  GstEvent* segment_event = nullptr;  // made at the first packet, pushed before the first AU
+  // The packet being handled (source-info): its SSRC and CSRCs.
+  guint32 in_ssrc = 0;
+  std::vector<guint32> in_csrcs;
+  bool collecting = false;      // push_au appends to `out` instead of pushing
+  gint64 now = 0;               // monotonic time of the packet or list (the TEK recheck)
+  std::vector<GstBuffer*> out;  // AUs of the packet or list, capacity kept
+  std::vector<GstBuffer*> in;   // the list's packets, capacity kept
 };
 
 }  // namespace
@@ -193,6 +228,9 @@ struct _GstIsmacrypDec {
 
   GstPadQueryFunction sink_query;
   GstPadQueryFunction src_query;
+  GstPadChainFunction base_chain;
+  GstPadChainListFunction base_chain_list;
+  std::atomic<bool> hdrext_added;  // "add-extension" was used: the base class's path
 
   StreamState state;
 };
@@ -319,6 +357,7 @@ static void gst_ismacryp_dec_set_context(GstElement* element, GstContext* contex
 }
 
 static void clear_assembly(Assembly& a) {
+  if (a.mapped) gst_buffer_unmap(a.out, &a.map);
   if (a.out != nullptr) gst_buffer_unref(a.out);
   a = Assembly{};
 }
@@ -332,6 +371,10 @@ static void reset_stream(GstIsmacrypDec* self) {
   st.implicit_bso = 0;
   st.gap = false;
   st.sent_parameter_sets = false;
+  // What GstRTPBaseDepayload resets on flush and READY_TO_PAUSED.
+  st.next_seqnum = -1;
+  st.ref_ts = GST_CLOCK_TIME_NONE;
+  gst_event_replace(&st.segment_event, nullptr);
 }
 
 static GstStateChangeReturn gst_ismacryp_dec_change_state(GstElement* element,
@@ -343,9 +386,22 @@ static GstStateChangeReturn gst_ismacryp_dec_change_state(GstElement* element,
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
     reset_stream(self);
     self->stats.Reset();
+    StreamState& st = self->state;
+    st.negotiated = false;
+    st.discont = false;
+    st.npt_start = 0;
+    st.npt_stop = GST_CLOCK_TIME_NONE;
+    st.play_speed = 1.0;
+    st.play_scale = 1.0;
+    st.clock_base = G_MAXUINT;
+    st.segment_seqnum = GST_SEQNUM_INVALID;
+    st.pts = st.dts = st.duration = GST_CLOCK_TIME_NONE;
   }
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_ismacryp_dec_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    gst_event_replace(&self->state.segment_event, nullptr);
+  }
   if (transition == GST_STATE_CHANGE_READY_TO_NULL) replace_keyring(self, nullptr);
   return ret;
 }
@@ -405,7 +461,7 @@ static bool parse_asc(const ism::Bytes& asc, gint* rate, gint* channels) {
   return *channels > 0;
 }
 
-static gboolean gst_ismacryp_dec_set_caps(GstRTPBaseDepayload* depay, GstCaps* caps) {
+static gboolean set_stream_caps(GstRTPBaseDepayload* depay, GstCaps* caps) {
   GstIsmacrypDec* self = GST_ISMACRYP_DEC(depay);
   StreamState& st = self->state;
   const GstStructure* s = gst_caps_get_structure(caps, 0);
@@ -486,6 +542,35 @@ static gboolean gst_ismacryp_dec_set_caps(GstRTPBaseDepayload* depay, GstCaps* c
   return ok;
 }
 
+// The base class calls this only for caps that differ from the last ones, as the base class
+// parses them: what it reads for the segment it makes, and whether the own path can be used.
+static gboolean gst_ismacryp_dec_set_caps(GstRTPBaseDepayload* depay, GstCaps* caps) {
+  GstIsmacrypDec* self = GST_ISMACRYP_DEC(depay);
+  StreamState& st = self->state;
+  const GstStructure* s = gst_caps_get_structure(caps, 0);
+  const GValue* v = gst_structure_get_value(s, "onvif-mode");
+  const bool onvif = v && G_VALUE_HOLDS_BOOLEAN(v) && g_value_get_boolean(v);
+  v = gst_structure_get_value(s, "npt-start");
+  st.npt_start = v && G_VALUE_HOLDS_UINT64(v) ? g_value_get_uint64(v) : 0;
+  v = gst_structure_get_value(s, "npt-stop");
+  st.npt_stop = v && G_VALUE_HOLDS_UINT64(v) ? g_value_get_uint64(v) : GST_CLOCK_TIME_NONE;
+  v = gst_structure_get_value(s, "play-speed");
+  st.play_speed = v && G_VALUE_HOLDS_DOUBLE(v) ? g_value_get_double(v) : 1.0;
+  v = gst_structure_get_value(s, "play-scale");
+  st.play_scale = v && G_VALUE_HOLDS_DOUBLE(v) ? g_value_get_double(v) : 1.0;
+  v = gst_structure_get_value(s, "clock-base");
+  st.clock_base = v && G_VALUE_HOLDS_UINT(v) ? g_value_get_uint(v) : G_MAXUINT;
+  bool extmap = false;
+  for (gint i = 0; i < gst_structure_n_fields(s); ++i) {
+    extmap = extmap || g_str_has_prefix(gst_structure_nth_field_name(s, i), "extmap-");
+  }
+  const bool own = !onvif && !extmap;
+  if (own != st.own_path) st.next_seqnum = -1;  // the other path saw the packets in between
+  st.own_path = own;
+  st.negotiated = set_stream_caps(depay, caps);
+  return st.negotiated;
+}
+
 // ---- packets ----
 
 static void drop(GstIsmacrypDec* self, DropReason reason, const std::string& detail) {
@@ -505,7 +590,7 @@ static const ism::Tek* find_tek(GstIsmacrypDec* self, std::optional<std::uint64_
   const std::int64_t id =
       ki ? static_cast<std::int64_t>(*ki) : self->stats.fallback_id.load(std::memory_order_relaxed);
   const guint gen = self->stats.key_gen.load(std::memory_order_acquire);
-  const gint64 now = g_get_monotonic_time();
+  const gint64 now = self->state.collecting ? self->state.now : g_get_monotonic_time();
   if (cache.valid && cache.id == id && cache.gen == gen && now - cache.checked < kTekRecheckUs) {
     return &cache.key;
   }
@@ -554,7 +639,32 @@ static void push_au(GstIsmacrypDec* self, GstBuffer* buf, std::size_t prefix, bo
   }
   GST_LOG_OBJECT(self, "AU of %" G_GSIZE_FORMAT " bytes (%s)", gst_buffer_get_size(buf) - prefix,
                  encrypted ? "decrypted" : "clear");
-  gst_rtp_base_depayload_push(GST_RTP_BASE_DEPAYLOAD(self), buf);
+  if (!st.collecting) {
+    gst_rtp_base_depayload_push(&self->parent, buf);
+    return;
+  }
+  // What gst_rtp_base_depayload_push does to the buffer before pushing it (set_headers): the
+  // last packet's timestamps and duration where the AU has none, once per packet; DISCONT once
+  // after a discontinuity; the RTP source meta when asked for.
+  if (!GST_CLOCK_TIME_IS_VALID(GST_BUFFER_PTS(buf))) GST_BUFFER_PTS(buf) = st.pts;
+  if (!GST_CLOCK_TIME_IS_VALID(GST_BUFFER_DTS(buf))) GST_BUFFER_DTS(buf) = st.dts;
+  if (!GST_CLOCK_TIME_IS_VALID(GST_BUFFER_DURATION(buf))) GST_BUFFER_DURATION(buf) = st.duration;
+  if (st.discont) {
+    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+    st.discont = false;
+  }
+  st.pts = st.dts = st.duration = GST_CLOCK_TIME_NONE;
+  if (gst_rtp_base_depayload_is_source_info_enabled(&self->parent)) {
+    while (GstMeta* m = gst_buffer_get_meta(buf, GST_RTP_SOURCE_META_API_TYPE)) {
+      gst_buffer_remove_meta(buf, m);
+    }
+    GstRTPSourceMeta* meta = gst_buffer_add_rtp_source_meta(buf, &st.in_ssrc, nullptr, 0);
+    if (meta != nullptr && !st.in_csrcs.empty()) {
+      gst_rtp_source_meta_append_csrc(meta, st.in_csrcs.data(),
+                                      static_cast<guint>(st.in_csrcs.size()));
+    }
+  }
+  st.out.push_back(buf);
 }
 
 // One complete AU inside the packet (`data` within rtp's payload). Encrypted: decrypted straight
@@ -667,9 +777,7 @@ static void abandon_assembly(GstIsmacrypDec* self, const char* why) {
 static bool append_fragment(GstIsmacrypDec* self, std::span<const std::uint8_t> data) {
   StreamState& st = self->state;
   Assembly& a = st.assembly;
-  GstMapInfo map;
-  if (!gst_buffer_map(a.out, &map, GST_MAP_WRITE)) return false;
-  std::span<std::uint8_t> dst(map.data + a.prefix + a.filled, data.size());
+  std::span<std::uint8_t> dst(a.map.data + a.prefix + a.filled, data.size());
   bool ok = true;
   const ism::Tek* key = nullptr;
   if (a.encrypted && a.bso && a.decrypted == a.filled) key = find_tek(self, a.key);
@@ -679,7 +787,6 @@ static bool append_fragment(GstIsmacrypDec* self, std::span<const std::uint8_t> 
   } else {
     std::memcpy(dst.data(), data.data(), data.size());
   }
-  gst_buffer_unmap(a.out, &map);
   a.filled += data.size();
   return ok;
 }
@@ -687,42 +794,37 @@ static bool append_fragment(GstIsmacrypDec* self, std::span<const std::uint8_t> 
 // The complete assembled AU: decrypts what is still encrypted, then pushes it.
 static void finish_assembly(GstIsmacrypDec* self) {
   StreamState& st = self->state;
-  Assembly a = st.assembly;  // takes the buffer
+  Assembly a = st.assembly;  // takes the buffer and its mapping
   st.assembly = Assembly{};
   const ism::Fmtp& f = st.fmtp;
   if (a.encrypted && a.decrypted < a.size) {
     if (!a.bso) {
-      gst_buffer_unref(a.out);
+      clear_assembly(a);
       drop(self, kDropBsoUnknown, "no IV in the packets and a packet was lost");
       return;
     }
     const ism::Tek* key = find_tek(self, a.key);
     if (key == nullptr) {
-      gst_buffer_unref(a.out);
+      clear_assembly(a);
       drop(self, kDropUnknownKey,
            a.key ? "no TEK with ID " + std::to_string(*a.key)
                  : std::string("no TEK in the keyring"));
       return;
     }
-    GstMapInfo map;
-    bool ok = gst_buffer_map(a.out, &map, GST_MAP_WRITE);
-    if (ok) {
-      std::span<std::uint8_t> rest(map.data + a.prefix + a.decrypted, a.size - a.decrypted);
-      ok = st.cipher.Apply(*key, f.salt, *a.bso + a.decrypted, rest);
-      gst_buffer_unmap(a.out, &map);
-    }
-    if (!ok) {
-      gst_buffer_unref(a.out);
+    std::span<std::uint8_t> rest(a.map.data + a.prefix + a.decrypted, a.size - a.decrypted);
+    if (!st.cipher.Apply(*key, f.salt, *a.bso + a.decrypted, rest)) {
+      clear_assembly(a);
       drop(self, kDropCrypto, "AES-128-CTR failed");
       return;
     }
   }
+  gst_buffer_unmap(a.out, &a.map);
   push_au(self, a.out, a.prefix, a.encrypted, a.pts, GST_CLOCK_TIME_NONE,
           f.random_access_indication, a.rap);
 }
 
-static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuffer* rtp) {
-  GstIsmacrypDec* self = reinterpret_cast<GstIsmacrypDec*>(depay);  // no GType check per packet
+// `discont`: the packet follows a discontinuity (flagged, or found by the packet path).
+static void process_packet(GstIsmacrypDec* self, GstRTPBuffer* rtp, bool discont) {
   StreamState& st = self->state;
   const ism::Fmtp& f = st.fmtp;
   const guint16 seq = gst_rtp_buffer_get_seq(rtp);
@@ -730,7 +832,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
   const bool marker = gst_rtp_buffer_get_marker(rtp);
   const GstClockTime pts = GST_BUFFER_PTS(rtp->buffer);
 
-  bool gap = GST_BUFFER_FLAG_IS_SET(rtp->buffer, GST_BUFFER_FLAG_DISCONT) && st.last_seq;
+  bool gap = discont && st.last_seq;
   if (st.last_seq && seq != static_cast<guint16>(*st.last_seq + 1)) {
     gap = true;
     Bump(self->stats.packets_lost, static_cast<guint16>(seq - *st.last_seq - 1));
@@ -755,7 +857,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
     abandon_assembly(self, "malformed packet in the middle of a fragmented AU");
     drop(self, kDropHeadersLength,
          error->field + " at byte " + std::to_string(error->offset) + ": " + error->message);
-    return nullptr;
+    return;
   }
   const ism::ParsedPayload& parsed = st.parsed;
   const auto& headers = parsed.headers;
@@ -779,17 +881,18 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
         drop(self, kDropAuSize,
              "AU-size " + std::to_string(h.size) + " but " + std::to_string(data.size()) +
                  " bytes in a packet that ends the AU");
-        return nullptr;
+        return;
       }
       a.active = true;
       a.prefix = prefix_length(st);
       a.out = gst_buffer_new_allocate(nullptr, a.prefix + h.size, nullptr);
-      if (a.out == nullptr) {
-        a = Assembly{};
+      a.mapped = a.out != nullptr && gst_buffer_map(a.out, &a.map, GST_MAP_WRITE);
+      if (!a.mapped) {
+        clear_assembly(a);
         drop(self, kDropAuSize, "cannot allocate AU-size " + std::to_string(h.size));
-        return nullptr;
+        return;
       }
-      if (a.prefix > 0) gst_buffer_fill(a.out, 0, st.parameter_sets.data(), a.prefix);
+      if (a.prefix > 0) std::memcpy(a.map.data, st.parameter_sets.data(), a.prefix);
       a.filled = 0;
       a.decrypted = 0;
       a.bso = f.iv_length > 0 ? bso : st.implicit_bso;
@@ -805,7 +908,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
       clear_assembly(a);
       st.implicit_bso.reset();
       drop(self, kDropCrypto, "AES-128-CTR failed");
-      return nullptr;
+      return;
     }
     if (a.filled == a.size) {
       st.interrupted.reset();
@@ -816,7 +919,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
     } else if (marker) {
       abandon_assembly(self, "last fragment before the AU was complete");
     }
-    return nullptr;
+    return;
   }
 
   if (st.assembly.active) abandon_assembly(self, "AU not finished when a new one started");
@@ -872,7 +975,7 @@ static GstBuffer* gst_ismacryp_dec_process(GstRTPBaseDepayload* depay, GstRTPBuf
     drop(self, kDropHeaderTruncated,
          e.field + " at byte " + std::to_string(e.offset) + ": " + e.message);
   }
-  return nullptr;
+  return;
 }
 
 // The clear region [offset, offset+size) of `in` with `prefix` bytes of parameter sets in front.
@@ -891,19 +994,19 @@ static GstBuffer* au_region(GstIsmacrypDec* self, GstBuffer* in, guint offset, g
 // Every packet comes here. A packet that only this element holds (the usual case: udpsrc or the
 // jitterbuffer hand on their buffer) is mapped for writing and its AUs are decrypted in place;
 // a shared one (a tee upstream) is mapped for reading and decrypted into new buffers.
-static GstBuffer* gst_ismacryp_dec_process_buffer(GstRTPBaseDepayload* depay, GstBuffer* in) {
-  GstIsmacrypDec* self = reinterpret_cast<GstIsmacrypDec*>(depay);  // no GType check per packet
+static bool is_ours_alone(GstBuffer* in) {
+  return gst_buffer_is_writable(in) && gst_buffer_is_all_memory_writable(in);
+}
+
+// A packet mapped by `rtp` (for writing when `writable`): processes it, unmaps it, and outputs
+// the AUs decrypted in place.
+static void process_mapped(GstIsmacrypDec* self, GstBuffer* in, GstRTPBuffer* rtp, bool writable,
+                           bool discont) {
   StreamState& st = self->state;
-  const bool writable = gst_buffer_is_writable(in) && gst_buffer_is_all_memory_writable(in);
-  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-  if (!gst_rtp_buffer_map(in, writable ? GST_MAP_READWRITE : GST_MAP_READ, &rtp)) {
-    GST_ELEMENT_WARNING(self, STREAM, DECODE, (nullptr), ("invalid RTP packet, dropped"));
-    return nullptr;
-  }
   st.in_place = writable;
   st.pending.clear();
-  gst_ismacryp_dec_process(depay, &rtp);
-  gst_rtp_buffer_unmap(&rtp);
+  process_packet(self, rtp, discont);
+  gst_rtp_buffer_unmap(rtp);
   st.in_place = false;
   if (st.pending.size() == 1 && st.pending[0].prefix == 0) {
     // One AU (1 KB video AUs, AAC without aggregation): the packet itself, cut down to the AU,
@@ -916,7 +1019,7 @@ static GstBuffer* gst_ismacryp_dec_process_buffer(GstRTPBaseDepayload* depay, Gs
     GST_BUFFER_OFFSET_END(in) = GST_BUFFER_OFFSET_NONE;
     st.pending.clear();
     push_au(self, gst_buffer_ref(in), 0, p.encrypted, p.pts, p.dts, p.rap_known, p.rap);
-    return nullptr;
+    return;
   }
   for (const PendingAu& p : st.pending) {
     GstBuffer* buf = au_region(self, in, p.offset, p.size, p.prefix);
@@ -927,7 +1030,208 @@ static GstBuffer* gst_ismacryp_dec_process_buffer(GstRTPBaseDepayload* depay, Gs
     push_au(self, buf, p.prefix, p.encrypted, p.pts, p.dts, p.rap_known, p.rap);
   }
   st.pending.clear();
+}
+
+// The base class's path (RTP header extensions, ONVIF mode): it has checked and mapped the
+// packet and pushes what push_au hands it.
+static GstBuffer* gst_ismacryp_dec_process_buffer(GstRTPBaseDepayload* depay, GstBuffer* in) {
+  GstIsmacrypDec* self = reinterpret_cast<GstIsmacrypDec*>(depay);  // no GType check per packet
+  const bool writable = is_ours_alone(in);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!gst_rtp_buffer_map(in, writable ? GST_MAP_READWRITE : GST_MAP_READ, &rtp)) {
+    GST_ELEMENT_WARNING(self, STREAM, DECODE, (nullptr), ("invalid RTP packet, dropped"));
+    return nullptr;
+  }
+  process_mapped(self, in, &rtp, writable, GST_BUFFER_FLAG_IS_SET(in, GST_BUFFER_FLAG_DISCONT));
   return nullptr;
+}
+
+// ---- the own packet path ----
+
+// GstRTPBaseDepayload's segment for the first packet (its create_segment_event): the upstream
+// segment, its start moved back by the RTP time since clock-base, NPT and speed from the caps.
+static GstEvent* make_segment_event(GstIsmacrypDec* self, guint32 rtptime, GstClockTime position) {
+  GstRTPBaseDepayload* depay = GST_RTP_BASE_DEPAYLOAD(self);
+  const StreamState& st = self->state;
+  GstClockTime start = depay->segment.start;
+  if (st.clock_base != G_MAXUINT && position != GST_CLOCK_TIME_NONE) {
+    guint64 exttime = st.clock_base;
+    gst_rtp_buffer_ext_timestamp(&exttime, rtptime);
+    // The base class's arithmetic, kept as it is so that both paths make the same segment.
+    const GstClockTime gap =
+        gst_util_uint64_scale_int(exttime - st.clock_base, depay->clock_rate, GST_SECOND);
+    if (position > gap) start = position - gap;
+  }
+  GstClockTime stop = depay->segment.stop;
+  if (st.npt_stop != GST_CLOCK_TIME_NONE) stop = start + (st.npt_stop - st.npt_start);
+  if (position == GST_CLOCK_TIME_NONE) position = start;
+  const guint64 running_time = gst_segment_to_running_time(&depay->segment, GST_FORMAT_TIME, start);
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  segment.rate = st.play_speed;
+  segment.applied_rate = st.play_scale;
+  segment.start = start;
+  segment.stop = stop;
+  segment.time = st.npt_start;
+  segment.position = position;
+  segment.base = running_time;
+  GstEvent* event = gst_event_new_segment(&segment);
+  if (st.segment_seqnum != GST_SEQNUM_INVALID) gst_event_set_seqnum(event, st.segment_seqnum);
+  return event;
+}
+
+static GstCaps* ntp_reference_caps() {
+  static GstStaticCaps caps = GST_STATIC_CAPS("timestamp/x-ntp");
+  static GstCaps* c = gst_static_caps_get(&caps);  // kept for the process's lifetime
+  return c;
+}
+
+// One packet (ours: unreffed here): GstRTPBaseDepayload's per-packet checks (duplicate
+// reference timestamp, sequence: old packets dropped, gaps and SSRC changes make a discont,
+// the segment at the first packet), then the packet's AUs into `st.out`.
+static void handle_packet(GstIsmacrypDec* self, GstBuffer* in) {
+  StreamState& st = self->state;
+  if (GstReferenceTimestampMeta* meta =
+          gst_buffer_get_reference_timestamp_meta(in, ntp_reference_caps())) {
+    if (meta->timestamp == st.ref_ts) {
+      // The base class removes a repeated one; it only reaches downstream on the packet itself
+      // (a packet ours alone goes on cut down to its AU).
+      if (gst_buffer_is_writable(in)) gst_buffer_remove_meta(in, GST_META_CAST(meta));
+    } else {
+      st.ref_ts = meta->timestamp;
+    }
+  }
+  const bool writable = is_ours_alone(in);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!gst_rtp_buffer_map(in, writable ? GST_MAP_READWRITE : GST_MAP_READ, &rtp)) {
+    GST_ELEMENT_WARNING(self, STREAM, DECODE, (nullptr),
+                        ("Received invalid RTP payload, dropping"));
+    gst_buffer_unref(in);
+    return;
+  }
+  const bool buf_discont = GST_BUFFER_IS_DISCONT(in);
+  st.pts = GST_BUFFER_PTS(in);
+  st.dts = GST_BUFFER_DTS(in);
+  st.duration = GST_BUFFER_DURATION(in);
+  const guint32 ssrc = gst_rtp_buffer_get_ssrc(&rtp);
+  const guint16 seq = gst_rtp_buffer_get_seq(&rtp);
+  bool discont = buf_discont;
+  if (st.next_seqnum != -1) {
+    if (ssrc != st.last_ssrc) {
+      discont = true;
+    } else if (const gint gap =
+                   gst_rtp_buffer_compare_seqnum(seq, static_cast<guint16>(st.next_seqnum));
+               gap < 0) {
+      discont = true;
+    } else if (gap > 0) {
+      // An old packet: a duplicate or reordered one is dropped, a much older one means the
+      // sender restarted.
+      gint max_reorder = 100;
+      g_object_get(self, "max-reorder", &max_reorder, nullptr);
+      if (gap <= max_reorder) {
+        GST_WARNING_OBJECT(self, "old packet %u (expected %d), dropped", seq, st.next_seqnum);
+        gst_rtp_buffer_unmap(&rtp);
+        gst_buffer_unref(in);
+        return;
+      }
+      discont = true;
+    }
+  }
+  st.next_seqnum = (seq + 1) & 0xffff;
+  st.last_ssrc = ssrc;
+  if (discont) st.discont = true;
+  GstRTPBaseDepayload* depay = &self->parent;
+  if (depay->need_newsegment) {
+    gst_event_replace(&st.segment_event, nullptr);
+    st.segment_event = make_segment_event(self, gst_rtp_buffer_get_timestamp(&rtp), st.pts);
+    depay->need_newsegment = FALSE;
+  }
+  st.in_ssrc = ssrc;
+  st.in_csrcs.clear();
+  for (guint8 i = 0; i < gst_rtp_buffer_get_csrc_count(&rtp); ++i) {
+    st.in_csrcs.push_back(gst_rtp_buffer_get_csrc(&rtp, i));
+  }
+  process_mapped(self, in, &rtp, writable, discont);
+  gst_buffer_unref(in);
+}
+
+static GstFlowReturn not_negotiated(GstIsmacrypDec* self) {
+  GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("No RTP format was negotiated."),
+                    ("Input buffers need to have RTP caps set on them."));
+  return GST_FLOW_NOT_NEGOTIATED;
+}
+
+// Pushes the AUs collected in `st.out`: the segment first when it is still to go, then a single
+// AU as a buffer, several as one list when `as_list`, else one by one (as the base class).
+static GstFlowReturn push_collected(GstIsmacrypDec* self, bool as_list) {
+  StreamState& st = self->state;
+  GstPad* srcpad = GST_RTP_BASE_DEPAYLOAD_SRCPAD(self);
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (st.out.empty()) return ret;
+  if (st.segment_event != nullptr) {
+    GstEvent* event = st.segment_event;
+    st.segment_event = nullptr;
+    gst_pad_push_event(srcpad, event);
+  }
+  if (st.out.size() == 1) {
+    ret = gst_pad_push(srcpad, st.out[0]);
+  } else if (as_list) {
+    GstBufferList* list = gst_buffer_list_new_sized(static_cast<guint>(st.out.size()));
+    for (GstBuffer* b : st.out) gst_buffer_list_add(list, b);
+    ret = gst_pad_push_list(srcpad, list);
+  } else {
+    std::size_t i = 0;
+    for (; i < st.out.size() && ret == GST_FLOW_OK; ++i) ret = gst_pad_push(srcpad, st.out[i]);
+    for (; i < st.out.size(); ++i) gst_buffer_unref(st.out[i]);
+  }
+  st.out.clear();
+  return ret;
+}
+
+static GstFlowReturn own_chain(GstPad* pad, GstObject* parent, GstBuffer* in) {
+  GstIsmacrypDec* self = reinterpret_cast<GstIsmacrypDec*>(parent);  // no GType check per packet
+  StreamState& st = self->state;
+  if (!st.own_path || self->hdrext_added.load(std::memory_order_relaxed)) {
+    return self->base_chain(pad, parent, in);
+  }
+  if (!st.negotiated) {
+    gst_buffer_unref(in);
+    return not_negotiated(self);
+  }
+  st.collecting = true;
+  st.now = g_get_monotonic_time();
+  handle_packet(self, in);
+  st.collecting = false;
+  return push_collected(self, false);
+}
+
+// A list: every packet as own_chain handles it, the AUs of the whole list pushed as one list.
+static GstFlowReturn own_chain_list(GstPad* pad, GstObject* parent, GstBufferList* list) {
+  GstIsmacrypDec* self = reinterpret_cast<GstIsmacrypDec*>(parent);
+  StreamState& st = self->state;
+  if (!st.own_path || self->hdrext_added.load(std::memory_order_relaxed)) {
+    return self->base_chain_list(pad, parent, list);
+  }
+  if (!st.negotiated) {
+    gst_buffer_list_unref(list);
+    return not_negotiated(self);
+  }
+  // The packets are taken out of the list, so that one the list alone held is ours alone and
+  // is decrypted in place (the base class keeps the list's ref, and every packet is shared).
+  const guint n = gst_buffer_list_length(list);
+  st.in.clear();
+  for (guint i = 0; i < n; ++i) st.in.push_back(gst_buffer_ref(gst_buffer_list_get(list, i)));
+  gst_buffer_list_unref(list);
+  st.collecting = true;
+  st.now = g_get_monotonic_time();
+  for (GstBuffer* b : st.in) handle_packet(self, b);
+  st.collecting = false;
+  st.in.clear();
+  return push_collected(self, true);
+}
+
+static void on_add_extension(GstRTPBaseDepayload* depay, GstRTPHeaderExtension*, gpointer) {
+  reinterpret_cast<GstIsmacrypDec*>(depay)->hdrext_added.store(true, std::memory_order_relaxed);
 }
 
 static gboolean gst_ismacryp_dec_packet_lost(GstRTPBaseDepayload* depay, GstEvent* event) {
@@ -940,12 +1244,16 @@ static gboolean gst_ismacryp_dec_packet_lost(GstRTPBaseDepayload* depay, GstEven
 static gboolean gst_ismacryp_dec_handle_event(GstRTPBaseDepayload* depay, GstEvent* event) {
   GstIsmacrypDec* self = GST_ISMACRYP_DEC(depay);
   if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) reset_stream(self);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
+    self->state.segment_seqnum = gst_event_get_seqnum(event);
+  }
   return GST_RTP_BASE_DEPAYLOAD_CLASS(gst_ismacryp_dec_parent_class)->handle_event(depay, event);
 }
 
 static void gst_ismacryp_dec_init(GstIsmacrypDec* self) {
   new (&self->state) StreamState();
   new (&self->stats) Stats();
+  new (&self->hdrext_added) std::atomic<bool>(false);
   self->key_id = -1;
   self->latest_tek = -1;
   GstRTPBaseDepayload* depay = GST_RTP_BASE_DEPAYLOAD(self);
@@ -955,12 +1263,18 @@ static void gst_ismacryp_dec_init(GstIsmacrypDec* self) {
   self->src_query = GST_PAD_QUERYFUNC(src);
   gst_pad_set_query_function(sink, sink_query);
   gst_pad_set_query_function(src, src_query);
+  self->base_chain = GST_PAD_CHAINFUNC(sink);
+  self->base_chain_list = GST_PAD_CHAINLISTFUNC(sink);
+  gst_pad_set_chain_function(sink, own_chain);
+  gst_pad_set_chain_list_function(sink, own_chain_list);
+  g_signal_connect(self, "add-extension", G_CALLBACK(on_add_extension), nullptr);
 }
 
 static void gst_ismacryp_dec_finalize(GObject* object) {
   GstIsmacrypDec* self = GST_ISMACRYP_DEC(object);
   replace_keyring(self, nullptr);
   clear_assembly(self->state.assembly);
+  gst_event_replace(&self->state.segment_event, nullptr);
   self->state.tek.Clear();
   self->state.~StreamState();
   self->stats.~Stats();
