@@ -21,6 +21,8 @@
 #include "spc/daemon/broadcast_keys.h"
 #include "spc/daemon/dbus_api.h"
 #include "spc/daemon/fetch_api.h"
+#include "spc/daemon/repeat_answerer.h"
+#include "spc/daemon/rights_expiry.h"
 #include "spc/daemon/roap_client.h"
 #include "spc/daemon/secret_variant.h"
 #include "spc/daemon/smartcard_backend.h"
@@ -54,6 +56,8 @@ struct Daemon {
   std::unique_ptr<KeyPrefetch> keys;
   // Smartcard Profile (--smartcard): the card holds the long-term keys.
   std::unique_ptr<SmartcardBackend> smartcard;
+  // RightsChanged when rights that answered an STKM run out (clients' answer caches).
+  std::unique_ptr<RightsExpiry> expiry;
 };
 
 std::int64_t Now() { return g_get_real_time() / G_USEC_PER_SEC; }
@@ -112,6 +116,7 @@ gboolean HandleProcess(Daemon* d, SpcSPC1* object, GDBusMethodInvocation* inv, G
   }
   const Answer& a = *result;
   if (d->keys) d->keys->Hold({bytes, n}, base_cid, a, "broadcast");
+  if (d->expiry) d->expiry->Watch(a.content_id, a.rights_not_after);
   g_debug("STKM for %s (%s): TEK ID %u, lifetime %u s, protocol %u%s", a.content_id.c_str(),
           purpose_name, a.current.id, a.lifetime, a.protocol, a.next ? ", next TEK announced" : "");
   Key128 zero{};
@@ -589,6 +594,7 @@ int Run(int argc, char** argv) {
   Settings settings;
   settings.parental_max_age = static_cast<std::uint8_t>(parental);
   settings.replay_tolerance = tolerance;
+  settings.defer_replay_writes = true;
   d.processor = std::make_unique<StkmProcessor>(*d.store, settings);
   {
     g_autofree gchar* state_dir = g_path_get_dirname(path.c_str());
@@ -604,6 +610,12 @@ int Run(int argc, char** argv) {
       g_message("device ID %s", HexEncode(d.identity->device_id).c_str());
     }
   }
+  d.expiry = std::make_unique<RightsExpiry>([&d](const std::vector<std::string>& ids) {
+    std::vector<const gchar*> v;
+    for (const auto& id : ids) v.push_back(id.c_str());
+    v.push_back(nullptr);
+    if (d.skeleton) spc_spc1_emit_rights_changed(d.skeleton, v.data());
+  });
   d.broadcast = std::make_unique<BroadcastKeys>(*d.store, d.identity.get());
   d.broadcast->on_rights_changed = [&d](const std::vector<std::string>& ids) {
     d.processor->InvalidateCache();
@@ -717,6 +729,12 @@ int Run(int argc, char** argv) {
   g_signal_connect(skeleton, "handle-handle-trigger", G_CALLBACK(OnHandleTrigger), &d);
   ConnectFetchApi(skeleton, d.keys.get());
   g_signal_connect(skeleton, "handle-process-mtk", G_CALLBACK(OnProcessMtk), &d);
+  // Repeats answered on GDBus's worker thread (repeat_answerer.h); key prefetch still sees them.
+  auto repeats = std::make_unique<RepeatAnswerer>(
+      conn, *d.processor,
+      [&d](std::span<const std::uint8_t> stkm, const std::string& base_cid, const Answer& a) {
+        if (d.keys) d.keys->Hold(stkm, base_cid, a, "broadcast");
+      });
   if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(skeleton), conn, kObjectPath,
                                         &error)) {
     std::fprintf(stderr, "spcd: cannot export %s: %s\n", kObjectPath, error->message);
@@ -736,12 +754,14 @@ int Run(int argc, char** argv) {
 
   g_bus_unown_name(owner);
   g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(skeleton));
+  repeats.reset();
   g_dbus_connection_flush_sync(conn, nullptr, nullptr);
   d.smartcard.reset();
   g_main_loop_unref(d.loop);
   d.keys.reset();
   d.roap.reset();
   d.broadcast.reset();
+  d.expiry.reset();
   d.processor.reset();
   d.store.reset();
   return d.exit_code;

@@ -3,6 +3,7 @@
 #include <glib.h>
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "spc/libspc/stkm.h"
@@ -26,12 +27,29 @@ Answer::~Answer() {
   if (next) Cleanse(*next);
 }
 
-StkmProcessor::~StkmProcessor() { PersistReplayMarks(); }
+StkmProcessor::~StkmProcessor() {
+  if (persist_idle_ != 0) g_source_remove(persist_idle_);
+  PersistReplayMarks();
+}
 
-void StkmProcessor::PersistReplayMarks() {
-  for (const auto& [cid, newest] : newest_) {
+void StkmProcessor::PersistReplayMarks() { PersistMarks(0); }
+
+gboolean StkmProcessor::OnPersistIdle(gpointer data) {
+  auto* self = static_cast<StkmProcessor*>(data);
+  self->persist_idle_ = 0;
+  self->PersistMarks(kReplayPersistStep);
+  return G_SOURCE_REMOVE;
+}
+
+void StkmProcessor::PersistMarks(std::int64_t step) {
+  std::map<std::string, std::int64_t, std::less<>> marks;
+  {
+    std::lock_guard lock(mu_);
+    marks = newest_;
+  }
+  for (const auto& [cid, newest] : marks) {
     auto it = persisted_.find(cid);
-    if (it != persisted_.end() && it->second >= newest) continue;
+    if (it != persisted_.end() && newest < it->second + std::max<std::int64_t>(step, 1)) continue;
     store::StoreError err;
     if (store_.RaiseNewestTimestamp(cid, newest, &err)) {
       persisted_[cid] = newest;
@@ -54,24 +72,33 @@ std::string RequestKey(std::span<const std::uint8_t> stkm, std::string_view base
 }
 
 void StkmProcessor::InvalidateCache() {
+  std::lock_guard lock(mu_);
   cache_.clear();
   cache_order_.clear();
 }
 
 std::int64_t StkmProcessor::Newest(const std::string& content_id) {
-  auto it = newest_.find(content_id);
-  if (it != newest_.end()) return it->second;
+  {
+    std::lock_guard lock(mu_);
+    auto it = newest_.find(content_id);
+    if (it != newest_.end()) return it->second;
+  }
+  // Only the main loop adds marks: nobody else can insert this one meanwhile.
   store::StoreError err;
   std::int64_t v = store_.NewestTimestamp(content_id, &err);
-  newest_.emplace(content_id, v);
   persisted_.emplace(content_id, v);
+  std::lock_guard lock(mu_);
+  newest_.emplace(content_id, v);
   return v;
 }
 
 void StkmProcessor::Accepted(const std::string& content_id, bool has_timestamp,
                              std::int64_t timestamp) {
   if (!has_timestamp || timestamp <= Newest(content_id)) return;
-  newest_[content_id] = timestamp;
+  {
+    std::lock_guard lock(mu_);
+    newest_[content_id] = timestamp;
+  }
   // The store is written when the mark has moved kReplayPersistStep past what it holds, not on
   // every STKM (a live key stream raises it every second): the in-memory mark protects this run,
   // and after a crash the stored one is less than kReplayPersistStep behind, which widens the
@@ -79,6 +106,13 @@ void StkmProcessor::Accepted(const std::string& content_id, bool has_timestamp,
   // Rights are another matter: ImportKeys acknowledges only after a synchronous commit.
   std::int64_t& persisted = persisted_[content_id];
   if (timestamp < persisted + kReplayPersistStep) return;
+  if (settings_.defer_replay_writes) {
+    // Default priority, not idle: a steady stream of calls must not starve it.
+    if (persist_idle_ == 0) {
+      persist_idle_ = g_idle_add_full(G_PRIORITY_DEFAULT, OnPersistIdle, this, nullptr);
+    }
+    return;
+  }
   store::StoreError err;
   if (!store_.RaiseNewestTimestamp(content_id, timestamp, &err)) {
     // The answer stands: the in-memory value still protects this run; only a restart loses it.
@@ -90,10 +124,10 @@ void StkmProcessor::Accepted(const std::string& content_id, bool has_timestamp,
 }
 
 std::optional<Refusal> StkmProcessor::CheckTime(const std::string& cid, bool has_timestamp,
-                                                std::int64_t ts, std::int64_t not_before,
-                                                std::int64_t not_after, std::int64_t now) {
+                                                std::int64_t ts, std::int64_t newest,
+                                                std::int64_t not_before, std::int64_t not_after,
+                                                std::int64_t now) const {
   if (has_timestamp) {
-    std::int64_t newest = Newest(cid);
     if (ts + settings_.replay_tolerance < newest) {
       return Refuse(Code::kReplay,
                     "STKM timestamp " + std::to_string(ts) +
@@ -129,18 +163,50 @@ std::optional<Refusal> StkmProcessor::CheckTime(const std::string& cid, bool has
   return std::nullopt;
 }
 
+std::optional<Answer> StkmProcessor::AnswerRepeat(std::span<const std::uint8_t> stkm,
+                                                  std::string_view base_cid, Purpose purpose,
+                                                  std::int64_t now) {
+  const std::string key = RequestKey(stkm, base_cid, purpose);
+  std::lock_guard lock(mu_);
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return std::nullopt;
+  const CacheEntry& e = it->second;
+  std::int64_t newest = 0;
+  if (e.has_timestamp) {
+    auto n = newest_.find(e.answer.content_id);
+    if (n == newest_.end()) return std::nullopt;
+    newest = n->second;
+  }
+  // Rule 7 as in Process; a refusal is left to Process (it counts it and drops the entry).
+  if (CheckTime(e.answer.content_id, e.has_timestamp, e.timestamp, newest, e.not_before,
+                e.not_after, now)) {
+    return std::nullopt;
+  }
+  ++counters_.processed;
+  ++counters_.cached;
+  return e.answer;
+}
+
 Result<Answer, Refusal> StkmProcessor::Process(std::span<const std::uint8_t> stkm,
                                                std::string_view base_cid, Purpose purpose,
                                                std::int64_t now) {
-  ++counters_.processed;
   std::string key = RequestKey(stkm, base_cid, purpose);
-  if (auto it = cache_.find(key); it != cache_.end()) {
+  std::optional<CacheEntry> cached;
+  {
+    std::lock_guard lock(mu_);
+    ++counters_.processed;
+    if (auto it = cache_.find(key); it != cache_.end()) cached = it->second;
+  }
+  if (cached) {
     // Rule 7: no crypto, but the clock-dependent checks still apply to a repeat.
-    const CacheEntry& e = it->second;
-    if (auto refusal = CheckTime(e.answer.content_id, e.has_timestamp, e.timestamp, e.not_before,
-                                 e.not_after, now)) {
+    const CacheEntry& e = *cached;
+    const std::int64_t newest = e.has_timestamp ? Newest(e.answer.content_id) : 0;
+    auto refusal = CheckTime(e.answer.content_id, e.has_timestamp, e.timestamp, newest,
+                             e.not_before, e.not_after, now);
+    std::lock_guard lock(mu_);
+    if (refusal) {
       ++counters_.rejected;
-      cache_.erase(it);
+      cache_.erase(key);
       return *refusal;
     }
     ++counters_.cached;
@@ -149,11 +215,13 @@ Result<Answer, Refusal> StkmProcessor::Process(std::span<const std::uint8_t> stk
   CacheEntry entry;
   auto result = ProcessUncached(stkm, base_cid, purpose, now, &entry);
   if (!result) {
+    std::lock_guard lock(mu_);
     ++counters_.rejected;
     if (result.error().code == Code::kBadMac) ++counters_.bad_mac;
     return result;
   }
   entry.answer = *result;
+  std::lock_guard lock(mu_);
   if (settings_.cache_entries > 0) {
     while (cache_.size() >= settings_.cache_entries && !cache_order_.empty()) {
       cache_.erase(cache_order_.front());
@@ -201,7 +269,8 @@ Result<Answer, Refusal> StkmProcessor::ProcessUncached(std::span<const std::uint
 
   // Rule 4.
   if (auto refusal = CheckTime(cid, s.timestamp_flag, static_cast<std::int64_t>(s.timestamp),
-                               rights->not_before, rights->not_after, now)) {
+                               s.timestamp_flag ? Newest(cid) : 0, rights->not_before,
+                               rights->not_after, now)) {
     return *refusal;
   }
 
@@ -249,6 +318,7 @@ Result<Answer, Refusal> StkmProcessor::ProcessUncached(std::span<const std::uint
   a.lifetime = s.traffic_key_lifetime;
   a.protocol = s.traffic_protection_protocol;
   a.authenticated = s.traffic_authentication_flag;
+  a.rights_not_after = rights->not_after;
   Cleanse(keys.current);
   if (keys.next) Cleanse(*keys.next);
 

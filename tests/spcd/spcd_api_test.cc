@@ -457,6 +457,24 @@ TEST_F(SpcdApiTest, OutsideTheRightsValidity) {
   EXPECT_EQ(Process(MakeStkm(w2, s), w2.base_cid), "org.openbcast.SPC1.Error.NotPermitted");
 }
 
+// Clients keep TEK answers until RightsChanged (spc/client/answer_cache.h): spcd emits it when
+// rights it answered with run out, and refuses the same STKM from then on.
+TEST_F(SpcdApiTest, RightsChangedWhenAnsweredRightsRunOut) {
+  Signals sig(c());
+  ServiceKeys k = RandomKeys(5);
+  const std::int64_t end = Now() + 2;
+  Import(KeyFileGroup(k, {"not-after=" + std::to_string(end)}), 1);
+  ASSERT_TRUE(sig.WaitFor("RightsChanged"));
+  sig.received.clear();
+  const auto stkm = MakeStkm(k, StkmSpec{});
+  ASSERT_EQ(Process(stkm, k.base_cid), "");
+  ASSERT_EQ(Process(stkm, k.base_cid), "");  // a repeat, from spcd's cache
+  ASSERT_TRUE(sig.WaitFor("RightsChanged", 20000)) << "no RightsChanged when the rights ran out";
+  EXPECT_NE(sig.received.back().find(k.content_id()), std::string::npos) << sig.received.back();
+  EXPECT_GT(Now(), end);
+  EXPECT_EQ(Process(stkm, k.base_cid), "org.openbcast.SPC1.Error.Expired");
+}
+
 TEST_F(SpcdApiTest, RecordPermission) {
   ServiceKeys norec = RandomKeys(1);
   ServiceKeys rec = RandomKeys(2);
