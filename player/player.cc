@@ -1473,6 +1473,7 @@ spc::client::Client* PlayerImpl::SpcClient() {
     o.address = options_.bus_address;
     o.timeout_ms = 3000;
     o.auto_start = false;
+    o.answer_cache_ms = spc::client::kDefaultAnswerCacheMs;
     std::string error;
     spc_client_ = spc::client::Client::Connect(o, &error);
     if (!spc_client_) spc_client_failed_ = true;

@@ -68,8 +68,8 @@
 #include <utility>
 #include <vector>
 
-#include "gst-plugins/bcastprotect/tek_fetch.h"
 #include "gst-plugins/bcastprotect/smartcard_tek_source.h"
+#include "gst-plugins/bcastprotect/tek_fetch.h"
 #include "spc/client/spc_client.h"
 #include "spc/libspc/key_file.h"
 #include "spc/libspc/keys.h"
@@ -581,6 +581,8 @@ spc::Result<std::unique_ptr<TekSource>, std::string> MakeSpcdTekSource(
   client_options.bus_name = options.bus_name;
   client_options.timeout_ms = options.timeout_ms;
   client_options.auto_start = options.auto_start;
+  // The repeats stkmparse lets through (one per repeat-timeout) are answered in this process.
+  client_options.answer_cache_ms = spc::client::kDefaultAnswerCacheMs;
   std::string error;
   auto client = spc::client::Client::Connect(client_options, &error);
   if (!client) return error;
@@ -729,6 +731,7 @@ struct _GstTekDec {
   guint timeout_ms;
   BcastKeyring* keyring;
   guint teks;
+  guint opened;
   guint bad_mac;
   guint no_rights;
   guint malformed;
@@ -764,6 +767,7 @@ enum {
   PROP_AUTO_START,
   PROP_TIMEOUT,
   PROP_TEKS,
+  PROP_OPENED,
   PROP_BAD_MAC,
   PROP_NO_RIGHTS,
   PROP_MALFORMED,
@@ -889,6 +893,9 @@ static void gst_tek_dec_get_property(GObject* object, guint prop_id, GValue* val
       break;
     case PROP_TEKS:
       g_value_set_uint(value, self->teks);
+      break;
+    case PROP_OPENED:
+      g_value_set_uint(value, self->opened);
       break;
     case PROP_BAD_MAC:
       g_value_set_uint(value, self->bad_mac);
@@ -1165,7 +1172,7 @@ static gboolean gst_tek_dec_start(GstBaseSink* sink) {
   GstTekDec* self = GST_TEK_DEC(sink);
   self->state.Clear();
   GST_OBJECT_LOCK(self);
-  self->teks = self->bad_mac = self->no_rights = self->malformed = 0;
+  self->teks = self->opened = self->bad_mac = self->no_rights = self->malformed = 0;
   self->replay = self->expired = self->not_permitted = self->failed = self->unavailable = 0;
   self->connected = FALSE;
   GST_OBJECT_UNLOCK(self);
@@ -1258,6 +1265,7 @@ void ElementListener::OnOpenedFrom(bcast::OpenedStkm& keys, const char* origin) 
     learned++;
   }
   self->teks += learned;
+  if (from_stream) ++self->opened;
   const bool first_ready = !self->state.tek_ready;
   self->state.tek_ready = true;
   GST_OBJECT_UNLOCK(self);
@@ -1402,8 +1410,7 @@ void ElementListener::OnCardChanged(bool present, const std::string& reader,
                                     std::int64_t held_until) {
   GstTekDec* self = self_;
   if (present) {
-    GST_ELEMENT_INFO(self, RESOURCE, READ, ("smartcard inserted (%s)", reader.c_str()),
-                     (nullptr));
+    GST_ELEMENT_INFO(self, RESOURCE, READ, ("smartcard inserted (%s)", reader.c_str()), (nullptr));
   } else {
     GST_ELEMENT_WARNING(self, RESOURCE, READ,
                         ("smartcard removed (%s): playing on with the TEKs held", reader.c_str()),
@@ -1590,6 +1597,14 @@ static void gst_tek_dec_class_init(GstTekDecClass* klass) {
    * Distinct TEK IDs learned (current and next TEKs).
    */
   install_counter(gobject_class, PROP_TEKS, "teks", "TEKs", "Distinct TEK IDs learned from STKMs");
+  /**
+   * GstTekDec:opened:
+   *
+   * STKMs of the key stream answered with TEKs, repeats included (whether spcd or the client
+   * library's answer cache answered them).
+   */
+  install_counter(gobject_class, PROP_OPENED, "opened", "Opened",
+                  "STKMs answered with TEKs, repeats included");
   /**
    * GstTekDec:bad-mac:
    *

@@ -1,5 +1,6 @@
 #include "spc/client/answer_cache.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace spc::client {
@@ -38,12 +39,18 @@ void AnswerCache::Put(std::span<const std::uint8_t> stkm, std::string_view base_
                       Purpose purpose, const TekResult& answer, std::uint64_t generation,
                       std::int64_t now_us) {
   if (!enabled() || !answer.ok()) return;
+  // A TEK is not handed out from here after its own lifetime (0: the STKM names none).
+  std::int64_t ttl = ttl_us_;
+  if (answer.lifetime > 0) {
+    ttl = std::min<std::int64_t>(ttl, static_cast<std::int64_t>(answer.lifetime) * 1000000);
+  }
+  const std::int64_t expires = now_us + ttl;
   std::string key = Key(stkm, base_cid, purpose);
   std::lock_guard lock(mu_);
   if (generation != generation_) return;
   if (auto it = entries_.find(key); it != entries_.end()) {
     it->second.answer = answer;
-    it->second.expires_us = now_us + ttl_us_;
+    it->second.expires_us = expires;
     return;
   }
   while (entries_.size() >= max_entries_ && !order_.empty()) {
@@ -52,7 +59,7 @@ void AnswerCache::Put(std::span<const std::uint8_t> stkm, std::string_view base_
   }
   order_.push_back(key);
   auto order = std::prev(order_.end());
-  entries_.emplace(std::move(key), Entry{answer, now_us + ttl_us_, order});
+  entries_.emplace(std::move(key), Entry{answer, expires, order});
 }
 
 void AnswerCache::Clear() {

@@ -6,11 +6,15 @@
 // ms). This cache answers a byte-identical request (STKM, base CID, purpose) in the calling
 // process, for a short time after spcd answered it with a TEK:
 //  - only successful answers are kept (a refusal is always asked again);
-// Opt-in (Options::answer_cache_ms, default 0): tekdec gets repeats only after stkmparse's
-// repeat-timeout and expects spcd to see them.
-//  - an entry lives `ttl_us` (e.g. 1 s): spcd's clock-dependent checks (rights validity,
-//    replay tolerance) and a parental rating set by another process are at most that late;
-//  - RightsChanged, a new owner of spcd's bus name and this client's own mutating calls clear it.
+//  - an entry lives `ttl_us`, and never longer than the TEK it holds is valid (the answer's
+//    traffic_key_lifetime): a repeat of an STKM whose TEK has run out goes to spcd again;
+//  - RightsChanged (spcd emits it when rights are imported, installed, revoked or run out), a new
+//    owner of spcd's bus name and this client's own changing calls clear it, and an answer that
+//    crossed such a clearing is not kept (Generation);
+//  - late by at most the TTL: spcd's replay-tolerance check (60 s, above any sensible TTL) and a
+//    parental rating lowered by another process.
+// The key is the whole request: an answer is never shared across base CIDs or purposes.
+// Opt-in per Client (Options::answer_cache_ms, default 0); tekdec turns it on.
 // Entries hold key bytes: TekResult wipes them on destruction. Thread-safe.
 #pragma once
 

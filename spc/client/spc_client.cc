@@ -355,6 +355,12 @@ Client::~Client() {
 
 void Client::ProcessStkmAsync(std::span<const std::uint8_t> stkm, const std::string& base_cid,
                               Purpose purpose, TekCallback done) {
+  // Looked up here, not on the client's thread: a hit needs neither D-Bus nor that thread, and two
+  // thread switches would cost more than the answer.
+  if (auto cached = impl_->cache->Find(stkm, base_cid, purpose, NowUs())) {
+    if (done) done(std::move(*cached));
+    return;
+  }
   auto req = std::make_unique<AsyncRequest>(
       AsyncRequest{impl_.get(), std::vector<std::uint8_t>(stkm.begin(), stkm.end()), base_cid,
                    purpose, std::move(done)});
@@ -601,9 +607,9 @@ CallStatus Client::FetchStkm(const std::string& base_cid, const std::string& key
                              int timeout_ms) {
   CallStatus st;
   g_autoptr(GError) err = nullptr;
-  g_autoptr(GVariant) out =
-      CallWithTimeout(impl_->proxy, "FetchStkm",
-                      g_variant_new("(ss)", base_cid.c_str(), key_domain.c_str()), timeout_ms, &err);
+  g_autoptr(GVariant) out = CallWithTimeout(
+      impl_->proxy, "FetchStkm", g_variant_new("(ss)", base_cid.c_str(), key_domain.c_str()),
+      timeout_ms, &err);
   if (!out) {
     SetError(st, err);
     return st;
@@ -623,9 +629,9 @@ CallStatus Client::HeldTeks(const std::string& base_cid, Purpose purpose,
                             std::vector<HeldTekInfo>* out) {
   CallStatus st;
   g_autoptr(GError) err = nullptr;
-  g_autoptr(GVariant) reply = CallWithTimeout(
-      impl_->proxy, "HeldTeks", g_variant_new("(ss)", base_cid.c_str(), PurposeName(purpose)),
-      -1, &err);
+  g_autoptr(GVariant) reply =
+      CallWithTimeout(impl_->proxy, "HeldTeks",
+                      g_variant_new("(ss)", base_cid.c_str(), PurposeName(purpose)), -1, &err);
   if (!reply) {
     SetError(st, err);
     return st;

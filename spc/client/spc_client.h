@@ -3,9 +3,12 @@
 //
 // Threading: a Client runs its own GLib thread ("spc-client") with its own GMainContext. Every
 // method may be called from any thread (a GStreamer streaming thread included). ProcessStkmAsync
-// never blocks: its callback and the signal handlers run on the client's thread, so they must not
-// block for long and must do their own locking. The blocking methods wait for the answer (at most
-// the timeout) on the calling thread.
+// never blocks: its callback runs on the client's thread, except for a repeat the answer cache
+// holds, which completes on the calling thread before ProcessStkmAsync returns (no hop to the
+// client's thread and back for an answer that is already here). Callbacks and signal handlers must
+// not block for long and must do their own locking; the caller of ProcessStkmAsync must not hold a
+// lock its callback takes. The blocking methods wait for the answer (at most the timeout) on the
+// calling thread.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,10 @@ namespace spc::client {
 
 enum class Bus { kSystem, kSession, kAddress };
 
+// The answer cache's TTL for the players (tekdec, bcast-player): longer than stkmparse's
+// repeat-timeout (10 s), so that the repeats it lets through are answered in the process.
+inline constexpr int kDefaultAnswerCacheMs = 15000;
+
 struct Options {
   Bus bus = Bus::kSystem;
   std::string address;     // for Bus::kAddress (e.g. a test's private bus)
@@ -31,8 +38,9 @@ struct Options {
   bool auto_start = true;
   // Well-known name of spcd; empty = org.openbcast.SPC1.
   std::string bus_name;
-  // Answers to byte-identical repeated STKMs kept in this process for this long (answer_cache.h;
-  // cleared on RightsChanged, a restart of spcd and this client's own changing calls), e.g. 1000.
+  // Answers to byte-identical repeated STKMs kept in this process for this long, and never longer
+  // than the TEK's lifetime (answer_cache.h; cleared on RightsChanged, a restart of spcd and this
+  // client's own changing calls). tekdec and bcast-player: kDefaultAnswerCacheMs.
   // 0 (default): off, every STKM goes to spcd, which answers repeats from its own cache.
   int answer_cache_ms = 0;
   std::size_t answer_cache_entries = 256;
@@ -156,7 +164,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Non-blocking; `done` runs once on the client's thread.
+  // Non-blocking; `done` runs once: on the calling thread before this returns for a repeat the
+  // answer cache holds, otherwise on the client's thread.
   void ProcessStkmAsync(std::span<const std::uint8_t> stkm, const std::string& base_cid,
                         Purpose purpose, TekCallback done);
   // Blocking.

@@ -39,6 +39,15 @@ TEST(AnswerCacheTest, RepeatWithinTtlIsAnswered) {
   EXPECT_FALSE(c.Find(kStkm, "base:", Purpose::kPlay, 100 + kTtl));
 }
 
+TEST(AnswerCacheTest, NeverLongerThanTheTeksLifetime) {
+  AnswerCache c(8, 60 * kTtl);
+  TekResult t = Tek(9);
+  t.lifetime = 2;  // s
+  c.Put(kStkm, "base:", Purpose::kPlay, t, c.Generation(), 0);
+  EXPECT_TRUE(c.Find(kStkm, "base:", Purpose::kPlay, 2000000 - 1));
+  EXPECT_FALSE(c.Find(kStkm, "base:", Purpose::kPlay, 2000000));
+}
+
 TEST(AnswerCacheTest, RequestIsTheWholeKey) {
   AnswerCache c(8, kTtl);
   c.Put(kStkm, "base:", Purpose::kPlay, Tek(7), c.Generation(), 0);

@@ -607,7 +607,8 @@ def make_rows(raw, playback, zaps):
                         base["per_s"] if base else None, ">= 50000/s",
                         cc is not None and cc["per_s"] >= 50000,
                         (f"p99 {cc['p99_ms'] * 1000:.1f} us; " if cc and "p99_ms" in cc else "") +
-                        "spcd answered the first, the library's 1 s cache the repeats"))
+                        "spcd answered the first, the library's answer cache (as tekdec has it) "
+                        "the repeats, the async ones on the calling thread"))
     # 5. channel change
     def ttff(mode, key="launch_to_first_frame_ms"):
         vals = [z[key] for z in zaps if z.get("mode") == mode and key in z]

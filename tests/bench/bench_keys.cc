@@ -282,7 +282,7 @@ int main(int argc, char** argv) {
   std::string cerr;
   auto client = spc::client::Client::Connect(opts, &cerr);
   spc::client::Options cached_opts = opts;
-  cached_opts.answer_cache_ms = 1000;
+  cached_opts.answer_cache_ms = spc::client::kDefaultAnswerCacheMs;
   auto cached_client = spc::client::Client::Connect(cached_opts, &cerr);
   if (!client || !cached_client) {
     std::fprintf(stderr, "bench_keys: %s\n", cerr.c_str());

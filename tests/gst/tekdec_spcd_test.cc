@@ -1,8 +1,10 @@
 // tekdec in its default mode: TEKs from the real spcd on a private dbus-daemon (tests/spcd's
 // harness), keys imported over D-Bus. Covers TEKs into the keyring, the mapping of spcd's D-Bus
 // errors to "openbcast-stkm-rejected" reasons, the error when spcd is not there, one call per
-// STKM in flight, playing on and reconnecting across a SIGKILL of spcd, and no key bytes in the
-// debug log. Every wait is on a bus message or a D-Bus name change, with a deadline.
+// STKM in flight, repeats answered by the client library's answer cache (and not after
+// RightsChanged, nor for another base CID), playing on and reconnecting across a SIGKILL of spcd,
+// and no key bytes in the debug log. Every wait is on a bus message or a D-Bus name change, with a
+// deadline.
 #include <gst/app/gstappsrc.h>
 #include <gst/check/gstharness.h>
 #include <gtest/gtest.h>
@@ -275,16 +277,65 @@ TEST_F(TekDecSpcdTest, AnStkmInFlightIsNotSentTwice) {
   ASSERT_NE(Next("openbcast-tek"), nullptr);
   ExpectInKeyring(tek);
   EXPECT_EQ(SpcdStatus().stkms_processed, 1u);
-  // Once answered, a repeat is sent again (spcd answers it from its cache). spcd answers in
-  // order, so the TEK of a later STKM means the repeat was answered too.
+  EXPECT_EQ(UintProperty(dec_, "opened"), 1u);
+  // Once answered, a repeat within the answer cache's TTL is answered by the client library in
+  // this process, before the push returns (no thread hop): spcd does not see it.
   Push(stkm);
+  EXPECT_EQ(UintProperty(dec_, "opened"), 2u);
+  ExpectInKeyring(tek);
   SentTek later = Tek(0x302);
   Push(Stkm(later, std::nullopt));
   ASSERT_NE(Next("openbcast-tek"), nullptr);
   ExpectInKeyring(later);
   spc::client::StatusInfo status = SpcdStatus();
-  EXPECT_EQ(status.stkms_processed, 3u);
-  EXPECT_EQ(status.stkms_cached, 1u);
+  EXPECT_EQ(status.stkms_processed, 2u);
+  EXPECT_EQ(status.stkms_cached, 0u);
+  EXPECT_EQ(UintProperty(dec_, "opened"), 3u);
+}
+
+TEST_F(TekDecSpcdTest, RightsChangedClearsTheAnswerCache) {
+  Start();
+  SentTek tek = Tek(0x311);
+  const auto stkm = Stkm(tek, std::nullopt);
+  Push(stkm);
+  ASSERT_NE(Next("openbcast-tek"), nullptr);
+  Push(stkm);
+  EXPECT_EQ(UintProperty(dec_, "opened"), 2u);
+  EXPECT_EQ(SpcdStatus().stkms_processed, 1u);
+
+  // Rights written again by another process: spcd emits RightsChanged, and tekdec's client drops
+  // its answers on its own thread some time after ImportKeys returned. Until then a repeat is
+  // answered from the cache; then spcd is asked. (Each Status call is a round trip to spcd.)
+  Import(spcd_test::KeyFileGroup(keys_));
+  const gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+  std::uint64_t processed = 1;
+  while (processed == 1 && g_get_monotonic_time() < deadline) {
+    Push(stkm);
+    processed = SpcdStatus().stkms_processed;
+  }
+  ASSERT_EQ(processed, 2u) << "no repeat reached spcd after RightsChanged";
+  ExpectInKeyring(tek);
+  // Its answer is kept again (or still in flight): further repeats do not reach spcd.
+  Push(stkm);
+  EXPECT_EQ(SpcdStatus().stkms_processed, 2u);
+}
+
+// A cached answer is for its own request only: the same STKM for another base CID goes to spcd
+// (and is refused there: the content ID it names has no rights).
+TEST_F(TekDecSpcdTest, AnswerCacheIsNotSharedAcrossBaseCids) {
+  Start();
+  SentTek tek = Tek(0x321);
+  const auto stkm = Stkm(tek, std::nullopt);
+  Push(stkm);
+  ASSERT_NE(Next("openbcast-tek"), nullptr);
+  g_object_set(dec_, "base-cid", "urn:openbcast:svc:other:", nullptr);
+  Push(stkm);
+  auto msg = Next("openbcast-stkm-rejected");
+  ASSERT_NE(msg, nullptr);
+  EXPECT_STREQ(gst_structure_get_string(gst_message_get_structure(msg.get()), "reason"),
+               "no-rights");
+  EXPECT_EQ(SpcdStatus().stkms_processed, 2u);
+  EXPECT_EQ(UintProperty(dec_, "opened"), 1u);
 }
 
 TEST_F(TekDecSpcdTest, PlaysOnAcrossSpcdKillAndReconnectsByItself) {
