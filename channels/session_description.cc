@@ -1,15 +1,15 @@
-// Session description parser and writer (shared/spec/sdp.md) on GStreamer's GstSDPMessage.
+// Session description parser and writer (shared/spec/sdp.md), on the text itself.
 //
-// GstSDPMessage's parser is lenient: it skips lines it does not understand and turns bad numbers
-// into zero without saying so. So the text is first scanned line by line here (structure, m= lines,
-// the line number of every attribute) and every value this module relies on is checked, and errors
-// name the SDP line (`field`) and its 1-based line number (`offset`).
+// The text is scanned line by line once (structure, m= sections, the line number of every
+// attribute) and every value this module relies on is checked: errors name the SDP line (`field`)
+// and its 1-based line number (`offset`). No GStreamer here: spcd parses session descriptions too
+// (AddBroadcastService, --service, SetChannelList) and would otherwise map libgstreamer and the
+// libraries below it only for this.
 #include "channels/session_description.h"
 
-#include <gst/sdp/sdp.h>
+#include <gio/gio.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <memory>
@@ -24,11 +24,6 @@ namespace {
 constexpr std::string_view kStkmFormat = "vnd.oma.bcast.stkm";
 constexpr LtkmStreamKind kLtkmKinds[] = {LtkmStreamKind::kRegistration, LtkmStreamKind::kBcro,
                                          LtkmStreamKind::kTrigger};
-
-struct SdpMessageDeleter {
-  void operator()(GstSDPMessage* msg) const { gst_sdp_message_free(msg); }
-};
-using SdpMessagePtr = std::unique_ptr<GstSDPMessage, SdpMessageDeleter>;
 
 struct GFreeDeleter {
   void operator()(gchar* p) const { g_free(p); }
@@ -67,21 +62,41 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
   return out;
 }
 
-// Where things are in the text: GstSDPMessage keeps no line numbers.
+struct Attribute {
+  std::string_view name;
+  std::string_view value;  // after the first ':', "" for a property attribute ("a=recvonly")
+  std::size_t line = 0;
+};
+
+// The session part or one m= section of the text, with the line of everything in it.
 struct Block {
-  std::size_t m_line = 0;   // line number of the m= line (0 for the session block)
-  std::string_view m_text;  // the m= line's value
-  std::map<std::string, std::size_t, std::less<>> attribute_lines;  // first line of each a=name
-  std::size_t c_line = 0;
+  std::size_t m_line = 0;             // line number of the m= line (0 for the session block)
+  std::string_view m_text;            // the m= line's value
+  std::vector<Attribute> attributes;  // in text order
+  std::string_view c_text;            // the first c= line's value
+  std::size_t c_line = 0;             // 0: no c= line in this block
+
+  // The value of the first a=<name>, if any.
+  std::optional<std::string_view> Find(std::string_view name) const {
+    for (const Attribute& a : attributes) {
+      if (a.name == name) return a.value;
+    }
+    return std::nullopt;
+  }
+  std::size_t Line(std::string_view name) const {
+    for (const Attribute& a : attributes) {
+      if (a.name == name) return a.line;
+    }
+    return m_line;
+  }
 };
 
 struct Layout {
+  std::optional<std::string_view> session_name;  // the first s= line's value
   Block session;
   std::vector<Block> media;
   std::size_t AttrLine(int media_index, std::string_view name) const {
-    const Block& b = media_index < 0 ? session : media[media_index];
-    auto it = b.attribute_lines.find(name);
-    return it == b.attribute_lines.end() ? b.m_line : it->second;
+    return (media_index < 0 ? session : media[media_index]).Line(name);
   }
 };
 
@@ -98,6 +113,10 @@ spc::Result<Layout> ScanLines(std::string_view text) {
       return Error("not an SDP line of the form <letter>=<value>", "line", number);
     }
     std::string_view value = line.substr(2);
+    // RFC 4566 lines end with CRLF or LF: a CR or NUL inside one is not text of the line.
+    if (value.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos) {
+      return Error("control character inside an SDP line", "line", number);
+    }
     if (!seen_version) {
       if (line != "v=0") return Error("an SDP description starts with v=0", "v=", number);
       seen_version = true;
@@ -105,16 +124,25 @@ spc::Result<Layout> ScanLines(std::string_view text) {
     }
     switch (line[0]) {
       case 'm':
-        layout.media.push_back(Block{number, value, {}, 0});
+        layout.media.push_back(Block{number, value, {}, {}, 0});
         current = &layout.media.back();
         break;
+      case 's':
+        if (current == &layout.session && !layout.session_name) layout.session_name = value;
+        break;
       case 'c':
-        current->c_line = number;
+        if (current->c_line == 0) {
+          current->c_text = value;
+          current->c_line = number;
+        }
         break;
       case 'a': {
-        auto name = value.substr(0, value.find(':'));
+        const auto colon = value.find(':');
+        auto name = value.substr(0, colon);
         if (name.empty()) return Error("attribute without a name", "a=", number);
-        current->attribute_lines.try_emplace(std::string(name), number);
+        current->attributes.push_back(Attribute{
+            name, colon == std::string_view::npos ? std::string_view() : value.substr(colon + 1),
+            number});
         break;
       }
       default:
@@ -125,25 +153,22 @@ spc::Result<Layout> ScanLines(std::string_view text) {
   return layout;
 }
 
-std::optional<std::string_view> Attribute(const GstSDPMedia* media, const GstSDPMessage* msg,
-                                          const char* name) {
-  const gchar* v = media != nullptr ? gst_sdp_media_get_attribute_val(media, name)
-                                    : gst_sdp_message_get_attribute_val(msg, name);
-  if (v == nullptr) return std::nullopt;
-  return std::string_view(v);
-}
-
-// a=<name>:<pt> <value> for the given payload type.
-std::optional<std::string_view> PayloadAttribute(const GstSDPMedia* media, const char* name,
+// a=<name>:<pt> <value> for the given payload type (the first such line).
+std::optional<std::string_view> PayloadAttribute(const Block& media, std::string_view name,
                                                  int pt) {
-  for (guint i = 0;; ++i) {
-    const gchar* v = gst_sdp_media_get_attribute_val_n(media, name, i);
-    if (v == nullptr) return std::nullopt;
-    std::string_view sv = Trim(v);
+  for (const Attribute& a : media.attributes) {
+    if (a.name != name) continue;
+    std::string_view sv = Trim(a.value);
     auto space = sv.find_first_of(" \t");
     if (space == std::string_view::npos) continue;
     if (ParseNumber<int>(sv.substr(0, space)) == pt) return Trim(sv.substr(space + 1));
   }
+  return std::nullopt;
+}
+
+bool IsMulticast(const std::string& address) {
+  g_autoptr(GInetAddress) a = g_inet_address_new_from_string(address.c_str());
+  return a != nullptr && g_inet_address_get_is_multicast(a);
 }
 
 struct Connection {
@@ -151,35 +176,37 @@ struct Connection {
   int ttl = 0;
 };
 
-std::optional<Connection> ConnectionOf(const GstSDPMedia* media, const GstSDPMessage* msg) {
-  const GstSDPConnection* conn = nullptr;
-  if (gst_sdp_media_connections_len(media) > 0) {
-    conn = gst_sdp_media_get_connection(media, 0);
-  } else {
-    conn = gst_sdp_message_get_connection(msg);
+// c=IN IP4 <address>[/<ttl>[/<count>]] or c=IN IP6 <address>[/<count>] of the m= section, else
+// of the session.
+std::optional<Connection> ConnectionOf(const Block& media, const Layout& layout) {
+  const Block& b = media.c_line != 0 ? media : layout.session;
+  if (b.c_line == 0) return std::nullopt;
+  std::vector<std::string_view> tokens;
+  for (auto t : Split(Trim(b.c_text), ' ')) {
+    if (!t.empty()) tokens.push_back(t);
   }
-  if (conn == nullptr || conn->address == nullptr || conn->address[0] == '\0') return std::nullopt;
   // RFC 4566 defines network type IN with address types IP4 and IP6 only.
-  if (g_strcmp0(conn->nettype, "IN") != 0 ||
-      (g_strcmp0(conn->addrtype, "IP4") != 0 && g_strcmp0(conn->addrtype, "IP6") != 0)) {
+  if (tokens.size() != 3 || tokens[0] != "IN" || (tokens[1] != "IP4" && tokens[1] != "IP6")) {
     return std::nullopt;
   }
-  Connection c;
-  std::string_view addr = conn->address;
-  // GstSDP splits "addr/ttl" itself; be safe against a parser that leaves it in.
-  addr = addr.substr(0, addr.find('/'));
-  // GstSDP keeps the rest of a c= line with spaces in it as the address: only an IPv4/IPv6
-  // address or a host name is one.
+  const bool ip4 = tokens[1] == "IP4";
+  auto parts = Split(tokens[2], '/');
+  if (parts.size() > (ip4 ? 3u : 2u)) return std::nullopt;
+  std::string_view addr = parts[0];
+  // An IPv4/IPv6 address or a host name.
   if (addr.empty() || addr.find_first_not_of("0123456789abcdefABCDEFghijklmnopqrstuvwxyz"
                                              "GHIJKLMNOPQRSTUVWXYZ.:-") != std::string_view::npos) {
     return std::nullopt;
   }
+  Connection c;
   c.address = std::string(addr);
-  // The TTL means something (and is written back) only for a multicast address.
-  const bool multicast =
-      gst_sdp_address_is_multicast(conn->nettype, conn->addrtype, c.address.c_str()) != FALSE;
-  if (multicast && conn->ttl > 255) return std::nullopt;  // "/-4" comes back as a huge TTL
-  c.ttl = multicast ? static_cast<int>(conn->ttl) : 0;
+  // The TTL means something (and is written back) only for an IPv4 multicast address.
+  if (ip4 && addr.find(':') == std::string_view::npos && parts.size() >= 2 &&
+      IsMulticast(c.address)) {
+    auto ttl = ParseNumber<unsigned>(parts[1]);
+    if (!ttl || *ttl > 255) return std::nullopt;
+    c.ttl = static_cast<int>(*ttl);
+  }
   return c;
 }
 
@@ -230,33 +257,33 @@ std::map<std::string, std::string> ParseFmtp(std::string_view params) {
   return out;
 }
 
-spc::Result<KeyStream> ParseKeyStream(const GstSDPMedia* media, const GstSDPMessage* msg,
-                                      const MLine& m, const Layout& layout, int index) {
+spc::Result<KeyStream> ParseKeyStream(const Block& media, const MLine& m, const Layout& layout,
+                                      int index) {
   const std::size_t mline = layout.media[index].m_line;
   if (m.proto != "UDP") {
     return Error("key stream transport must be UDP, not " + m.proto, "m=", mline);
   }
   KeyStream ks;
   ks.port = m.port;
-  auto conn = ConnectionOf(media, msg);
+  auto conn = ConnectionOf(media, layout);
   if (!conn) return Error("no valid c= address for the key stream", "c=", mline);
   ks.address = conn->address;
   ks.ttl = conn->ttl;
-  auto id = Attribute(media, nullptr, "stkmstream");
+  auto id = media.Find("stkmstream");
   if (!id || Trim(*id).empty()) {
     return Error("key stream without a=stkmstream id", "a=stkmstream", mline);
   }
   ks.id = std::string(Trim(*id));
-  auto base = Attribute(media, nullptr, "bcast-basecid");
-  if (!base) base = Attribute(nullptr, msg, "bcast-basecid");
+  auto base = media.Find("bcast-basecid");
+  if (!base) base = layout.session.Find("bcast-basecid");
   if (!base || Trim(*base).empty()) {
     return Error("key stream without a=bcast-basecid", "a=bcast-basecid", mline);
   }
   ks.base_cid = std::string(Trim(*base));
-  auto domain = Attribute(media, nullptr, "bcast-keydomain");
+  auto domain = media.Find("bcast-keydomain");
   bool at_session = false;
   if (!domain) {
-    domain = Attribute(nullptr, msg, "bcast-keydomain");
+    domain = layout.session.Find("bcast-keydomain");
     at_session = true;
   }
   std::size_t domain_line = layout.AttrLine(at_session ? -1 : index, "bcast-keydomain");
@@ -272,8 +299,8 @@ spc::Result<KeyStream> ParseKeyStream(const GstSDPMedia* media, const GstSDPMess
   return ks;
 }
 
-spc::Result<MediaStream> ParseMedia(const GstSDPMedia* media, const GstSDPMessage* msg,
-                                    const MLine& m, const Layout& layout, int index) {
+spc::Result<MediaStream> ParseMedia(const Block& media, const MLine& m, const Layout& layout,
+                                    int index) {
   const std::size_t mline = layout.media[index].m_line;
   MediaStream ms;
   ms.media = m.media;
@@ -287,7 +314,7 @@ spc::Result<MediaStream> ParseMedia(const GstSDPMedia* media, const GstSDPMessag
     return Error("bad RTP payload type '" + m.formats.front() + "'", "m=", mline);
   }
   ms.payload_type = *pt;
-  auto conn = ConnectionOf(media, msg);
+  auto conn = ConnectionOf(media, layout);
   if (!conn) return Error("no valid c= address for the " + ms.media + " stream", "c=", mline);
   ms.address = conn->address;
   ms.ttl = conn->ttl;
@@ -313,11 +340,11 @@ spc::Result<MediaStream> ParseMedia(const GstSDPMedia* media, const GstSDPMessag
   }
   if (auto fmtp = PayloadAttribute(media, "fmtp", ms.payload_type)) ms.fmtp = ParseFmtp(*fmtp);
 
-  auto id = Attribute(media, nullptr, "stkmstream");
-  if (!id) id = Attribute(nullptr, msg, "stkmstream");
+  auto id = media.Find("stkmstream");
+  if (!id) id = layout.session.Find("stkmstream");
   if (id) ms.key_stream_id = std::string(Trim(*id));
 
-  if (auto mki = Attribute(media, nullptr, "bcast-mki-length")) {
+  if (auto mki = media.Find("bcast-mki-length")) {
     auto v = ParseNumber<int>(*mki);
     if (!v || *v < 0 || *v > 128) {
       return Error("bad a=bcast-mki-length '" + std::string(*mki) + "'", "a=bcast-mki-length",
@@ -325,14 +352,14 @@ spc::Result<MediaStream> ParseMedia(const GstSDPMedia* media, const GstSDPMessag
     }
     ms.mki_length = *v;
   }
-  if (auto auth = Attribute(media, nullptr, "SRTPAuthentication")) {
+  if (auto auth = media.Find("SRTPAuthentication")) {
     ms.srtp_authentication = std::string(Trim(*auth));
     if (ms.srtp_authentication.empty()) {
       return Error("empty a=SRTPAuthentication", "a=SRTPAuthentication",
                    layout.AttrLine(index, "SRTPAuthentication"));
     }
   }
-  if (auto rate = Attribute(media, nullptr, "SRTPROCTxRate")) {
+  if (auto rate = media.Find("SRTPROCTxRate")) {
     auto v = ParseNumber<int>(*rate);
     if (!v || *v <= 0 || *v > 65535) {
       return Error("bad a=SRTPROCTxRate '" + std::string(*rate) + "'", "a=SRTPROCTxRate",
@@ -348,8 +375,8 @@ spc::Result<MediaStream> ParseMedia(const GstSDPMedia* media, const GstSDPMessag
   return ms;
 }
 
-spc::Result<LtkmStream> ParseLtkmStream(const GstSDPMedia* media, const GstSDPMessage* msg,
-                                        const MLine& m, LtkmStreamKind kind, std::size_t mline) {
+spc::Result<LtkmStream> ParseLtkmStream(const Block& media, const Layout& layout, const MLine& m,
+                                        LtkmStreamKind kind, std::size_t mline) {
   const std::string format(LtkmStreamFormat(kind));
   if (m.proto != "UDP") {
     return Error(format + " stream transport must be UDP, not " + m.proto, "m=", mline);
@@ -357,7 +384,7 @@ spc::Result<LtkmStream> ParseLtkmStream(const GstSDPMedia* media, const GstSDPMe
   LtkmStream ls;
   ls.kind = kind;
   ls.port = m.port;
-  auto conn = ConnectionOf(media, msg);
+  auto conn = ConnectionOf(media, layout);
   if (!conn) return Error("no valid c= address for the " + format + " stream", "c=", mline);
   ls.address = conn->address;
   ls.ttl = conn->ttl;
@@ -388,22 +415,11 @@ const KeyStream* SessionDescription::FindKeyStream(std::string_view id) const {
 spc::Result<SessionDescription> ParseSessionDescription(std::string_view text) {
   auto layout = ScanLines(text);
   if (!layout) return layout.error();
-
-  GstSDPMessage* raw = nullptr;
-  if (gst_sdp_message_new(&raw) != GST_SDP_OK) return Error("out of memory", "sdp", 0);
-  SdpMessagePtr msg(raw);
-  if (gst_sdp_message_parse_buffer(reinterpret_cast<const guint8*>(text.data()),
-                                   static_cast<guint>(text.size()), msg.get()) != GST_SDP_OK) {
-    return Error("GstSDPMessage could not parse the description", "sdp", 1);
-  }
-  if (gst_sdp_message_medias_len(msg.get()) != layout->media.size()) {
-    return Error("m= lines do not match what GstSDPMessage parsed",
-                 "m=", layout->media.empty() ? 0 : layout->media.back().m_line);
-  }
+  const Block& session = layout->session;
 
   SessionDescription sd;
-  if (const gchar* s = gst_sdp_message_get_session_name(msg.get())) sd.session_name = s;
-  if (auto v = Attribute(nullptr, msg.get(), "bcastversion")) {
+  if (layout->session_name) sd.session_name = std::string(*layout->session_name);
+  if (auto v = session.Find("bcastversion")) {
     sd.bcast_version = std::string(Trim(*v));
     auto parts = Split(sd.bcast_version, '.');
     if (parts.size() != 2 || !ParseNumber<int>(parts[0]) || !ParseNumber<int>(parts[1])) {
@@ -411,17 +427,17 @@ spc::Result<SessionDescription> ParseSessionDescription(std::string_view text) {
                    layout->AttrLine(-1, "bcastversion"));
     }
   }
-  if (auto v = Attribute(nullptr, msg.get(), "bcast-roap-url")) sd.roap_url = std::string(Trim(*v));
-  if (auto v = Attribute(nullptr, msg.get(), "bcast-stkm-url")) sd.stkm_url = std::string(Trim(*v));
-  if (auto v = Attribute(nullptr, msg.get(), "bcast-profile")) sd.profile = std::string(Trim(*v));
-  if (auto v = Attribute(nullptr, msg.get(), "bcast-bsf-url")) sd.bsf_url = std::string(Trim(*v));
-  if (auto v = Attribute(nullptr, msg.get(), "bcast-bsm-url")) sd.bsm_url = std::string(Trim(*v));
+  if (auto v = session.Find("bcast-roap-url")) sd.roap_url = std::string(Trim(*v));
+  if (auto v = session.Find("bcast-stkm-url")) sd.stkm_url = std::string(Trim(*v));
+  if (auto v = session.Find("bcast-profile")) sd.profile = std::string(Trim(*v));
+  if (auto v = session.Find("bcast-bsf-url")) sd.bsf_url = std::string(Trim(*v));
+  if (auto v = session.Find("bcast-bsm-url")) sd.bsm_url = std::string(Trim(*v));
 
   std::vector<int> media_index;  // the m= line of each sd.media entry
-  for (guint i = 0; i < gst_sdp_message_medias_len(msg.get()); ++i) {
-    const GstSDPMedia* media = gst_sdp_message_get_media(msg.get(), i);
+  for (std::size_t i = 0; i < layout->media.size(); ++i) {
+    const Block& media = layout->media[i];
     const int index = static_cast<int>(i);
-    auto m = ParseMLine(layout->media[i].m_text, layout->media[i].m_line);
+    auto m = ParseMLine(media.m_text, media.m_line);
     if (!m) return m.error();
     if (m->media == "application") {
       // Registration, BCRO and trigger streams (broadcast-only terminals).
@@ -431,7 +447,7 @@ spc::Result<SessionDescription> ParseSessionDescription(std::string_view text) {
             m->formats.end()) {
           continue;
         }
-        auto ls = ParseLtkmStream(media, msg.get(), *m, kind, layout->media[i].m_line);
+        auto ls = ParseLtkmStream(media, *layout, *m, kind, media.m_line);
         if (!ls) return ls.error();
         sd.ltkm_streams.push_back(std::move(ls.value()));
         ltkm = true;
@@ -441,7 +457,7 @@ spc::Result<SessionDescription> ParseSessionDescription(std::string_view text) {
       // Other application lines are not this terminal's.
       if (std::find(m->formats.begin(), m->formats.end(), kStkmFormat) == m->formats.end())
         continue;
-      auto ks = ParseKeyStream(media, msg.get(), *m, *layout, index);
+      auto ks = ParseKeyStream(media, *m, *layout, index);
       if (!ks) return ks.error();
       if (sd.FindKeyStream(ks->id) != nullptr) {
         return Error("two key streams with a=stkmstream:" + ks->id, "a=stkmstream",
@@ -449,7 +465,7 @@ spc::Result<SessionDescription> ParseSessionDescription(std::string_view text) {
       }
       sd.key_streams.push_back(std::move(ks.value()));
     } else if (m->media == "video" || m->media == "audio") {
-      auto ms = ParseMedia(media, msg.get(), *m, *layout, index);
+      auto ms = ParseMedia(media, *m, *layout, index);
       if (!ms) return ms.error();
       sd.media.push_back(std::move(ms.value()));
       media_index.push_back(index);
@@ -489,13 +505,38 @@ const char* AddressType(const std::string& address) {
   return address.find(':') != std::string::npos ? "IP6" : "IP4";
 }
 
-void AddConnection(GstSDPMedia* media, const std::string& address, int ttl) {
-  const bool ip4_multicast = address.find(':') == std::string::npos &&
-                             std::atoi(address.c_str()) >= 224 && std::atoi(address.c_str()) <= 239;
-  // An IPv4 multicast c= line needs a TTL (RFC 4566 §5.7).
-  guint t = ttl > 0 ? static_cast<guint>(ttl) : (ip4_multicast ? 1u : 0u);
-  gst_sdp_media_add_connection(media, "IN", AddressType(address), address.c_str(), t, 0);
-}
+// The lines of the text, each ended by CRLF (RFC 4566 §5).
+class SdpText {
+ public:
+  void Line(char type, std::string_view value) {
+    text_ += type;
+    text_ += '=';
+    text_ += value;
+    text_ += "\r\n";
+  }
+  void Attribute(std::string_view name, std::string_view value) {
+    std::string a(name);
+    if (!value.empty()) a += ":" + std::string(value);
+    Line('a', a);
+  }
+  void Connection(const std::string& address, int ttl) {
+    std::string c = std::string("IN ") + AddressType(address) + " " + address;
+    // An IPv4 multicast c= line needs a TTL (RFC 4566 §5.7): 1 where none is given.
+    if (AddressType(address) == std::string_view("IP4") && IsMulticast(address)) {
+      c += "/" + std::to_string(ttl > 0 ? ttl : 1);
+    }
+    Line('c', c);
+  }
+  void Media(std::string_view media, std::uint16_t port, std::string_view proto,
+             std::string_view format) {
+    Line('m', std::string(media) + " " + std::to_string(port) + " " + std::string(proto) + " " +
+                  std::string(format));
+  }
+  std::string Take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+};
 
 std::string Hex24(std::uint32_t v) {
   char buf[16];
@@ -506,74 +547,43 @@ std::string Hex24(std::uint32_t v) {
 }  // namespace
 
 std::string WriteSessionDescription(const SessionDescription& sd) {
-  GstSDPMessage* raw = nullptr;
-  gst_sdp_message_new(&raw);
-  SdpMessagePtr msg(raw);
+  SdpText out;
   std::string origin_addr = "127.0.0.1";
   if (!sd.key_streams.empty()) {
     origin_addr = sd.key_streams.front().address;
   } else if (!sd.media.empty()) {
     origin_addr = sd.media.front().address;
   }
-  gst_sdp_message_set_version(msg.get(), "0");
-  gst_sdp_message_set_origin(msg.get(), "-", "1", "1", "IN", AddressType(origin_addr),
-                             origin_addr.c_str());
-  gst_sdp_message_set_session_name(msg.get(),
-                                   sd.session_name.empty() ? "-" : sd.session_name.c_str());
-  gst_sdp_message_add_time(msg.get(), "0", "0", nullptr);
-  if (!sd.bcast_version.empty()) {
-    gst_sdp_message_add_attribute(msg.get(), "bcastversion", sd.bcast_version.c_str());
-  }
-  if (!sd.roap_url.empty()) {
-    gst_sdp_message_add_attribute(msg.get(), "bcast-roap-url", sd.roap_url.c_str());
-  }
-  if (!sd.stkm_url.empty()) {
-    gst_sdp_message_add_attribute(msg.get(), "bcast-stkm-url", sd.stkm_url.c_str());
-  }
+  out.Line('v', "0");
+  out.Line('o', std::string("- 1 1 IN ") + AddressType(origin_addr) + " " + origin_addr);
+  out.Line('s', sd.session_name.empty() ? "-" : sd.session_name);
+  out.Line('t', "0 0");
   for (const auto& [name, value] :
-       {std::pair{"bcast-profile", &sd.profile}, std::pair{"bcast-bsf-url", &sd.bsf_url},
-        std::pair{"bcast-bsm-url", &sd.bsm_url}}) {
-    if (!value->empty()) gst_sdp_message_add_attribute(msg.get(), name, value->c_str());
+       {std::pair{"bcastversion", &sd.bcast_version}, std::pair{"bcast-roap-url", &sd.roap_url},
+        std::pair{"bcast-stkm-url", &sd.stkm_url}, std::pair{"bcast-profile", &sd.profile},
+        std::pair{"bcast-bsf-url", &sd.bsf_url}, std::pair{"bcast-bsm-url", &sd.bsm_url}}) {
+    if (!value->empty()) out.Attribute(name, *value);
   }
 
   for (const KeyStream& ks : sd.key_streams) {
-    GstSDPMedia* media = nullptr;
-    gst_sdp_media_new(&media);
-    gst_sdp_media_set_media(media, "application");
-    gst_sdp_media_set_port_info(media, ks.port, 1);
-    gst_sdp_media_set_proto(media, "UDP");
-    gst_sdp_media_add_format(media, std::string(kStkmFormat).c_str());
-    AddConnection(media, ks.address, ks.ttl);
-    gst_sdp_media_add_attribute(media, "stkmstream", ks.id.c_str());
-    gst_sdp_media_add_attribute(media, "bcast-basecid", ks.base_cid.c_str());
-    gst_sdp_media_add_attribute(media, "bcast-keydomain", Hex24(ks.key_domain_id).c_str());
-    gst_sdp_message_add_media(msg.get(), media);  // copies
-    gst_sdp_media_free(media);
+    out.Media("application", ks.port, "UDP", kStkmFormat);
+    out.Connection(ks.address, ks.ttl);
+    out.Attribute("stkmstream", ks.id);
+    out.Attribute("bcast-basecid", ks.base_cid);
+    out.Attribute("bcast-keydomain", Hex24(ks.key_domain_id));
   }
   for (const LtkmStream& ls : sd.ltkm_streams) {
-    GstSDPMedia* media = nullptr;
-    gst_sdp_media_new(&media);
-    gst_sdp_media_set_media(media, "application");
-    gst_sdp_media_set_port_info(media, ls.port, 1);
-    gst_sdp_media_set_proto(media, "UDP");
-    gst_sdp_media_add_format(media, std::string(LtkmStreamFormat(ls.kind)).c_str());
-    AddConnection(media, ls.address, ls.ttl);
-    gst_sdp_message_add_media(msg.get(), media);
-    gst_sdp_media_free(media);
+    out.Media("application", ls.port, "UDP", LtkmStreamFormat(ls.kind));
+    out.Connection(ls.address, ls.ttl);
   }
   for (const MediaStream& ms : sd.media) {
-    GstSDPMedia* media = nullptr;
-    gst_sdp_media_new(&media);
-    gst_sdp_media_set_media(media, ms.media.c_str());
-    gst_sdp_media_set_port_info(media, ms.port, 1);
-    gst_sdp_media_set_proto(media, ms.protocol.c_str());
     const std::string pt = std::to_string(ms.payload_type);
-    gst_sdp_media_add_format(media, pt.c_str());
-    AddConnection(media, ms.address, ms.ttl);
+    out.Media(ms.media, ms.port, ms.protocol, pt);
+    out.Connection(ms.address, ms.ttl);
     if (!ms.encoding_name.empty()) {
       std::string rtpmap = pt + " " + ms.encoding_name + "/" + std::to_string(ms.clock_rate);
       if (ms.channels > 0) rtpmap += "/" + std::to_string(ms.channels);
-      gst_sdp_media_add_attribute(media, "rtpmap", rtpmap.c_str());
+      out.Attribute("rtpmap", rtpmap);
     }
     if (!ms.fmtp.empty()) {
       std::string fmtp = pt + " ";
@@ -583,25 +593,16 @@ std::string WriteSessionDescription(const SessionDescription& sd) {
         first = false;
         fmtp += value.empty() ? name : name + "=" + value;
       }
-      gst_sdp_media_add_attribute(media, "fmtp", fmtp.c_str());
+      out.Attribute("fmtp", fmtp);
     }
-    if (!ms.key_stream_id.empty()) {
-      gst_sdp_media_add_attribute(media, "stkmstream", ms.key_stream_id.c_str());
-    }
-    if (ms.mki_length > 0) {
-      gst_sdp_media_add_attribute(media, "bcast-mki-length", std::to_string(ms.mki_length).c_str());
-    }
+    if (!ms.key_stream_id.empty()) out.Attribute("stkmstream", ms.key_stream_id);
+    if (ms.mki_length > 0) out.Attribute("bcast-mki-length", std::to_string(ms.mki_length));
     if (!ms.srtp_authentication.empty()) {
-      gst_sdp_media_add_attribute(media, "SRTPAuthentication", ms.srtp_authentication.c_str());
+      out.Attribute("SRTPAuthentication", ms.srtp_authentication);
     }
-    if (ms.roc_tx_rate > 0) {
-      gst_sdp_media_add_attribute(media, "SRTPROCTxRate", std::to_string(ms.roc_tx_rate).c_str());
-    }
-    gst_sdp_message_add_media(msg.get(), media);
-    gst_sdp_media_free(media);
+    if (ms.roc_tx_rate > 0) out.Attribute("SRTPROCTxRate", std::to_string(ms.roc_tx_rate));
   }
-  GCharPtr text(gst_sdp_message_as_text(msg.get()));
-  return text ? std::string(text.get()) : std::string();
+  return out.Take();
 }
 
 }  // namespace channels

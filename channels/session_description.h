@@ -1,5 +1,5 @@
 // Session description of a protected service (shared/spec/sdp.md): SDP with the BCAST attributes.
-// One parser (on GStreamer's GstSDPMessage) and one writer.
+// One parser and one writer, on the text (no GStreamer: spcd uses them too).
 #pragma once
 
 #include <cstdint>

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include <gst/sdp/sdp.h>
+#include <gio/gio.h>
 
 #include "channels/session_description.h"
 
@@ -35,8 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // An IPv4 multicast c= line needs a TTL (RFC 4566 5.7): the writer puts 1 where none was given.
   auto ttl_rule = [](const std::string& address, int& ttl) {
     const char* type = address.find(':') == std::string::npos ? "IP4" : "IP6";
-    if (ttl == 0 && std::string_view(type) == "IP4" &&
-        gst_sdp_address_is_multicast("IN", type, address.c_str())) {
+    g_autoptr(GInetAddress) a = g_inet_address_new_from_string(address.c_str());
+    if (ttl == 0 && std::string_view(type) == "IP4" && a != nullptr &&
+        g_inet_address_get_is_multicast(a)) {
       ttl = 1;
     }
   };
