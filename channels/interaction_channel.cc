@@ -1,6 +1,6 @@
 #include "channels/interaction_channel.h"
 
-#include <libsoup/soup.h>
+#include "channels/soup_api.h"
 
 #include <algorithm>
 #include <optional>
@@ -47,7 +47,8 @@ bool IsRetryable(InteractionErrorCode code) {
 }
 
 void InteractionChannel::SessionUnref::operator()(void* p) const {
-  soup_session_abort(static_cast<SoupSession*>(p));
+  // A session exists only once libsoup was loaded.
+  Soup(nullptr)->session_abort(static_cast<SoupSession*>(p));
   g_object_unref(p);
 }
 
@@ -128,7 +129,7 @@ GSource* AttachSource(GSource* source, GMainContext* context, GSourceFunc func,
 }
 
 std::string Reason(SoupMessage* message) {
-  const char* reason = soup_message_get_reason_phrase(message);
+  const char* reason = Soup(nullptr)->message_get_reason_phrase(message);
   return reason != nullptr ? reason : "";
 }
 
@@ -145,10 +146,7 @@ InteractionChannel::InteractionChannel(InteractionOptions options, GMainContext*
     : options_(std::move(options)),
       context_(context != nullptr ? g_main_context_ref(context)
                                   : g_main_context_ref_thread_default()) {
-  // libsoup's own timeouts are off: the channel times each attempt itself, in milliseconds, and
-  // tells a timeout from a refused connection.
-  session_.reset(soup_session_new_with_options("user-agent", options_.user_agent.c_str(), "timeout",
-                                               0u, "idle-timeout", 30u, nullptr));
+  // The session (and libsoup itself) comes with the first request: see soup_api.h.
 }
 
 InteractionChannel::~InteractionChannel() {
@@ -210,7 +208,21 @@ void InteractionChannel::StartAttempt(const RequestPtr& r) {
   if (r->attempt > 1) ++counters_.retries;
   r->timed_out = false;
   r->response = HttpResponse{};
-  SoupMessage* msg = soup_message_new(r->request.method.c_str(), r->request.url.c_str());
+  std::string load_error;
+  const SoupApi* soup = Soup(&load_error);
+  if (soup == nullptr) {
+    Finish(r, InteractionError{InteractionErrorCode::kBadRequest, 0, r->attempt,
+                               "cannot send " + r->request.method + " to \"" + r->request.url +
+                                   "\": " + load_error});
+    return;
+  }
+  if (!session_) {
+    // libsoup's own timeouts are off: the channel times each attempt itself, in milliseconds,
+    // and tells a timeout from a refused connection.
+    session_.reset(soup->session_new_with_options("user-agent", options_.user_agent.c_str(),
+                                                  "timeout", 0u, "idle-timeout", 30u, nullptr));
+  }
+  SoupMessage* msg = soup->message_new(r->request.method.c_str(), r->request.url.c_str());
   if (msg == nullptr) {
     Finish(r, InteractionError{InteractionErrorCode::kBadRequest, 0, r->attempt,
                                "cannot send " + r->request.method + " to \"" + r->request.url +
@@ -220,19 +232,19 @@ void InteractionChannel::StartAttempt(const RequestPtr& r) {
   r->message = msg;
   if (!r->request.content_type.empty() || !r->request.body.empty()) {
     g_autoptr(GBytes) body = g_bytes_new(r->request.body.data(), r->request.body.size());
-    soup_message_set_request_body_from_bytes(
+    soup->message_set_request_body_from_bytes(
         msg, r->request.content_type.empty() ? nullptr : r->request.content_type.c_str(), body);
   }
-  SoupMessageHeaders* headers = soup_message_get_request_headers(msg);
-  for (const auto& a : r->request.accept) soup_message_headers_append(headers, "Accept", a.c_str());
+  SoupMessageHeaders* headers = soup->message_get_request_headers(msg);
+  for (const auto& a : r->request.accept) soup->headers_append(headers, "Accept", a.c_str());
   for (const auto& [name, value] : r->request.headers) {
-    soup_message_headers_replace(headers, name.c_str(), value.c_str());
+    soup->headers_replace(headers, name.c_str(), value.c_str());
   }
   r->cancellable = g_cancellable_new();
   r->timer = AttachSource(g_timeout_source_new(options_.timeout_ms), context_, OnTimeout, r);
   g_main_context_push_thread_default(context_);
-  soup_session_send_async(static_cast<SoupSession*>(session_.get()), msg, G_PRIORITY_DEFAULT,
-                          r->cancellable, OnSent, NewStep(r));
+  soup->session_send_async(static_cast<SoupSession*>(session_.get()), msg, G_PRIORITY_DEFAULT,
+                           r->cancellable, OnSent, NewStep(r));
   g_main_context_pop_thread_default(context_);
 }
 
@@ -260,8 +272,11 @@ InteractionError CancelledError(const InteractionChannel::Request& r, unsigned t
 void InteractionChannel::OnSent(GObject* source, GAsyncResult* res, gpointer data) {
   std::unique_ptr<Step> step(static_cast<Step*>(data));
   const RequestPtr& r = step->request;
+  // Only a request that loaded libsoup gets here.
+  const SoupApi* soup = Soup(nullptr);
   GError* error = nullptr;
-  GInputStream* stream = soup_session_send_finish(SOUP_SESSION(source), res, &error);
+  GInputStream* stream =
+      soup->session_send_finish(reinterpret_cast<SoupSession*>(source), res, &error);
   g_autoptr(GError) owned_error = error;
   g_autoptr(GInputStream) owned_stream = stream;
   InteractionChannel* self = r->owner;
@@ -279,9 +294,9 @@ void InteractionChannel::OnSent(GObject* source, GAsyncResult* res, gpointer dat
     }
     return;
   }
-  const int status = static_cast<int>(soup_message_get_status(r->message));
+  const int status = static_cast<int>(soup->message_get_status(r->message));
   r->response.status = status;
-  SoupMessageHeaders* headers = soup_message_get_response_headers(r->message);
+  SoupMessageHeaders* headers = soup->message_get_response_headers(r->message);
   if (status >= 500 && status <= 599) {
     self->AttemptFailed(r, {InteractionErrorCode::kServerError, status, 0,
                             url + ": HTTP " + std::to_string(status) + " " + Reason(r->message)});
@@ -291,10 +306,10 @@ void InteractionChannel::OnSent(GObject* source, GAsyncResult* res, gpointer dat
                                 status) != r->request.pass_status.end();
   if (passed || (status >= 200 && status <= 299)) {
     SoupMessageHeadersIter it;
-    soup_message_headers_iter_init(&it, headers);
+    soup->headers_iter_init(&it, headers);
     const char* name = nullptr;
     const char* value = nullptr;
-    while (soup_message_headers_iter_next(&it, &name, &value)) {
+    while (soup->headers_iter_next(&it, &name, &value)) {
       g_autofree gchar* lower = g_ascii_strdown(name, -1);
       std::string& slot = r->response.headers[lower];
       slot += (slot.empty() ? "" : ", ") + std::string(value);
@@ -310,7 +325,7 @@ void InteractionChannel::OnSent(GObject* source, GAsyncResult* res, gpointer dat
                             url + ": unexpected HTTP status " + std::to_string(status)});
     return;
   }
-  const char* type = soup_message_headers_get_content_type(headers, nullptr);
+  const char* type = soup->headers_get_content_type(headers, nullptr);
   r->response.content_type = type ? type : "";
   if (status != 204 && !passed && !IsAccepted(r->request.accept, r->response.content_type)) {
     std::string want;
@@ -320,7 +335,7 @@ void InteractionChannel::OnSent(GObject* source, GAsyncResult* res, gpointer dat
             url + ": answer of type \"" + r->response.content_type + "\", expected " + want});
     return;
   }
-  const goffset length = soup_message_headers_get_content_length(headers);
+  const goffset length = soup->headers_get_content_length(headers);
   if (length > 0 && static_cast<std::uint64_t>(length) > self->options_.max_body) {
     self->AttemptFailed(r, {InteractionErrorCode::kBodyTooLarge, status, 0,
                             url + ": body of " + std::to_string(length) + " bytes, limit " +
@@ -360,9 +375,10 @@ void InteractionChannel::OnRead(GObject* source, GAsyncResult* res, gpointer dat
   if (n == 0) {
     // libsoup takes the end of a "Connection: close" answer as the end of its body even when
     // fewer bytes came than Content-Length announced: check the length here.
-    SoupMessageHeaders* headers = soup_message_get_response_headers(r->message);
-    if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH) {
-      const goffset length = soup_message_headers_get_content_length(headers);
+    const SoupApi* soup = Soup(nullptr);
+    SoupMessageHeaders* headers = soup->message_get_response_headers(r->message);
+    if (soup->headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH) {
+      const goffset length = soup->headers_get_content_length(headers);
       if (static_cast<std::uint64_t>(length) != r->response.body.size()) {
         self->AttemptFailed(
             r, {InteractionErrorCode::kTruncated, r->response.status, 0,

@@ -104,13 +104,10 @@ bool HasExtension(Reader& r, xmlNode* exts, std::string_view type) {
   bool found = false;
   Cursor c(r, exts);
   for (xmlNode* n : c.Repeated(kNone, "extension")) {
-    xmlChar* t = xmlGetNsProp(n, reinterpret_cast<const xmlChar*>("type"),
-                              reinterpret_cast<const xmlChar*>(std::string(kXsi.uri).c_str()));
-    if (t) {
-      std::string_view tv(reinterpret_cast<const char*>(t));
+    if (auto t = xml::NsProp(n, "type", std::string(kXsi.uri).c_str())) {
+      std::string_view tv(*t);
       std::size_t colon = tv.find(':');
       if ((colon == std::string_view::npos ? tv : tv.substr(colon + 1)) == type) found = true;
-      xmlFree(t);
     }
   }
   c.End();
@@ -761,10 +758,8 @@ RoapResult<RoResponse> ParseRoResponse(std::string_view bytes) {
     // The span must be this tree node: its <roap:ro> carries the same id.
     xmlNode* ro_node = node->children;
     while (ro_node && ro_node->type != XML_ELEMENT_NODE) ro_node = ro_node->next;
-    xmlChar* id = ro_node ? xmlGetProp(ro_node, reinterpret_cast<const xmlChar*>("id")) : nullptr;
-    bool same =
-        id && p->ro.id == reinterpret_cast<const char*>(id) && xml::IsElement(ro_node, kRoap, "ro");
-    xmlFree(id);
+    const auto id = xml::Prop(ro_node, "id");
+    const bool same = id && p->ro.id == *id && xml::IsElement(ro_node, kRoap, "ro");
     if (!same) {
       return Malformed("protectedRO", s, "roResponse: protectedRO bytes do not match the tree");
     }

@@ -4,7 +4,8 @@
 #include <libxml/xmlerror.h>
 
 #include <algorithm>
-#include <mutex>
+
+#include "spc/libspc/roap/libxml_api.h"
 
 namespace spc::roap::xml {
 
@@ -64,18 +65,13 @@ std::string_view AsView(const xmlChar* s) {
 
 const xmlChar* X(const char* s) { return reinterpret_cast<const xmlChar*>(s); }
 
-void InitLibxml() {
-  static std::once_flag once;
-  std::call_once(once, [] { xmlInitParser(); });
-}
-
 bool IsBlank(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
 }
 
 struct CtxtDeleter {
-  void operator()(xmlParserCtxt* c) const { xmlFreeParserCtxt(c); }
+  void operator()(xmlParserCtxt* c) const { Libxml(nullptr)->free_parser_ctxt(c); }
 };
 
 }  // namespace
@@ -204,7 +200,8 @@ Element TextElement(Ns ns, std::string local, std::string text) {
 // ---------------------------------------------------------------------------------------------
 // Reader
 
-void DocDeleter::operator()(xmlDoc* doc) const { xmlFreeDoc(doc); }
+// A document exists only once libxml2 was loaded.
+void DocDeleter::operator()(xmlDoc* doc) const { Libxml(nullptr)->free_doc(doc); }
 
 bool IsElement(const xmlNode* node, Ns ns, std::string_view local) {
   if (!node || node->type != XML_ELEMENT_NODE || AsView(node->name) != local) return false;
@@ -221,9 +218,7 @@ std::string NodeName(const xmlNode* node) {
   return name + std::string(AsView(node->name));
 }
 
-Reader::Reader(std::string_view bytes, std::string what) : bytes_(bytes), what_(std::move(what)) {
-  InitLibxml();
-}
+Reader::Reader(std::string_view bytes, std::string what) : bytes_(bytes), what_(std::move(what)) {}
 
 void Reader::Fail(std::string field, std::string message) {
   if (error_) return;
@@ -266,15 +261,21 @@ xmlNode* Reader::Root(Ns ns, std::string_view local) {
       return nullptr;
     }
   }
-  std::unique_ptr<xmlParserCtxt, CtxtDeleter> ctxt(xmlNewParserCtxt());
+  std::string load_error;
+  const LibxmlApi* libxml = Libxml(&load_error);
+  if (libxml == nullptr) {
+    error_ = Malformed(std::string(local), 0, what_ + ": " + load_error);
+    return nullptr;
+  }
+  std::unique_ptr<xmlParserCtxt, CtxtDeleter> ctxt(libxml->new_parser_ctxt());
   if (!ctxt) {
     error_ = Malformed(std::string(local), 0, what_ + ": out of memory");
     return nullptr;
   }
   // Deliberately without XML_PARSE_NOENT, XML_PARSE_DTDLOAD, XML_PARSE_DTDATTR, XML_PARSE_HUGE.
   int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
-  doc_.reset(xmlCtxtReadMemory(ctxt.get(), bytes_.data(), static_cast<int>(bytes_.size()), nullptr,
-                               "UTF-8", options));
+  doc_.reset(libxml->ctxt_read_memory(ctxt.get(), bytes_.data(), static_cast<int>(bytes_.size()),
+                                      nullptr, "UTF-8", options));
   if (!doc_ || !ctxt->wellFormed || !ctxt->nsWellFormed) {
     const xmlError* e = &ctxt->lastError;
     std::string msg = e->message ? e->message : "not well-formed";
@@ -295,7 +296,7 @@ xmlNode* Reader::Root(Ns ns, std::string_view local) {
     error_ = Malformed("DOCTYPE", 0, what_ + ": DTDs are refused");
     return nullptr;
   }
-  xmlNode* root = xmlDocGetRootElement(doc_.get());
+  xmlNode* root = libxml->doc_get_root_element(doc_.get());
   if (!IsElement(root, ns, local)) {
     std::string got = NodeName(root);
     if (root && root->ns) got += " in namespace " + std::string(AsView(root->ns->href));
@@ -311,13 +312,35 @@ std::optional<std::string> Reader::OptAttr(xmlNode* node, std::string_view name)
   if (failed() || !node) return std::nullopt;
   for (xmlAttr* a = node->properties; a; a = a->next) {
     if (a->ns == nullptr && AsView(a->name) == name) {
-      xmlChar* v = xmlNodeListGetString(node->doc, a->children, 1);
+      // Only a parsed document has nodes: libxml2 is loaded.
+      const LibxmlApi* libxml = Libxml(nullptr);
+      xmlChar* v = libxml->node_list_get_string(node->doc, a->children, 1);
       std::string s(AsView(v));
-      xmlFree(v);
+      (*libxml->free)(v);
       return s;
     }
   }
   return std::nullopt;
+}
+
+std::optional<std::string> NsProp(xmlNode* node, const char* name, const char* ns_uri) {
+  if (!node) return std::nullopt;
+  const LibxmlApi* libxml = Libxml(nullptr);
+  xmlChar* v = libxml->get_ns_prop(node, X(name), X(ns_uri));
+  if (!v) return std::nullopt;
+  std::string s(AsView(v));
+  (*libxml->free)(v);
+  return s;
+}
+
+std::optional<std::string> Prop(xmlNode* node, const char* name) {
+  if (!node) return std::nullopt;
+  const LibxmlApi* libxml = Libxml(nullptr);
+  xmlChar* v = libxml->get_prop(node, X(name));
+  if (!v) return std::nullopt;
+  std::string s(AsView(v));
+  (*libxml->free)(v);
+  return s;
 }
 
 std::string Reader::Attr(xmlNode* node, std::string_view name) {
@@ -371,13 +394,14 @@ KeyId Reader::KeyIdentifier(xmlNode* node) {
   KeyId id{};
   if (failed() || !node) return id;
   std::string name = NodeName(node);
-  xmlChar* type = xmlGetNsProp(node, X("type"), X(std::string(kXsi.uri).c_str()));
+  const LibxmlApi* libxml = Libxml(nullptr);
+  xmlChar* type = libxml->get_ns_prop(node, X("type"), X(std::string(kXsi.uri).c_str()));
   std::string type_s(AsView(type));
-  xmlFree(type);
+  (*libxml->free)(type);
   std::size_t colon = type_s.find(':');
   std::string prefix = colon == std::string::npos ? "" : type_s.substr(0, colon);
   std::string local = colon == std::string::npos ? type_s : type_s.substr(colon + 1);
-  xmlNs* ns = xmlSearchNs(node->doc, node, prefix.empty() ? nullptr : X(prefix.c_str()));
+  xmlNs* ns = libxml->search_ns(node->doc, node, prefix.empty() ? nullptr : X(prefix.c_str()));
   if (local != "X509SPKIHash" || !ns || AsView(ns->href) != kRoapNamespace) {
     Fail(name, name + " is not of xsi:type roap:X509SPKIHash");
     return id;

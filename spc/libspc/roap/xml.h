@@ -79,6 +79,10 @@ class Element {
 Element KeyIdentifier(std::string_view name, const KeyId& id);
 Element TextElement(Ns ns, std::string local, std::string text);
 
+// xmlGetNsProp / xmlGetProp (any namespace) of a parsed document's node; nullopt when absent.
+std::optional<std::string> NsProp(xmlNode* node, const char* name, const char* ns_uri);
+std::optional<std::string> Prop(xmlNode* node, const char* name);
+
 struct DocDeleter {
   void operator()(xmlDoc* doc) const;
 };
