@@ -7,6 +7,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -20,6 +21,25 @@ def check(condition, message):
     if not condition:
         raise TestFailure(message)
     print(f"  ok: {message}", flush=True)
+
+
+def check_udp_ports_free(ports, what):
+    """Fails when one of `ports` on loopback is bound already. The player, tekdec and spcd bind
+    with SO_REUSEPORT, so another run of the same test on the same ports (another build directory
+    on a shared machine) is no error for them: the kernel shares the datagrams out among the runs
+    by sender, and each run sees the other's SRTP packets (wrong keys under the same TEK IDs:
+    authentication failures) and loses some of its own (a key stream that seems silent). Checked
+    before this run binds anything of its own."""
+    for port in ports:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise TestFailure(f"{what}: UDP port {port} is in use ({e.strerror}): another run "
+                              "on the same ports (another build directory?) would mix its "
+                              "packets with this run's")
+        finally:
+            s.close()
 
 
 class Process:

@@ -12,7 +12,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from testproc import Process, TestFailure, check, start_private_bus  # noqa: E402,F401
+from testproc import (Process, TestFailure, check, check_udp_ports_free,  # noqa: E402,F401
+                      start_private_bus)
 
 
 class Rig:
@@ -59,6 +60,8 @@ class Rig:
         """Starts every head-end at once (so their GOPs run nearly in step), then waits for each
         to be ready. specs: dicts with name, port, base_cid, cid_extension, keys (None: --clear),
         sdp, extra. A service is known to spcd by its base CID: each has its own."""
+        for spec in specs:
+            check_udp_ports_free(range(spec["port"], spec["port"] + 7), f"head-end {spec['name']}")
         started = []
         for spec in specs:
             argv = [self.args.headend, "--media", self.media(), "--dest", "127.0.0.1",
@@ -86,9 +89,10 @@ class Rig:
         """A private dbus-daemon in the work directory (testproc.start_private_bus)."""
         _, self.bus_address = start_private_bus(self.workdir, self.env, self.processes)
 
-    def start_spcd(self, extra=(), name="spcd"):
+    def start_spcd(self, extra=(), name="spcd", watch="stdout"):
+        # watch="stderr": spcd's log lines (where it says which TEKs it holds) can be waited for.
         spcd = Process(name, [self.args.spcd, "--bus-address", self.bus_address, "--store",
-                              self.path("spc.db"), *extra], self.workdir, self.env)
+                              self.path("spc.db"), *extra], self.workdir, self.env, watch=watch)
         self.processes.append(spcd)
         subprocess.run(["gdbus", "wait", "--address", self.bus_address, "--timeout", "20",
                         "org.openbcast.SPC1"], check=True, env=self.env, timeout=30)
@@ -106,13 +110,18 @@ class Rig:
         subprocess.run([self.args.spcctl, "--bus-address", self.bus_address, "import-keys", path],
                        check=True, env=self.env, timeout=30, capture_output=True, text=True)
 
-    def zap(self, name, channel_dir, changes, extra=(), timeout=120):
-        """A scripted bcast-player run over the channel folder; returns (exit status, report)."""
+    def zap(self, name, channel_dir, changes, extra=(), timeout=120, first_change=None):
+        """A scripted bcast-player run over the channel folder; returns (exit status, report).
+        first_change(process): called once the player runs; it makes the first change itself
+        (the key "n" on the player's stdin) when the event it waits for has come."""
         report = self.path(f"{name}.json")
         argv = [self.args.player, "--headless", "--channels", channel_dir,
                 "--zap-on-first-frame", str(changes), "--report", report, *extra]
-        p = Process(name, argv, self.workdir, self.env)
+        p = Process(name, argv, self.workdir, self.env,
+                    stdin=subprocess.PIPE if first_change else None)
         self.processes.append(p)
+        if first_change:
+            first_change(p)
         status = p.wait(timeout)
         self.processes.remove(p)
         p.stop()

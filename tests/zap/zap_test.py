@@ -18,7 +18,7 @@ CHANGES = 20
 
 def run(rig, base):
     rig.start_bus()
-    rig.start_spcd(["--prefetch=neighbours"])
+    spcd = rig.start_spcd(["--prefetch=neighbours"], watch="stderr")
     channels = rig.path("channels")
     os.makedirs(channels)
     specs = []
@@ -38,13 +38,26 @@ def run(rig, base):
                       # what every change used.
                       "extra": ["--tek-period", "60", "--stkm-interval", "2000"]})
     rig.start_headends(specs)
+
+    def first_change(player):
+        # spcd gets the channel list from the player at start and prefetches the neighbours of
+        # the first channel (an STKM of each from their key streams). The first change waits for
+        # that, not for a time: under load the first STKMs may take seconds.
+        player.wait_for_line(r"^zap n=0 .*ttff_ms=\d", timeout=60)
+        neighbours = {spec["base_cid"] for spec in specs[1:]}
+        while neighbours:  # spcd's log lines from its start, in order
+            m = spcd.wait_for_line(r"TEK \d+ of (\S+) held \(", timeout=60)
+            neighbours.discard(m.group(1))
+        print("    spcd holds the neighbours' TEKs: first change", flush=True)
+        player.proc.stdin.write("n")
+        player.proc.stdin.flush()
+
     status, report = rig.zap("player", channels, CHANGES,
                              ["--bus-address", rig.bus_address, "--zap-dwell", "0.3",
-                              # spcd gets the channel list at start: time to prefetch the
-                              # neighbours (an STKM of each) before the first change.
-                              "--zap-warmup", "3",
+                              # The first change is first_change's "n"; this only bounds it.
+                              "--zap-warmup", "120",
                               # Only spcd's prefetched TEKs, not the keyring of a last visit.
-                              "--no-keyring-reuse"], timeout=120)
+                              "--no-keyring-reuse"], timeout=120, first_change=first_change)
     changes = report["changes"]
     for c in changes:
         print(f"    change {c['n']:2}: {c['from']}->{c['to']} ttff {c['ttff_ms']} ms, "
