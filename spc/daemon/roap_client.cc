@@ -223,15 +223,19 @@ void RoapClient::Register(const std::string& url, Done<std::string> done,
 
 struct RoapClient::AcquisitionOp {
   roap::RiContext ri;
+  std::string ri_id_hex;
+  roap::RoAcquisition::Options options;  // for the one retry after registering again
+  bool may_register_again = false;
   std::unique_ptr<roap::RoAcquisition> acquisition;
   Done<std::vector<std::string>> done;
 };
 
 Result<std::vector<std::string>, RoapFailure> RoapClient::Install(
     const std::vector<roap::LtkmEntry>& entries) {
-  std::vector<std::string> installed;
+  std::vector<store::Rights> rows;
+  rows.reserve(entries.size());
   for (const roap::LtkmEntry& e : entries) {
-    store::Rights r;
+    store::Rights& r = rows.emplace_back();
     r.content_id = e.content_id;
     r.key = roap::ToLongTermKey(e);
     r.not_before = e.not_before.value_or(0);
@@ -242,19 +246,24 @@ Result<std::vector<std::string>, RoapFailure> RoapClient::Install(
     r.ro_id = e.ro_id;
     r.issuer = HexEncode(e.ri_id);
     r.ro_timestamp = e.timestamp;
-    store::InstallOutcome outcome = store::InstallOutcome::kInstalled;
-    store::StoreError err;
-    if (!store_.InstallLtkm(r, &outcome, &err)) {
-      return MakeFailure("Failed", "key store: " + err.message);
-    }
-    if (outcome == store::InstallOutcome::kInstalled) {
+  }
+  // One transaction for the whole response: a crash between two ROs must not leave half of it.
+  std::vector<store::InstallOutcome> outcomes;
+  store::StoreError err;
+  if (!store_.InstallLtkms(rows, &outcomes, &err)) {
+    return MakeFailure("Failed", "key store: " + err.message);
+  }
+  std::vector<std::string> installed;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const store::Rights& r = rows[i];
+    if (outcomes[i] == store::InstallOutcome::kInstalled) {
       ++counters_.ros_installed;
-      installed.push_back(e.content_id);
-      g_message("ROAP: installed RO %s for %s (key domain %06x)", e.ro_id.c_str(),
-                e.content_id.c_str(), r.key.key_domain_id);
+      installed.push_back(r.content_id);
+      g_message("ROAP: installed RO %s for %s (key domain %06x)", r.ro_id.c_str(),
+                r.content_id.c_str(), r.key.key_domain_id);
     } else {
-      g_message("ROAP: RO %s for %s already installed (%s)", e.ro_id.c_str(), e.content_id.c_str(),
-                outcome == store::InstallOutcome::kRepeat ? "repeat" : "older than installed");
+      g_message("ROAP: RO %s for %s already installed (%s)", r.ro_id.c_str(), r.content_id.c_str(),
+                outcomes[i] == store::InstallOutcome::kRepeat ? "repeat" : "older than installed");
     }
   }
   if (!installed.empty() && on_rights_changed) on_rights_changed(installed);
@@ -264,6 +273,13 @@ Result<std::vector<std::string>, RoapFailure> RoapClient::Install(
 void RoapClient::Acquire(std::vector<std::string> content_ids, std::vector<std::string> ro_ids,
                          std::string ri_id_hex, Done<std::vector<std::string>> done,
                          std::optional<std::string> trigger_nonce) {
+  AcquireOnce(std::move(content_ids), std::move(ro_ids), std::move(ri_id_hex), std::move(done),
+              std::move(trigger_nonce), true);
+}
+
+void RoapClient::AcquireOnce(std::vector<std::string> content_ids, std::vector<std::string> ro_ids,
+                             std::string ri_id_hex, Done<std::vector<std::string>> done,
+                             std::optional<std::string> trigger_nonce, bool may_register_again) {
   RoapFailure failure;
   if (!CheckIdentity(&failure)) {
     Fail(failure);
@@ -287,10 +303,13 @@ void RoapClient::Acquire(std::vector<std::string> content_ids, std::vector<std::
   auto op = std::make_shared<AcquisitionOp>();
   op->ri = std::move(*ctx);
   op->done = std::move(done);
+  op->ri_id_hex = ri_id_hex.empty() ? HexEncode(op->ri.ri_id) : ri_id_hex;
+  op->may_register_again = may_register_again;
   roap::RoAcquisition::Options o;
   o.content_ids = content_ids;
-  o.ro_ids = std::move(ro_ids);
-  o.trigger_nonce = std::move(trigger_nonce);
+  o.ro_ids = ro_ids;
+  o.trigger_nonce = trigger_nonce;
+  op->options = o;
   op->acquisition = std::make_unique<roap::RoAcquisition>(*device_, op->ri, o);
   auto finish = [this, op](Result<std::vector<std::string>, RoapFailure> r) {
     if (!r) Fail(r.error());
@@ -304,6 +323,21 @@ void RoapClient::Acquire(std::vector<std::string> content_ids, std::vector<std::
     // Signature, nonce, device and RI IDs, and every RO's digest, key and MAC are checked
     // before anything is installed.
     auto entries = op->acquisition->OnResponse(*r);
+    if (!entries && op->may_register_again &&
+        entries.error().code == roap::ErrorCode::kStatusNotSuccess &&
+        entries.error().status == roap::Status::kNotRegistered) {
+      // The RI no longer holds this device's registration (an RI restarted without its
+      // registrations, or one that dropped it) while the store still holds the RI context:
+      // register again at the stored URL, then ask once more. Nothing was written so far.
+      g_message("ROAP: RI %s answered NotRegistered: registering again with %s",
+                op->ri_id_hex.c_str(), op->ri.ri_url.c_str());
+      const std::string url = op->ri.ri_url;
+      return Register(url, [this, op](Result<std::string, RoapFailure> reg) {
+        if (!reg) return op->done(std::move(reg.error()));
+        AcquireOnce(op->options.content_ids, op->options.ro_ids, op->ri_id_hex, std::move(op->done),
+                    op->options.trigger_nonce, false);
+      });
+    }
     if (!entries) return finish(FailureFromRoap(entries.error()));
     auto installed = Install(*entries);
     if (installed) ++counters_.acquisitions;

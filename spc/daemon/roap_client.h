@@ -66,8 +66,10 @@ class RoapClient {
   void Register(const std::string& url, Done<std::string> done,
                 std::optional<std::string> trigger_nonce = std::nullopt);
   // 2-pass acquisition of `content_ids` (and/or `ro_ids`) from the RI `ri_id_hex` (empty: the
-  // newest ROAP registration). Installs every RO of the response or none; the callback gets the
-  // content IDs installed.
+  // newest ROAP registration). Installs every RO of the response or none (one store
+  // transaction); the callback gets the content IDs installed. An RI that answers NotRegistered
+  // while the store holds its context (it lost the registration, e.g. restarted without it) gets
+  // one new registration at the stored URL and the request once more.
   void Acquire(std::vector<std::string> content_ids, std::vector<std::string> ro_ids,
                std::string ri_id_hex, Done<std::vector<std::string>> done,
                std::optional<std::string> trigger_nonce = std::nullopt);
@@ -105,6 +107,11 @@ class RoapClient {
   struct AcquisitionOp;
   void Post(const std::string& url, const std::string& pdu,
             std::function<void(Result<std::string, RoapFailure>)> done);
+  // Acquire; on an roResponse status NotRegistered (and may_register_again) registers again at
+  // the stored RI URL and acquires once more.
+  void AcquireOnce(std::vector<std::string> content_ids, std::vector<std::string> ro_ids,
+                   std::string ri_id_hex, Done<std::vector<std::string>> done,
+                   std::optional<std::string> trigger_nonce, bool may_register_again);
   bool CheckIdentity(RoapFailure* failure) const;
   void Fail(RoapFailure failure);
   Result<std::vector<std::string>, RoapFailure> Install(

@@ -624,10 +624,11 @@ bool KeyStore::WithdrawRegistration(std::string_view ri_id, std::string_view sta
   return true;
 }
 
-bool KeyStore::InstallLtkm(const Rights& rights, InstallOutcome* outcome, StoreError* error) {
-  sqlite3* db = db_.get();
-  Transaction tx(db, error);
-  if (!tx.ok()) return false;
+namespace {
+
+// One LTKM entry inside the caller's transaction (KeyStore::InstallLtkms).
+bool InstallOneLtkm(sqlite3* db, const Rights& rights, std::int64_t now, InstallOutcome* outcome,
+                    StoreError* error) {
   {
     Stmt st =
         Prepare(db, "SELECT timestamp FROM ro_installs WHERE issuer = ?1 AND ro_id = ?2", error);
@@ -639,11 +640,10 @@ bool KeyStore::InstallLtkm(const Rights& rights, InstallOutcome* outcome, StoreE
       if (rights.ro_timestamp <= installed) {
         *outcome =
             rights.ro_timestamp == installed ? InstallOutcome::kRepeat : InstallOutcome::kReplay;
-        return true;  // the transaction rolls back: nothing was written
+        return true;  // nothing written for this entry
       }
     }
   }
-  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
   {
     Stmt st = Prepare(db, kInsertRights, error);
     if (!st || !WriteRights(db, st.get(), rights, now, error)) return false;
@@ -664,8 +664,34 @@ bool KeyStore::InstallLtkm(const Rights& rights, InstallOutcome* outcome, StoreE
       return false;
     }
   }
-  if (!tx.Commit(error)) return false;
   *outcome = InstallOutcome::kInstalled;
+  return true;
+}
+
+}  // namespace
+
+bool KeyStore::InstallLtkm(const Rights& rights, InstallOutcome* outcome, StoreError* error) {
+  std::vector<InstallOutcome> outcomes;
+  if (!InstallLtkms({rights}, &outcomes, error)) return false;
+  *outcome = outcomes.front();
+  return true;
+}
+
+bool KeyStore::InstallLtkms(const std::vector<Rights>& rights,
+                            std::vector<InstallOutcome>* outcomes, StoreError* error) {
+  sqlite3* db = db_.get();
+  Transaction tx(db, error);
+  if (!tx.ok()) return false;
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  std::vector<InstallOutcome> out(rights.size(), InstallOutcome::kRepeat);
+  bool written = false;
+  for (std::size_t i = 0; i < rights.size(); ++i) {
+    if (!InstallOneLtkm(db, rights[i], now, &out[i], error)) return false;
+    written = written || out[i] == InstallOutcome::kInstalled;
+  }
+  // Nothing written: the transaction rolls back (no commit, no fsync).
+  if (written && !tx.Commit(error)) return false;
+  *outcomes = std::move(out);
   return true;
 }
 

@@ -159,6 +159,11 @@ class KeyStore {
   // Installs one LTKM entry (rights.ro_id / issuer / ro_timestamp set): checks the RO ID against
   // what the issuer already installed, then writes the rights row and the RO ID, one transaction.
   bool InstallLtkm(const Rights& rights, InstallOutcome* outcome, StoreError* error);
+  // The entries of one LTKM message (a ROAP roResponse may carry several ROs): each checked and
+  // written as InstallLtkm does, all in one transaction, so a crash leaves all of them or none.
+  // `outcomes` gets one outcome per entry, in order.
+  bool InstallLtkms(const std::vector<Rights>& rights, std::vector<InstallOutcome>* outcomes,
+                    StoreError* error);
 
   int schema_version() const { return schema_version_; }
 
