@@ -281,6 +281,41 @@ static bool EnsureKey(GstBcastSrtpDec* self, bs::KeyId id) {
   return ok;
 }
 
+// After an authentication failure under TEK `id`: true when the receiver's key for it was not the
+// keyring's any more and is now (replaced by the keyring's, or removed when the keyring has none).
+// A TEK ID names another key when the head-end restarted (its TEK IDs start again) or the 16-bit
+// ID space wrapped; without this the receiver kept the old key, which never expires there, and
+// every genuine packet under the new one failed authentication.
+static bool RefreshKey(GstBcastSrtpDec* self, bs::KeyId id) {
+  Impl& impl = self->impl;
+  if (!impl.receiver || !impl.receiver->HasKey(id)) return false;
+  BcastKeyring* keyring = nullptr;
+  {
+    std::lock_guard<std::mutex> l(impl.lock);
+    if (impl.keyring != nullptr) keyring = BCAST_KEYRING(g_object_ref(impl.keyring));
+  }
+  if (keyring == nullptr) return false;
+  BcastTek tek;
+  const bool found = bcast_keyring_lookup_key(keyring, id, &tek);
+  g_object_unref(keyring);
+  bool changed = false;
+  if (!found || tek.protocol != 1) {
+    // Expired in the keyring (or never an SRTP TEK): the packet waits for the TEK to come.
+    impl.receiver->RemoveKey(id);
+    changed = true;
+  } else {
+    changed =
+        impl.receiver->AddKey(id, std::span<const std::uint8_t, 16>(tek.key, 16),
+                              std::span<const std::uint8_t, 14>(tek.salt, 14), tek.authenticated);
+  }
+  OPENSSL_cleanse(&tek, sizeof tek);
+  if (changed) {
+    GST_INFO_OBJECT(self, "TEK %" G_GUINT64_FORMAT " %s", static_cast<guint64>(id),
+                    found ? "replaced by the keyring's new key" : "expired: dropped");
+  }
+  return changed;
+}
+
 // For mki-length 0: the TEK named by default-tek-id, else the latest added to the keyring.
 static void UpdateDefaultKey(GstBcastSrtpDec* self) {
   Impl& impl = self->impl;
@@ -404,6 +439,11 @@ static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold)
     if (r.tek_id) retry = EnsureKey(self, *r.tek_id);
     if (!retry && r.alt_tek_id) retry = EnsureKey(self, *r.alt_tek_id);
     if (retry) r = receiver.Unprotect(packet);
+  }
+  if (r.decision == bs::Decision::kAuthFailure && r.tek_id && RefreshKey(self, *r.tek_id)) {
+    // A failed check leaves the packet untouched: try it under the keyring's key, or (none yet)
+    // hold it as a packet of an unknown TEK.
+    r = receiver.Unprotect(packet);
   }
   const gsize size = map.size;
   if (direct != nullptr) {

@@ -120,7 +120,7 @@ SrtpReceiver::SrtpReceiver(const ReceiverConfig& config) : config_(config) {
 
 SrtpReceiver::~SrtpReceiver() = default;
 
-void SrtpReceiver::AddKey(KeyId tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
+bool SrtpReceiver::AddKey(KeyId tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
                           std::span<const std::uint8_t, kMasterSaltLength> salt,
                           bool authenticated) {
   auto it = keys_.find(tek_id);
@@ -129,7 +129,7 @@ void SrtpReceiver::AddKey(KeyId tek_id, std::span<const std::uint8_t, kMasterKey
     if (CRYPTO_memcmp(k.key.data(), key.data(), key.size()) == 0 &&
         CRYPTO_memcmp(k.salt.data(), salt.data(), salt.size()) == 0 &&
         k.authenticated == authenticated) {
-      return;  // STKMs repeat: same TEK again
+      return false;  // STKMs repeat: same TEK again
     }
     RemoveKey(tek_id);
   }
@@ -151,6 +151,7 @@ void SrtpReceiver::AddKey(KeyId tek_id, std::span<const std::uint8_t, kMasterKey
   k->serial = ++key_serial_;
   last_key_ = nullptr;
   keys_[tek_id] = std::move(k);
+  return true;
 }
 
 void SrtpReceiver::RemoveKey(KeyId tek_id) {

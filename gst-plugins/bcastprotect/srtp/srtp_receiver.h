@@ -73,7 +73,8 @@ class SrtpReceiver {
 
   // Adds or replaces a TEK (replacing with other key material drops its libsrtp sessions; the
   // per-SSRC index and replay state are kept). At most kMaxKeys are held; the oldest go first.
-  void AddKey(KeyId tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
+  // False when this very TEK was held already (nothing changed).
+  bool AddKey(KeyId tek_id, std::span<const std::uint8_t, kMasterKeyLength> key,
               std::span<const std::uint8_t, kMasterSaltLength> salt, bool authenticated = true);
   void RemoveKey(KeyId tek_id);
   bool HasKey(KeyId tek_id) const;
