@@ -149,6 +149,9 @@ void bcast_keyring_add(BcastKeyring* keyring, const BcastTek* tek) {
         existing->tek = *tek;
         existing->first_use = 0;
         existing->serial = keyring->next_serial++;
+        // Announced like a new TEK: decryptors holding packets under this ID, or a stale copy of
+        // the old key, must look again (a restarted head-end numbers its TEKs from 1 again).
+        is_new = TRUE;
       } else {
         existing->tek.lifetime_s = tek->lifetime_s;
         existing->tek.protocol = tek->protocol;

@@ -34,7 +34,7 @@ static inline guint64 bcast_tek_key_id(const BcastTek* tek) {
 BcastKeyring* bcast_keyring_new(void);
 
 // Adds or refreshes a TEK (keyed by MSK ID and TEK ID). Emits "tek-added" (guint id: the TEK /
-// MTK ID) when the key ID was not held before, from the
+// MTK ID) when the key ID was not held before or now names a different key, from the
 // calling thread and without the keyring lock held. Keys whose lifetime ended since first use are
 // dropped here; at most 16 TEKs are held (the oldest go first).
 void bcast_keyring_add(BcastKeyring* keyring, const BcastTek* tek);

@@ -131,6 +131,20 @@ TEST_F(KeyringTest, LifetimeCountsFromFirstUseAndExpiredKeyIsNotReadmitted) {
   EXPECT_EQ(0, std::memcmp(out.key, reused.key, sizeof(out.key)));
 }
 
+// A restarted head-end numbers its TEKs from 1 again: decryptors holding packets under an ID,
+// or a copy of the old key, must hear of the new key under it.
+TEST_F(KeyringTest, NewKeyUnderAHeldIdIsAnnounced) {
+  GObjPtr<BcastKeyring> ring(bcast_keyring_new());
+  SignalLog log{ring.get(), {}, true};
+  g_signal_connect(ring.get(), "tek-added", G_CALLBACK(OnTekAdded), &log);
+  BcastTek old_key = Tek(6, 30, 0x00), new_key = Tek(6, 30, 0x66);
+  bcast_keyring_add(ring.get(), &old_key);
+  bcast_keyring_add(ring.get(), &new_key);
+  bcast_keyring_add(ring.get(), &new_key);  // repeat: no signal
+  EXPECT_EQ(log.ids, (std::vector<guint>{6, 6}));
+  EXPECT_EQ(bcast_keyring_get_n_added(ring.get()), 1u);
+}
+
 TEST_F(KeyringTest, UnusedTekDoesNotExpire) {
   GObjPtr<BcastKeyring> ring(bcast_keyring_new());
   BcastTek tek = Tek(4, 1);
