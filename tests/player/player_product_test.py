@@ -422,7 +422,13 @@ def scenario_record(s, base):
     frames = back["frames_decoded"]
     check(frames.get("video", 0) > 0 and frames.get("audio", 0) > 0,
           f"playback decoded video and audio: {frames}")
-    check(back["decrypt_failures"] == 0, "playback: no decrypt failure")
+    # Playback keeps the recording's timing, so packets received live before their TEK came (held
+    # and dropped there: a slow start, e.g. under ASan) are dropped again; nothing else may fail.
+    reasons = back["decrypt_failures_by_reason"]
+    live_held = live["decrypt_failures_by_reason"].get("srtp-dropped-held", 0)
+    check(back["decrypt_failures"] == reasons.get("srtp-dropped-held", 0) <= live_held,
+          f"playback: no decrypt failure but the live run's dropped-held packets ({reasons}, "
+          f"live dropped-held {live_held})")
     check(len(back["tek_ids_in_use"]) >= 2,
           f"playback followed the recorded key changes: TEKs {back['tek_ids_in_use']}")
     check(set(back["tek_ids_in_use"]) <= set(live["tek_ids_in_use"]),
