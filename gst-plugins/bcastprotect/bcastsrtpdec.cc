@@ -250,21 +250,29 @@ static void Warn(GstBcastSrtpDec* self, const std::string& reason, std::string t
   impl.notices.push_back(std::move(n));
 }
 
-// Makes TEK `id` known to the receiver, from the keyring if needed.
-static bool EnsureKey(GstBcastSrtpDec* self, bs::KeyId id) {
+enum class KeyringAnswer { kNoKeyring, kNotFound, kFound };
+
+// TEK `id` from the keyring set on the element (the keyring is referenced, not locked, meanwhile).
+static KeyringAnswer LookupTek(GstBcastSrtpDec* self, bs::KeyId id, BcastTek* tek) {
   Impl& impl = self->impl;
-  if (!impl.receiver) return false;
-  if (impl.receiver->HasKey(id)) return true;
   BcastKeyring* keyring = nullptr;
   {
     std::lock_guard<std::mutex> l(impl.lock);
     if (impl.keyring != nullptr) keyring = BCAST_KEYRING(g_object_ref(impl.keyring));
   }
-  if (keyring == nullptr) return false;
-  BcastTek tek;
-  const bool found = bcast_keyring_lookup_key(keyring, id, &tek);
+  if (keyring == nullptr) return KeyringAnswer::kNoKeyring;
+  const bool found = bcast_keyring_lookup_key(keyring, id, tek);
   g_object_unref(keyring);
-  if (!found) return false;
+  return found ? KeyringAnswer::kFound : KeyringAnswer::kNotFound;
+}
+
+// Makes TEK `id` known to the receiver, from the keyring if needed.
+static bool EnsureKey(GstBcastSrtpDec* self, bs::KeyId id) {
+  Impl& impl = self->impl;
+  if (!impl.receiver) return false;
+  if (impl.receiver->HasKey(id)) return true;
+  BcastTek tek;
+  if (LookupTek(self, id, &tek) != KeyringAnswer::kFound) return false;
   bool ok = false;
   if (tek.protocol == 1) {  // traffic_protection_protocol SRTP
     impl.receiver->AddKey(id, std::span<const std::uint8_t, 16>(tek.key, 16),
@@ -289,15 +297,10 @@ static bool EnsureKey(GstBcastSrtpDec* self, bs::KeyId id) {
 static bool RefreshKey(GstBcastSrtpDec* self, bs::KeyId id) {
   Impl& impl = self->impl;
   if (!impl.receiver || !impl.receiver->HasKey(id)) return false;
-  BcastKeyring* keyring = nullptr;
-  {
-    std::lock_guard<std::mutex> l(impl.lock);
-    if (impl.keyring != nullptr) keyring = BCAST_KEYRING(g_object_ref(impl.keyring));
-  }
-  if (keyring == nullptr) return false;
   BcastTek tek;
-  const bool found = bcast_keyring_lookup_key(keyring, id, &tek);
-  g_object_unref(keyring);
+  const KeyringAnswer answer = LookupTek(self, id, &tek);
+  if (answer == KeyringAnswer::kNoKeyring) return false;
+  const bool found = answer == KeyringAnswer::kFound;
   bool changed = false;
   if (!found || tek.protocol != 1) {
     // Expired in the keyring (or never an SRTP TEK): the packet waits for the TEK to come.
