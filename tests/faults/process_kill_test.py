@@ -45,7 +45,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from testproc import Process, TestFailure, check, start_private_bus  # noqa: E402
+from testproc import (Process, TestFailure, absolute_paths, check, run_scenario,  # noqa: E402
+                      start_private_bus)
 
 BASE_CID = "urn:openbcast:svc:sample:"
 SAMPLE_CID = BASE_CID + "0000002a"
@@ -591,22 +592,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
-    for name in ("headend", "player", "spcd", "spcctl", "media", "make_test_pki", "plugin_dir"):
-        if getattr(args, name):
-            setattr(args, name, os.path.abspath(getattr(args, name)))
+    absolute_paths(args, ("headend", "player", "spcd", "spcctl", "media", "make_test_pki",
+                          "plugin_dir"))
     print(f"scenario {args.scenario}", flush=True)
     s = Setup(args)
-    passed = False
-    try:
-        SCENARIOS[args.scenario](s)
-        passed = True
-    except (TestFailure, subprocess.CalledProcessError, subprocess.TimeoutExpired, KeyError,
-            TypeError) as e:
-        print(f"FAIL: {type(e).__name__}: {e}", flush=True)
-    finally:
-        s.cleanup(passed)
-    print("PASS" if passed else "FAILED", flush=True)
-    return 0 if passed else 1
+    return run_scenario(lambda: SCENARIOS[args.scenario](s), s.cleanup)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import e2e_test  # noqa: E402
 import testproc  # noqa: E402
+from testproc import absolute_paths, run_scenario  # noqa: E402
 from e2e_test import TestFailure, check  # noqa: E402
 
 
@@ -378,22 +379,11 @@ def main():
     parser.add_argument("--port-base", type=int, required=True)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    for name in ("headend", "player", "reference", "media", "make_media", "plugin_dir", "spcd",
-                 "spcctl"):
-        if getattr(args, name):
-            setattr(args, name, os.path.abspath(getattr(args, name)))
+    absolute_paths(args, ("headend", "player", "reference", "media", "make_media", "plugin_dir",
+                          "spcd", "spcctl"))
     print(f"scenario {args.scenario}: {SCENARIOS[args.scenario].__name__}", flush=True)
     s = FetchScenario(args)
-    passed = False
-    try:
-        SCENARIOS[args.scenario](s)
-        passed = True
-    except (TestFailure, subprocess.CalledProcessError, KeyError) as e:
-        print(f"FAIL: {e!r}")
-    finally:
-        s.close(passed)
-    print("PASS" if passed else "FAILED", flush=True)
-    return 0 if passed else 1
+    return run_scenario(lambda: SCENARIOS[args.scenario](s), s.close)
 
 
 if __name__ == "__main__":

@@ -150,3 +150,26 @@ def start_private_bus(workdir, env, processes):
                                   "--nofork"], workdir, env)
     processes.append(bus)
     return bus, bus.wait_for_line(r"^(unix:\S+)", timeout=20).group(1)
+
+
+def absolute_paths(args, names):
+    """Makes the path arguments `names` of an argparse namespace absolute (tests chdir)."""
+    for name in names:
+        if getattr(args, name):
+            setattr(args, name, os.path.abspath(getattr(args, name)))
+
+
+def run_scenario(body, close, failures=(TestFailure, subprocess.CalledProcessError,
+                                        subprocess.TimeoutExpired, KeyError, TypeError)):
+    """Runs one scenario body, prints FAIL with the reason or PASS, always calls close(passed).
+    Returns the exit status (0 passed, 1 failed)."""
+    passed = False
+    try:
+        body()
+        passed = True
+    except failures as e:
+        print(f"FAIL: {type(e).__name__}: {e}", flush=True)
+    finally:
+        close(passed)
+    print("PASS" if passed else "FAILED", flush=True)
+    return 0 if passed else 1

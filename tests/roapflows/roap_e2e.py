@@ -26,6 +26,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import e2e_test  # noqa: E402
 from e2e_test import TestFailure, check, check_frame_exact_playback, check_spcd_source  # noqa: E402
+from testproc import run_scenario  # noqa: E402
 
 
 class RoapScenario(e2e_test.Scenario):
@@ -198,16 +199,7 @@ def main():
     args.readme = args.build_dir = ""
     print(f"scenario {args.scenario}: {SCENARIOS[args.scenario].__doc__}", flush=True)
     s = RoapScenario(args)
-    passed = False
-    try:
-        SCENARIOS[args.scenario](s)
-        passed = True
-    except (TestFailure, subprocess.CalledProcessError, KeyError, TypeError) as e:
-        print(f"FAIL: {type(e).__name__}: {e}")
-    finally:
-        s.close(passed)
-    print("PASS" if passed else "FAILED", flush=True)
-    return 0 if passed else 1
+    return run_scenario(lambda: SCENARIOS[args.scenario](s), s.close)
 
 
 if __name__ == "__main__":
