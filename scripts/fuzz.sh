@@ -41,7 +41,8 @@ meson test -C $dir --no-rebuild --num-processes "${FUZZ_JOBS:-2}" --timeout-mult
 rc=$?
 set -e
 echo "fuzz: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)," \
-  "${runs:+$runs executions}${runs:-$seconds s} per target, log $dir/meson-logs/$logbase.txt"
+  "$(if [ -n "$runs" ]; then echo "$runs executions"; else echo "$seconds s"; fi) per target," \
+  "log $dir/meson-logs/$logbase.txt"
 python3 - "$dir/meson-logs/$logbase.json" <<'PY'
 import json, re, sys
 print("| target | executions | exec/s | time s | corpus | peak RSS MB | result |")
