@@ -9,10 +9,7 @@ namespace {
 // libsoup 3's ABI name (the soname of every libsoup 3.x).
 constexpr char kSoname[] = "libsoup-3.0.so.0";
 
-struct Loaded {
-  SoupApi api;
-  std::string error;
-};
+using Loaded = spc::BoundApi<SoupApi>;
 
 Loaded Load() {
   Loaded l;
@@ -43,11 +40,7 @@ Loaded Load() {
 
 const SoupApi* Soup(std::string* error) {
   static const Loaded loaded = Load();
-  if (!loaded.error.empty()) {
-    if (error != nullptr) *error = loaded.error;
-    return nullptr;
-  }
-  return &loaded.api;
+  return loaded.Get(error);
 }
 
 }  // namespace channels

@@ -48,4 +48,19 @@ class LazyLibrary {
   std::string error_;
 };
 
+// A lazily bound function table, or why it could not be bound; each API keeps one in a
+// function-local static so the library is loaded once, on first use.
+template <class Api>
+struct BoundApi {
+  Api api{};
+  std::string error;
+
+  // The table, or nullptr with the reason in *why (when why is not null).
+  const Api* Get(std::string* why) const {
+    if (error.empty()) return &api;
+    if (why != nullptr) *why = error;
+    return nullptr;
+  }
+};
+
 }  // namespace spc

@@ -9,10 +9,7 @@ namespace {
 // libxml2's ABI name (the soname of every libxml2 2.x).
 constexpr char kSoname[] = "libxml2.so.2";
 
-struct Loaded {
-  LibxmlApi api;
-  std::string error;
-};
+using Loaded = BoundApi<LibxmlApi>;
 
 Loaded Load() {
   Loaded l;
@@ -42,11 +39,7 @@ Loaded Load() {
 
 const LibxmlApi* Libxml(std::string* error) {
   static const Loaded loaded = Load();
-  if (!loaded.error.empty()) {
-    if (error != nullptr) *error = loaded.error;
-    return nullptr;
-  }
-  return &loaded.api;
+  return loaded.Get(error);
 }
 
 }  // namespace spc::roap::xml
