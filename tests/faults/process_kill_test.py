@@ -280,6 +280,20 @@ def scenario_spcd_roap(s):
     registered = False
     kills = in_flight_kills = calls_ok = retries = 0
     pending = []  # calls not acknowledged when spcd died: retried after the restart
+
+    def record(argv, out):
+        """What an acknowledged call (spcctl exit 0) stored: registration, RI, installed rights."""
+        nonlocal registered
+        if argv[0] == "register":
+            registered = True
+            ris.add(out["ri_id"])
+        for cid in acquired_ros(out):
+            acknowledged[cid] = None
+        if argv[0] == "handle-trigger":
+            m = re.match(r"installed (\S+)", out.get("outcome", ""))
+            for cid in (m.group(1).split(",") if m else []):
+                acknowledged[cid] = None
+
     for rnd in range(s.rounds + 1):
         s.start_spcd()
         if rnd > 0:
@@ -293,11 +307,7 @@ def scenario_spcd_roap(s):
                 raise TestFailure(f"retry of {' '.join(argv)} after the restart: exit {rc}: "
                                   f"{out} {err}")
             retries += 1
-            if argv[0] == "register":
-                registered = True
-                ris.add(out["ri_id"])
-            for cid in acquired_ros(out):
-                acknowledged[cid] = None
+            record(argv, out)
         pending = []
         if rnd == s.rounds:
             break
@@ -312,19 +322,11 @@ def scenario_spcd_roap(s):
             return ["acquire", *s.rng.sample(cids, min(len(cids), s.rng.randint(1, 3)))]
 
         def on_result(argv, rc, out):
-            nonlocal registered, calls_ok
+            nonlocal calls_ok
             if rc != 0:
                 return
             calls_ok += 1
-            if argv[0] == "register":
-                registered = True
-                ris.add(out["ri_id"])
-            for cid in acquired_ros(out):
-                acknowledged[cid] = None
-            if argv[0] == "handle-trigger":
-                m = re.match(r"installed (\S+)", out.get("outcome", ""))
-                for cid in (m.group(1).split(",") if m else []):
-                    acknowledged[cid] = None
+            record(argv, out)
 
         worker = Worker(s, next_call, on_result)
         delay = s.rng.uniform(0.05, 2.0)
