@@ -52,17 +52,6 @@ gboolean Drain(gpointer data) {
   return G_SOURCE_REMOVE;
 }
 
-GVariant* ReplyBody(const Answer& a) {
-  const TrafficKey zero{};
-  const TrafficKey& next = a.next ? *a.next : zero;
-  return g_variant_new("(q@ay@ayqybbq@ay@ays)", a.current.id,
-                       SecretBytes(a.current.key.data(), a.current.key.size()),
-                       SecretBytes(a.current.salt.data(), a.current.salt.size()), a.lifetime,
-                       a.protocol, a.authenticated, a.next.has_value(), a.next ? a.next->id : 0,
-                       SecretBytes(next.key.data(), next.key.size()),
-                       SecretBytes(next.salt.data(), next.salt.size()), a.content_id.c_str());
-}
-
 // True when `message` was answered here (and is dropped).
 bool TryAnswer(RepeatAnswerer::State& st, GDBusConnection* conn, GDBusMessage* message) {
   if (g_dbus_message_get_message_type(message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL ||
@@ -103,7 +92,7 @@ bool TryAnswer(RepeatAnswerer::State& st, GDBusConnection* conn, GDBusMessage* m
       st.processor->AnswerRepeat({bytes, n}, base_cid, purpose, g_get_real_time() / G_USEC_PER_SEC);
   if (!answer) return false;
   g_autoptr(GDBusMessage) reply = g_dbus_message_new_method_reply(message);
-  g_dbus_message_set_body(reply, ReplyBody(*answer));
+  g_dbus_message_set_body(reply, ProcessStkmReply(*answer));
   g_autoptr(GError) err = nullptr;
   if (!g_dbus_connection_send_message(conn, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, nullptr, &err)) {
     // The connection is going away: nobody is left to answer.
@@ -136,6 +125,17 @@ GDBusMessage* Filter(GDBusConnection* conn, GDBusMessage* message, gboolean inco
 void FreeHolder(gpointer data) { std::unique_ptr<StatePtr> holder(static_cast<StatePtr*>(data)); }
 
 }  // namespace
+
+GVariant* ProcessStkmReply(const Answer& a) {
+  const TrafficKey zero{};
+  const TrafficKey& next = a.next ? *a.next : zero;
+  return g_variant_new("(q@ay@ayqybbq@ay@ays)", a.current.id,
+                       SecretBytes(a.current.key.data(), a.current.key.size()),
+                       SecretBytes(a.current.salt.data(), a.current.salt.size()), a.lifetime,
+                       a.protocol, a.authenticated, a.next.has_value(), a.next ? a.next->id : 0,
+                       SecretBytes(next.key.data(), next.key.size()),
+                       SecretBytes(next.salt.data(), next.salt.size()), a.content_id.c_str());
+}
 
 RepeatAnswerer::RepeatAnswerer(GDBusConnection* conn, StkmProcessor& processor,
                                Answered on_answered)

@@ -25,6 +25,10 @@
 
 namespace spc::daemon {
 
+// The out arguments of ProcessStkm / ProcessStkmFor for `answer` (a floating tuple; key bytes in
+// wiped buffers): the one reply of both the main loop's handler and the worker-thread filter.
+GVariant* ProcessStkmReply(const Answer& answer);
+
 class RepeatAnswerer {
  public:
   using Answered = std::function<void(std::span<const std::uint8_t> stkm,

@@ -62,18 +62,13 @@ struct Daemon {
 
 std::int64_t Now() { return g_get_real_time() / G_USEC_PER_SEC; }
 
-GVariant* SaltBytes(const std::optional<TrafficKey>& k) {
-  MasterSalt zero{};
-  return SecretBytes(k ? k->salt.data() : zero.data(), zero.size());
-}
-
 void ReturnError(GDBusMethodInvocation* inv, Code code, const std::string& message) {
   g_dbus_method_invocation_return_error_literal(inv, SpcDaemonError(), static_cast<gint>(code),
                                                 message.c_str());
 }
 
 gboolean HandleProcess(Daemon* d, SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* stkm,
-                       const gchar* base_cid, const gchar* purpose_name, bool with_purpose) {
+                       const gchar* base_cid, const gchar* purpose_name) {
   Purpose purpose;
   if (g_strcmp0(purpose_name, "play") == 0) {
     purpose = Purpose::kPlay;
@@ -119,25 +114,18 @@ gboolean HandleProcess(Daemon* d, SpcSPC1* object, GDBusMethodInvocation* inv, G
   if (d->expiry) d->expiry->Watch(a.content_id, a.rights_not_after);
   g_debug("STKM for %s (%s): TEK ID %u, lifetime %u s, protocol %u%s", a.content_id.c_str(),
           purpose_name, a.current.id, a.lifetime, a.protocol, a.next ? ", next TEK announced" : "");
-  Key128 zero{};
-  auto complete =
-      with_purpose ? spc_spc1_complete_process_stkm_for : spc_spc1_complete_process_stkm;
-  complete(object, inv, a.current.id, SecretBytes(a.current.key.data(), a.current.key.size()),
-           SecretBytes(a.current.salt.data(), a.current.salt.size()), a.lifetime, a.protocol,
-           a.authenticated, a.next.has_value(), a.next ? a.next->id : 0,
-           SecretBytes(a.next ? a.next->key.data() : zero.data(), zero.size()), SaltBytes(a.next),
-           a.content_id.c_str());
+  g_dbus_method_invocation_return_value(inv, ProcessStkmReply(a));
   return TRUE;
 }
 
 gboolean OnProcessStkm(SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* stkm,
                        const gchar* base_cid, gpointer user_data) {
-  return HandleProcess(static_cast<Daemon*>(user_data), object, inv, stkm, base_cid, "play", false);
+  return HandleProcess(static_cast<Daemon*>(user_data), object, inv, stkm, base_cid, "play");
 }
 
 gboolean OnProcessStkmFor(SpcSPC1* object, GDBusMethodInvocation* inv, GVariant* stkm,
                           const gchar* base_cid, const gchar* purpose, gpointer user_data) {
-  return HandleProcess(static_cast<Daemon*>(user_data), object, inv, stkm, base_cid, purpose, true);
+  return HandleProcess(static_cast<Daemon*>(user_data), object, inv, stkm, base_cid, purpose);
 }
 
 gboolean OnImportKeys(SpcSPC1* object, GDBusMethodInvocation* inv, const gchar* key_file,
