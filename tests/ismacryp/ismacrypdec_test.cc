@@ -29,6 +29,16 @@ const Tek kTek1 = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 const Tek kTek2 = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
                    0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf};
 
+// An ISMACryp TEK (traffic_protection_protocol 2) in `ring`, valid for an hour.
+void AddIsmacrypTek(BcastKeyring* ring, guint16 id, const Tek& key) {
+  BcastTek t{};
+  t.id = id;
+  std::memcpy(t.key, key.data(), 16);
+  t.lifetime_s = 3600;
+  t.protocol = 2;
+  bcast_keyring_add(ring, &t);
+}
+
 std::string Hex(std::span<const std::uint8_t> b) {
   static constexpr char kD[] = "0123456789abcdef";
   std::string s;
@@ -102,14 +112,7 @@ class Dec {
     g_object_unref(ring_);
   }
 
-  void AddTek(guint16 id, const Tek& key) {
-    BcastTek t{};
-    t.id = id;
-    std::memcpy(t.key, key.data(), 16);
-    t.lifetime_s = 3600;
-    t.protocol = 2;
-    bcast_keyring_add(ring_, &t);
-  }
+  void AddTek(guint16 id, const Tek& key) { AddIsmacrypTek(ring_, id, key); }
 
   void Push(const Bytes& payload, std::uint32_t ts, bool marker) {
     GstBuffer* b = gst_rtp_buffer_new_allocate(static_cast<guint>(payload.size()), 0, 0);
@@ -887,14 +890,8 @@ FeedResult RunFeed(const Fmtp& f, const char* media, int rate, const std::vector
                    Feed feed, bool shared, const std::vector<std::size_t>& lists = {5}) {
   FeedResult r;
   BcastKeyring* ring = bcast_keyring_new();
-  for (auto [id, key] : {std::pair<guint16, Tek>{5, kTek1}, std::pair<guint16, Tek>{6, kTek2}}) {
-    BcastTek t{};
-    t.id = id;
-    std::memcpy(t.key, key.data(), 16);
-    t.lifetime_s = 3600;
-    t.protocol = 2;
-    bcast_keyring_add(ring, &t);
-  }
+  AddIsmacrypTek(ring, 5, kTek1);
+  AddIsmacrypTek(ring, 6, kTek2);
   GstContext* ctx = bcast_keyring_context_new(ring);
   GstElement* e = gst_element_factory_make("ismacrypdec", nullptr);
   gst_element_set_context(e, ctx);
