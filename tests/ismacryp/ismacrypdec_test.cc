@@ -1029,11 +1029,12 @@ TEST_F(IsmacrypDecTest, BufferListsGiveTheSameOutputAsSingleBuffers) {
   // Losses, reordering, a duplicate, DISCONT, a packet without timestamps, a sender restart and
   // a new SSRC (sequence numbers wrap at 65535 on the way).
   std::vector<TestPacket> bad = clean;
-  bad.erase(bad.begin() + 3);             // a middle fragment of the first 16 KB AU
-  std::swap(bad[14], bad[15]);            // reordered: the late one is dropped
-  bad.insert(bad.begin() + 20, bad[19]);  // a duplicate
-  bad[25].discont = true;                 // upstream says so
-  bad[27].pts = GST_CLOCK_TIME_NONE;      // the AU it starts takes a later packet's
+  bad.erase(bad.begin() + 3);               // a middle fragment of the first 16 KB AU
+  std::swap(bad[14], bad[15]);              // reordered: the late one is dropped
+  const TestPacket duplicate = bad[19];     // a copy: GCC 12 -O3 -Warray-bounds misreads the
+  bad.insert(bad.begin() + 20, duplicate);  // insert of an element of the vector itself
+  bad[25].discont = true;                   // upstream says so
+  bad[27].pts = GST_CLOCK_TIME_NONE;        // the AU it starts takes a later packet's
   bad[27].dts = GST_CLOCK_TIME_NONE;
   bad.erase(bad.begin() + 30, bad.begin() + 33);  // a burst
   for (std::size_t i = 40; i < bad.size(); ++i) bad[i].seq = static_cast<guint16>(bad[i].seq - 500);

@@ -4,8 +4,10 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 #include <limits>
 
 namespace bcast::ismacryp {
@@ -70,15 +72,31 @@ class BitReader {
  public:
   BitReader(std::span<const std::uint8_t> data, std::size_t start_bit, std::size_t limit_bits)
       : data_(data), pos_(start_bit), limit_(limit_bits) {}
+  // On failure nothing is read: pos() is still the start of the field that did not fit.
   bool Read(unsigned bits, std::uint64_t* v) {
     if (bits > 64 || pos_ + bits > limit_) return false;
+    if (bits == 0) {
+      *v = 0;
+      return true;
+    }
+    const std::size_t byte = pos_ / 8;
+    const unsigned shift = static_cast<unsigned>(pos_ % 8);
+    if (shift + bits <= 64 && byte + 8 <= data_.size()) {
+      // One 8-byte load per field (the AU-header section starts a 1400-byte payload, so all but
+      // the last fields of a tiny packet are read so).
+      std::uint64_t w = 0;
+      std::memcpy(&w, data_.data() + byte, 8);
+      if constexpr (std::endian::native == std::endian::little) w = __builtin_bswap64(w);
+      *v = (w << shift) >> (64 - bits);
+      pos_ += bits;
+      return true;
+    }
     std::uint64_t r = 0;
-    // Up to a byte at a time: the AU-header fields are mostly whole bytes.
     while (bits > 0) {
       const unsigned in_byte = 8 - static_cast<unsigned>(pos_ % 8);
       const unsigned take = bits < in_byte ? bits : in_byte;
-      const unsigned byte = data_[pos_ / 8];
-      const unsigned chunk = (byte >> (in_byte - take)) & ((1u << take) - 1u);
+      const unsigned b = data_[pos_ / 8];
+      const unsigned chunk = (b >> (in_byte - take)) & ((1u << take) - 1u);
       r = (r << take) | chunk;
       pos_ += take;
       bits -= take;
@@ -112,71 +130,79 @@ class BitWriter {
   std::size_t bit_ = 0;
 };
 
-// Reads one AU header; `field` names the field that ran out.
-// Fills every field of *h (it may hold a previous packet's header: its storage is reused).
+// Reads one AU header; on failure `field` names the field that ran out and `field_bit` is where
+// it starts. Fills every field of *h (it may hold a previous packet's header: its storage is
+// reused). The names are only worked out on failure: this runs for every packet.
 bool ReadHeader(const Fmtp& f, bool first, BitReader* r, AuHeader* h, const char** field,
                 std::size_t* field_bit) {
   std::uint64_t v = 0;
-  auto read = [&](unsigned bits, const char* name) {
-    if (*field != name) *field_bit = r->pos();
+  auto fail = [&](const char* name, std::size_t bit) {
     *field = name;
-    return r->Read(bits, &v);
+    *field_bit = bit;
+    return false;
   };
   h->encrypted = true;
   h->has_key_indicator = false;
-  h->key_indicator.clear();
   h->cts_delta.reset();
   h->dts_delta.reset();
   h->rap = false;
   h->stream_state = 0;
   if (f.selective_encryption) {
-    if (!read(8, "AU_is_encrypted")) return false;
+    if (!r->Read(8, &v)) return fail("AU_is_encrypted", r->pos());
     h->encrypted = (v & 0x80u) != 0;
   }
-  if (first) {
-    if (!read(8 * f.iv_length, "IV")) return false;
-    h->iv = v;
-  } else {
-    if (!read(8 * f.delta_iv_length, "delta IV")) return false;
-    h->iv = v;
+  if (!r->Read(8 * (first ? f.iv_length : f.delta_iv_length), &v)) {
+    return fail(first ? "IV" : "delta IV", r->pos());
   }
+  h->iv = v;
   if (f.key_indicator_length > 0 && (first || f.key_indicator_per_au)) {
     h->has_key_indicator = true;
-    h->key_indicator.clear();
-    for (unsigned i = 0; i < f.key_indicator_length; ++i) {
-      if (!read(8, "key indicator")) return false;
-      h->key_indicator.push_back(static_cast<std::uint8_t>(v));
+    h->key_indicator.resize(f.key_indicator_length);
+    const std::size_t start = r->pos();
+    if (f.key_indicator_length <= 8) {
+      if (!r->Read(8 * f.key_indicator_length, &v)) return fail("key indicator", start);
+      for (unsigned i = f.key_indicator_length; i-- > 0; v >>= 8) {
+        h->key_indicator[i] = static_cast<std::uint8_t>(v);
+      }
+    } else {
+      for (unsigned i = 0; i < f.key_indicator_length; ++i) {
+        if (!r->Read(8, &v)) return fail("key indicator", start);
+        h->key_indicator[i] = static_cast<std::uint8_t>(v);
+      }
     }
+  } else {
+    h->key_indicator.clear();
   }
   if (f.size_length > 0) {
-    if (!read(f.size_length, "AU-size")) return false;
+    if (!r->Read(f.size_length, &v)) return fail("AU-size", r->pos());
     h->size = static_cast<std::uint32_t>(v);
   } else {
     h->size = f.constant_size;
   }
-  unsigned index_bits = first ? f.index_length : f.index_delta_length;
-  if (!read(index_bits, first ? "AU-Index" : "AU-Index-delta")) return false;
+  if (!r->Read(first ? f.index_length : f.index_delta_length, &v)) {
+    return fail(first ? "AU-Index" : "AU-Index-delta", r->pos());
+  }
   h->index = static_cast<std::uint32_t>(v);
   if (f.cts_delta_length > 0) {
-    if (!read(1, "CTS-flag")) return false;
+    if (!r->Read(1, &v)) return fail("CTS-flag", r->pos());
     if (v) {
-      if (!read(f.cts_delta_length, "CTS-delta")) return false;
+      if (!r->Read(f.cts_delta_length, &v)) return fail("CTS-delta", r->pos());
       h->cts_delta = static_cast<std::uint32_t>(v);
     }
   }
   if (f.dts_delta_length > 0) {
-    if (!read(1, "DTS-flag")) return false;
+    if (!r->Read(1, &v)) return fail("DTS-flag", r->pos());
     if (v) {
-      if (!read(f.dts_delta_length, "DTS-delta")) return false;
+      if (!r->Read(f.dts_delta_length, &v)) return fail("DTS-delta", r->pos());
       h->dts_delta = static_cast<std::uint32_t>(v);
     }
   }
   if (f.random_access_indication) {
-    if (!read(1, "RAP-flag")) return false;
+    if (!r->Read(1, &v)) return fail("RAP-flag", r->pos());
     h->rap = v != 0;
   }
   if (f.stream_state_indication > 0) {
-    if (!read(f.stream_state_indication, "Stream-state")) return false;
+    if (!r->Read(f.stream_state_indication, &v)) return fail("Stream-state", r->pos());
     h->stream_state = static_cast<std::uint32_t>(v);
   }
   return true;
