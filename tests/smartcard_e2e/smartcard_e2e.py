@@ -342,12 +342,15 @@ def scenario_card_removal(s):
     duration = 30
     player = s.start_player(duration)
     wait_line(player, r"^first-frame stream=video", 20)
+    mark_p0 = len(player.lines)
     # Take the card out just after it opened the announced MTK, a whole period before the media
     # uses it: the terminal then holds the MTK in use and the next one, and nothing more.
     _, m = wait_line(s.headend, r"^mtk id=(\d+) msk=\S+ next=(\d+)", period + 5,
                      start=len(s.headend.lines))
     held_next = int(m.group(2))
-    wait_line(s.card, rf"apdu ok: MTK generation: MTK {held_next} of MSK", 5)
+    # The player has the MTK once tekdec got it from spcd (its "stkm" line): the card's own log
+    # line comes before its answer reaches spcd, and a removal in between loses that answer.
+    wait_line(player, rf"^stkm tek_id={held_next}\b", 5, start=mark_p0)
     mark_h = len(s.headend.lines)
     mark_p = len(player.lines)
     mark_c = len(s.card.lines)
