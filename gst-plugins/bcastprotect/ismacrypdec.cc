@@ -53,6 +53,7 @@
 
 #include "gst-plugins/bcastprotect/ismacryp/ismacryp.h"
 #include "gst-plugins/bcastprotect/keyring.h"
+#include "gst-plugins/bcastprotect/srtp/srtp_types.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_ismacryp_dec_debug);
 #define GST_CAT_DEFAULT gst_ismacryp_dec_debug
@@ -126,12 +127,34 @@ struct TekCache {
   }
 };
 
+// A buffer of one memory (what sources make, and the AUs made here) is mapped through that
+// memory: gst_buffer_map would take and drop a ref on it and check the buffer's state, per
+// packet. Others (several memories, merged by gst_buffer_map) go through the buffer.
+struct BufferMap {
+  GstMapInfo info{};
+  bool whole_buffer = false;
+};
+
+static bool map_buffer(GstBuffer* buf, BufferMap* map, GstMapFlags flags) {
+  map->whole_buffer = gst_buffer_n_memory(buf) != 1;
+  if (map->whole_buffer) return gst_buffer_map(buf, &map->info, flags);
+  return gst_memory_map(gst_buffer_peek_memory(buf, 0), &map->info, flags);
+}
+
+static void unmap_buffer(GstBuffer* buf, BufferMap* map) {
+  if (map->whole_buffer) {
+    gst_buffer_unmap(buf, &map->info);
+  } else {
+    gst_memory_unmap(map->info.memory, &map->info);
+  }
+}
+
 // An AU being put together from fragments, straight into its output buffer: each fragment is
 // decrypted (or copied, when clear or its TEK is not known yet) into place as it arrives.
 struct Assembly {
   bool active = false;
   GstBuffer* out = nullptr;  // prefix (H.264 parameter sets) + AU-size bytes
-  GstMapInfo map{};          // `out` stays mapped for writing until the AU is complete
+  BufferMap map;             // `out` stays mapped for writing until the AU is complete
   bool mapped = false;
   std::size_t prefix = 0;     // bytes of parameter sets in front of the AU
   std::size_t filled = 0;     // AU bytes received
@@ -157,6 +180,16 @@ struct PendingAu {
   GstClockTime dts = GST_CLOCK_TIME_NONE;
   bool rap_known = false;
   bool rap = false;
+};
+
+// One RTP packet, mapped once (for writing when it is ours alone), its header read by the
+// project's RTP header parser: what gst_rtp_buffer_map gives, without its per-packet extras (a
+// GstRTPBuffer of four maps to clear, a second map for the padding, a call per field).
+struct RtpPacket {
+  GstBuffer* buffer = nullptr;  // set while mapped
+  BufferMap map;
+  bcast::srtp::RtpHeaderInfo header;
+  std::span<std::uint8_t> payload;  // without the padding
 };
 
 // Streaming-thread state (constructed in init, destroyed in finalize).
@@ -357,7 +390,7 @@ static void gst_ismacryp_dec_set_context(GstElement* element, GstContext* contex
 }
 
 static void clear_assembly(Assembly& a) {
-  if (a.mapped) gst_buffer_unmap(a.out, &a.map);
+  if (a.mapped) unmap_buffer(a.out, &a.map);
   if (a.out != nullptr) gst_buffer_unref(a.out);
   a = Assembly{};
 }
@@ -670,10 +703,10 @@ static void push_au(GstIsmacrypDec* self, GstBuffer* buf, std::size_t prefix, bo
 // One complete AU inside the packet (`data` within rtp's payload). Encrypted: decrypted straight
 // into a new buffer (the one pass over its bytes; the packet stays as the base class mapped it,
 // read-only). Clear: a region of the packet's memory, no copy.
-static void output_au(GstIsmacrypDec* self, GstRTPBuffer* rtp, std::span<const std::uint8_t> data,
-                      std::optional<std::uint64_t> bso, bool encrypted,
-                      std::optional<std::uint64_t> ki, GstClockTime pts, GstClockTime dts,
-                      bool rap_known, bool rap) {
+static void output_au(GstIsmacrypDec* self, const RtpPacket& rtp,
+                      std::span<const std::uint8_t> data, std::optional<std::uint64_t> bso,
+                      bool encrypted, std::optional<std::uint64_t> ki, GstClockTime pts,
+                      GstClockTime dts, bool rap_known, bool rap) {
   StreamState& st = self->state;
   const std::size_t prefix = prefix_length(st);
   GstBuffer* buf = nullptr;
@@ -696,9 +729,8 @@ static void output_au(GstIsmacrypDec* self, GstRTPBuffer* rtp, std::span<const s
         return;
       }
     }
-    const auto* payload = static_cast<const std::uint8_t*>(gst_rtp_buffer_get_payload(rtp));
     PendingAu p;
-    p.offset = gst_rtp_buffer_get_header_len(rtp) + static_cast<guint>(data.data() - payload);
+    p.offset = static_cast<guint>(data.data() - rtp.map.info.data);
     p.size = static_cast<guint>(data.size());
     p.prefix = prefix;
     p.encrypted = encrypted;
@@ -722,13 +754,13 @@ static void output_au(GstIsmacrypDec* self, GstRTPBuffer* rtp, std::span<const s
       return;
     }
     buf = gst_buffer_new_allocate(nullptr, prefix + data.size(), nullptr);
-    GstMapInfo map;
-    bool ok = buf != nullptr && gst_buffer_map(buf, &map, GST_MAP_WRITE);
+    BufferMap map;
+    bool ok = buf != nullptr && map_buffer(buf, &map, GST_MAP_WRITE);
     if (ok) {
-      if (prefix > 0) std::memcpy(map.data, st.parameter_sets.data(), prefix);
+      if (prefix > 0) std::memcpy(map.info.data, st.parameter_sets.data(), prefix);
       ok = st.cipher.Apply(*key, st.fmtp.salt, *bso, data,
-                           std::span<std::uint8_t>(map.data + prefix, data.size()));
-      gst_buffer_unmap(buf, &map);
+                           std::span<std::uint8_t>(map.info.data + prefix, data.size()));
+      unmap_buffer(buf, &map);
     }
     if (!ok) {
       if (buf != nullptr) gst_buffer_unref(buf);
@@ -736,10 +768,8 @@ static void output_au(GstIsmacrypDec* self, GstRTPBuffer* rtp, std::span<const s
       return;
     }
   } else {
-    const auto* payload = static_cast<const std::uint8_t*>(gst_rtp_buffer_get_payload(rtp));
-    const guint offset =
-        gst_rtp_buffer_get_header_len(rtp) + static_cast<guint>(data.data() - payload);
-    buf = gst_buffer_copy_region(rtp->buffer, GST_BUFFER_COPY_MEMORY, offset, data.size());
+    const auto offset = static_cast<gsize>(data.data() - rtp.map.info.data);
+    buf = gst_buffer_copy_region(rtp.buffer, GST_BUFFER_COPY_MEMORY, offset, data.size());
     if (prefix > 0) {
       // A copy: the caps may change the parameter sets while downstream still holds the AU.
       auto* ps = static_cast<guint8*>(g_memdup2(st.parameter_sets.data(), prefix));
@@ -777,7 +807,7 @@ static void abandon_assembly(GstIsmacrypDec* self, const char* why) {
 static bool append_fragment(GstIsmacrypDec* self, std::span<const std::uint8_t> data) {
   StreamState& st = self->state;
   Assembly& a = st.assembly;
-  std::span<std::uint8_t> dst(a.map.data + a.prefix + a.filled, data.size());
+  std::span<std::uint8_t> dst(a.map.info.data + a.prefix + a.filled, data.size());
   bool ok = true;
   const ism::Tek* key = nullptr;
   if (a.encrypted && a.bso && a.decrypted == a.filled) key = find_tek(self, a.key);
@@ -811,26 +841,26 @@ static void finish_assembly(GstIsmacrypDec* self) {
                  : std::string("no TEK in the keyring"));
       return;
     }
-    std::span<std::uint8_t> rest(a.map.data + a.prefix + a.decrypted, a.size - a.decrypted);
+    std::span<std::uint8_t> rest(a.map.info.data + a.prefix + a.decrypted, a.size - a.decrypted);
     if (!st.cipher.Apply(*key, f.salt, *a.bso + a.decrypted, rest)) {
       clear_assembly(a);
       drop(self, kDropCrypto, "AES-128-CTR failed");
       return;
     }
   }
-  gst_buffer_unmap(a.out, &a.map);
+  unmap_buffer(a.out, &a.map);
   push_au(self, a.out, a.prefix, a.encrypted, a.pts, GST_CLOCK_TIME_NONE,
           f.random_access_indication, a.rap);
 }
 
 // `discont`: the packet follows a discontinuity (flagged, or found by the packet path).
-static void process_packet(GstIsmacrypDec* self, GstRTPBuffer* rtp, bool discont) {
+static void process_packet(GstIsmacrypDec* self, const RtpPacket& rtp, bool discont) {
   StreamState& st = self->state;
   const ism::Fmtp& f = st.fmtp;
-  const guint16 seq = gst_rtp_buffer_get_seq(rtp);
-  const std::uint32_t rtp_ts = gst_rtp_buffer_get_timestamp(rtp);
-  const bool marker = gst_rtp_buffer_get_marker(rtp);
-  const GstClockTime pts = GST_BUFFER_PTS(rtp->buffer);
+  const guint16 seq = rtp.header.seq;
+  const std::uint32_t rtp_ts = rtp.header.timestamp;
+  const bool marker = rtp.header.marker;
+  const GstClockTime pts = GST_BUFFER_PTS(rtp.buffer);
 
   bool gap = discont && st.last_seq;
   if (st.last_seq && seq != static_cast<guint16>(*st.last_seq + 1)) {
@@ -849,9 +879,7 @@ static void process_packet(GstIsmacrypDec* self, GstRTPBuffer* rtp, bool discont
     st.implicit_bso.reset();
   }
 
-  const guint payload_len = gst_rtp_buffer_get_payload_len(rtp);
-  const auto* payload_ptr = static_cast<const std::uint8_t*>(gst_rtp_buffer_get_payload(rtp));
-  std::span<const std::uint8_t> payload(payload_ptr, payload_len);
+  const std::span<const std::uint8_t> payload = rtp.payload;
 
   if (auto error = ism::ParsePayloadInto(f, payload, &st.parsed)) {
     abandon_assembly(self, "malformed packet in the middle of a fragmented AU");
@@ -886,13 +914,13 @@ static void process_packet(GstIsmacrypDec* self, GstRTPBuffer* rtp, bool discont
       a.active = true;
       a.prefix = prefix_length(st);
       a.out = gst_buffer_new_allocate(nullptr, a.prefix + h.size, nullptr);
-      a.mapped = a.out != nullptr && gst_buffer_map(a.out, &a.map, GST_MAP_WRITE);
+      a.mapped = a.out != nullptr && map_buffer(a.out, &a.map, GST_MAP_WRITE);
       if (!a.mapped) {
         clear_assembly(a);
         drop(self, kDropAuSize, "cannot allocate AU-size " + std::to_string(h.size));
         return;
       }
-      if (a.prefix > 0) std::memcpy(a.map.data, st.parameter_sets.data(), a.prefix);
+      if (a.prefix > 0) std::memcpy(a.map.info.data, st.parameter_sets.data(), a.prefix);
       a.filled = 0;
       a.decrypted = 0;
       a.bso = f.iv_length > 0 ? bso : st.implicit_bso;
@@ -994,19 +1022,48 @@ static GstBuffer* au_region(GstIsmacrypDec* self, GstBuffer* in, guint offset, g
 // Every packet comes here. A packet that only this element holds (the usual case: udpsrc or the
 // jitterbuffer hand on their buffer) is mapped for writing and its AUs are decrypted in place;
 // a shared one (a tee upstream) is mapped for reading and decrypted into new buffers.
+// (gst_buffer_is_all_memory_writable, without its argument checks and logging per packet.)
 static bool is_ours_alone(GstBuffer* in) {
-  return gst_buffer_is_writable(in) && gst_buffer_is_all_memory_writable(in);
+  if (!gst_buffer_is_writable(in)) return false;
+  const guint n = gst_buffer_n_memory(in);
+  for (guint i = 0; i < n; ++i) {
+    if (!gst_memory_is_writable(gst_buffer_peek_memory(in, i))) return false;
+  }
+  return true;
 }
 
-// A packet mapped by `rtp` (for writing when `writable`): processes it, unmaps it, and outputs
-// the AUs decrypted in place.
-static void process_mapped(GstIsmacrypDec* self, GstBuffer* in, GstRTPBuffer* rtp, bool writable,
+// GstRTPBuffer's checks (gst_rtp_buffer_map): version 2, CSRCs and extension within the packet,
+// and the padding count (its last byte) within what the header leaves.
+static bool map_packet(GstBuffer* in, bool writable, RtpPacket* rtp) {
+  if (!map_buffer(in, &rtp->map, writable ? GST_MAP_READWRITE : GST_MAP_READ)) return false;
+  const std::span<std::uint8_t> bytes(rtp->map.info.data, rtp->map.info.size);
+  const auto header = bcast::srtp::ParseRtpHeader(bytes);
+  const std::size_t padding = header && header->padding ? bytes.back() : 0;
+  if (!header || bytes.size() < header->header_length + padding) {
+    unmap_buffer(in, &rtp->map);
+    return false;
+  }
+  rtp->buffer = in;
+  rtp->header = *header;
+  rtp->payload =
+      bytes.subspan(header->header_length, bytes.size() - header->header_length - padding);
+  return true;
+}
+
+static void unmap_packet(RtpPacket* rtp) {
+  unmap_buffer(rtp->buffer, &rtp->map);
+  rtp->buffer = nullptr;
+}
+
+// A packet mapped by map_packet (for writing when `writable`): processes it, unmaps it, and
+// outputs the AUs decrypted in place.
+static void process_mapped(GstIsmacrypDec* self, GstBuffer* in, RtpPacket* rtp, bool writable,
                            bool discont) {
   StreamState& st = self->state;
   st.in_place = writable;
   st.pending.clear();
-  process_packet(self, rtp, discont);
-  gst_rtp_buffer_unmap(rtp);
+  process_packet(self, *rtp, discont);
+  unmap_packet(rtp);
   st.in_place = false;
   if (st.pending.size() == 1 && st.pending[0].prefix == 0) {
     // One AU (1 KB video AUs, AAC without aggregation): the packet itself, cut down to the AU,
@@ -1037,8 +1094,8 @@ static void process_mapped(GstIsmacrypDec* self, GstBuffer* in, GstRTPBuffer* rt
 static GstBuffer* gst_ismacryp_dec_process_buffer(GstRTPBaseDepayload* depay, GstBuffer* in) {
   GstIsmacrypDec* self = reinterpret_cast<GstIsmacrypDec*>(depay);  // no GType check per packet
   const bool writable = is_ours_alone(in);
-  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-  if (!gst_rtp_buffer_map(in, writable ? GST_MAP_READWRITE : GST_MAP_READ, &rtp)) {
+  RtpPacket rtp;
+  if (!map_packet(in, writable, &rtp)) {
     GST_ELEMENT_WARNING(self, STREAM, DECODE, (nullptr), ("invalid RTP packet, dropped"));
     return nullptr;
   }
@@ -1102,8 +1159,8 @@ static void handle_packet(GstIsmacrypDec* self, GstBuffer* in) {
     }
   }
   const bool writable = is_ours_alone(in);
-  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-  if (!gst_rtp_buffer_map(in, writable ? GST_MAP_READWRITE : GST_MAP_READ, &rtp)) {
+  RtpPacket rtp;
+  if (!map_packet(in, writable, &rtp)) {
     GST_ELEMENT_WARNING(self, STREAM, DECODE, (nullptr),
                         ("Received invalid RTP payload, dropping"));
     gst_buffer_unref(in);
@@ -1113,8 +1170,8 @@ static void handle_packet(GstIsmacrypDec* self, GstBuffer* in) {
   st.pts = GST_BUFFER_PTS(in);
   st.dts = GST_BUFFER_DTS(in);
   st.duration = GST_BUFFER_DURATION(in);
-  const guint32 ssrc = gst_rtp_buffer_get_ssrc(&rtp);
-  const guint16 seq = gst_rtp_buffer_get_seq(&rtp);
+  const guint32 ssrc = rtp.header.ssrc;
+  const guint16 seq = rtp.header.seq;
   bool discont = buf_discont;
   if (st.next_seqnum != -1) {
     if (ssrc != st.last_ssrc) {
@@ -1130,7 +1187,7 @@ static void handle_packet(GstIsmacrypDec* self, GstBuffer* in) {
       g_object_get(self, "max-reorder", &max_reorder, nullptr);
       if (gap <= max_reorder) {
         GST_WARNING_OBJECT(self, "old packet %u (expected %d), dropped", seq, st.next_seqnum);
-        gst_rtp_buffer_unmap(&rtp);
+        unmap_packet(&rtp);
         gst_buffer_unref(in);
         return;
       }
@@ -1143,13 +1200,14 @@ static void handle_packet(GstIsmacrypDec* self, GstBuffer* in) {
   GstRTPBaseDepayload* depay = &self->parent;
   if (depay->need_newsegment) {
     gst_event_replace(&st.segment_event, nullptr);
-    st.segment_event = make_segment_event(self, gst_rtp_buffer_get_timestamp(&rtp), st.pts);
+    st.segment_event = make_segment_event(self, rtp.header.timestamp, st.pts);
     depay->need_newsegment = FALSE;
   }
   st.in_ssrc = ssrc;
   st.in_csrcs.clear();
-  for (guint8 i = 0; i < gst_rtp_buffer_get_csrc_count(&rtp); ++i) {
-    st.in_csrcs.push_back(gst_rtp_buffer_get_csrc(&rtp, i));
+  for (unsigned i = 0; i < rtp.header.csrc_count; ++i) {
+    st.in_csrcs.push_back(
+        GST_READ_UINT32_BE(rtp.map.info.data + 12 + 4 * i));  // after the fixed 12
   }
   process_mapped(self, in, &rtp, writable, discont);
   gst_buffer_unref(in);

@@ -49,11 +49,16 @@ TagField TagFieldFor(SrtpAuth auth, bool authenticated_tek, RccMode rcc, std::ui
 std::optional<SrtpAuth> ParseSrtpAuth(std::string_view name);
 std::string_view SrtpAuthName(SrtpAuth auth);
 
-// The fixed RTP header fields SRTP needs. `header_length` includes CSRCs and the extension.
+// The fixed RTP header fields SRTP needs (and ismacrypdec, which reads its packets with this
+// parser too). `header_length` includes CSRCs and the extension.
 struct RtpHeaderInfo {
   std::uint16_t seq = 0;
   std::uint32_t ssrc = 0;
   std::size_t header_length = 0;
+  std::uint32_t timestamp = 0;
+  bool marker = false;
+  bool padding = false;  // the P bit; the count is the packet's last byte, once it is clear
+  unsigned csrc_count = 0;
 };
 // nullopt when the packet is shorter than its header claims or the version is not 2.
 std::optional<RtpHeaderInfo> ParseRtpHeader(std::span<const std::uint8_t> packet);
