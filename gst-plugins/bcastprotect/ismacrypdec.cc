@@ -149,12 +149,12 @@ static void unmap_buffer(GstBuffer* buf, BufferMap* map) {
   }
 }
 
-// An AU being put together from fragments, straight into its output buffer: each fragment is
+// An AU being put together from fragments, straight into its output memory: each fragment is
 // decrypted (or copied, when clear or its TEK is not known yet) into place as it arrives.
 struct Assembly {
   bool active = false;
-  GstBuffer* out = nullptr;  // prefix (H.264 parameter sets) + AU-size bytes
-  BufferMap map;             // `out` stays mapped for writing until the AU is complete
+  GstMemory* out = nullptr;  // prefix (H.264 parameter sets) + AU-size bytes
+  GstMapInfo map{};          // `out` stays mapped for writing until the AU is complete
   bool mapped = false;
   std::size_t prefix = 0;     // bytes of parameter sets in front of the AU
   std::size_t filled = 0;     // AU bytes received
@@ -167,6 +167,16 @@ struct Assembly {
   std::optional<std::uint64_t> key;
   bool rap = false;
   bool after_gap = false;  // started right after a loss: may be the tail of an AU
+};
+
+// An assembled AU, complete with the current packet: it goes out once the packet is unmapped, in
+// the packet's GstBuffer when that is ours alone (see process_mapped).
+struct CompletedAu {
+  GstMemory* memory = nullptr;
+  std::size_t prefix = 0;
+  bool encrypted = true;
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+  bool rap = false;
 };
 
 // A complete AU of the current packet, decrypted in place, pushed once the packet is unmapped
@@ -213,6 +223,7 @@ struct StreamState {
   // and go out as regions of it (no allocation, no copy); they wait in `pending` until unmap.
   bool in_place = false;
   std::vector<PendingAu> pending;  // capacity kept from packet to packet
+  CompletedAu completed;           // set by finish_assembly, output by process_mapped
 
   // ---- the element's own packet path (own_chain / own_chain_list) ----
   // GstRTPBaseDepayload 1.22 handles a buffer list packet by packet (its checks, a second map,
@@ -390,8 +401,8 @@ static void gst_ismacryp_dec_set_context(GstElement* element, GstContext* contex
 }
 
 static void clear_assembly(Assembly& a) {
-  if (a.mapped) unmap_buffer(a.out, &a.map);
-  if (a.out != nullptr) gst_buffer_unref(a.out);
+  if (a.mapped) gst_memory_unmap(a.out, &a.map);
+  if (a.out != nullptr) gst_memory_unref(a.out);
   a = Assembly{};
 }
 
@@ -807,7 +818,7 @@ static void abandon_assembly(GstIsmacrypDec* self, const char* why) {
 static bool append_fragment(GstIsmacrypDec* self, std::span<const std::uint8_t> data) {
   StreamState& st = self->state;
   Assembly& a = st.assembly;
-  std::span<std::uint8_t> dst(a.map.info.data + a.prefix + a.filled, data.size());
+  std::span<std::uint8_t> dst(a.map.data + a.prefix + a.filled, data.size());
   bool ok = true;
   const ism::Tek* key = nullptr;
   if (a.encrypted && a.bso && a.decrypted == a.filled) key = find_tek(self, a.key);
@@ -841,16 +852,15 @@ static void finish_assembly(GstIsmacrypDec* self) {
                  : std::string("no TEK in the keyring"));
       return;
     }
-    std::span<std::uint8_t> rest(a.map.info.data + a.prefix + a.decrypted, a.size - a.decrypted);
+    std::span<std::uint8_t> rest(a.map.data + a.prefix + a.decrypted, a.size - a.decrypted);
     if (!st.cipher.Apply(*key, f.salt, *a.bso + a.decrypted, rest)) {
       clear_assembly(a);
       drop(self, kDropCrypto, "AES-128-CTR failed");
       return;
     }
   }
-  unmap_buffer(a.out, &a.map);
-  push_au(self, a.out, a.prefix, a.encrypted, a.pts, GST_CLOCK_TIME_NONE,
-          f.random_access_indication, a.rap);
+  gst_memory_unmap(a.out, &a.map);
+  st.completed = CompletedAu{a.out, a.prefix, a.encrypted, a.pts, a.rap};
 }
 
 // `discont`: the packet follows a discontinuity (flagged, or found by the packet path).
@@ -913,14 +923,14 @@ static void process_packet(GstIsmacrypDec* self, const RtpPacket& rtp, bool disc
       }
       a.active = true;
       a.prefix = prefix_length(st);
-      a.out = gst_buffer_new_allocate(nullptr, a.prefix + h.size, nullptr);
-      a.mapped = a.out != nullptr && map_buffer(a.out, &a.map, GST_MAP_WRITE);
+      a.out = gst_allocator_alloc(nullptr, a.prefix + h.size, nullptr);
+      a.mapped = a.out != nullptr && gst_memory_map(a.out, &a.map, GST_MAP_WRITE);
       if (!a.mapped) {
         clear_assembly(a);
         drop(self, kDropAuSize, "cannot allocate AU-size " + std::to_string(h.size));
         return;
       }
-      if (a.prefix > 0) std::memcpy(a.map.info.data, st.parameter_sets.data(), a.prefix);
+      if (a.prefix > 0) std::memcpy(a.map.data, st.parameter_sets.data(), a.prefix);
       a.filled = 0;
       a.decrypted = 0;
       a.bso = f.iv_length > 0 ? bso : st.implicit_bso;
@@ -1065,6 +1075,28 @@ static void process_mapped(GstIsmacrypDec* self, GstBuffer* in, RtpPacket* rtp, 
   process_packet(self, *rtp, discont);
   unmap_packet(rtp);
   st.in_place = false;
+  if (st.completed.memory != nullptr) {
+    // A packet that completes a fragmented AU carries nothing else.
+    const CompletedAu c = std::exchange(st.completed, CompletedAu{});
+    GstBuffer* buf = nullptr;
+    gpointer meta_state = nullptr;
+    if (writable && in->pool == nullptr && gst_buffer_iterate_meta(in, &meta_state) == nullptr) {
+      // The packet's GstBuffer, ours alone, not a pool's and without metas, carries the AU on:
+      // one buffer fewer made and freed per AU. Its fields are reset as for a new buffer.
+      gst_buffer_replace_all_memory(in, c.memory);
+      GST_BUFFER_FLAGS(in) = 0;
+      GST_BUFFER_DURATION(in) = GST_CLOCK_TIME_NONE;
+      GST_BUFFER_OFFSET(in) = GST_BUFFER_OFFSET_NONE;
+      GST_BUFFER_OFFSET_END(in) = GST_BUFFER_OFFSET_NONE;
+      buf = gst_buffer_ref(in);  // the caller's unref leaves this one for downstream
+    } else {
+      buf = gst_buffer_new();
+      gst_buffer_append_memory(buf, c.memory);
+    }
+    push_au(self, buf, c.prefix, c.encrypted, c.pts, GST_CLOCK_TIME_NONE,
+            self->state.fmtp.random_access_indication, c.rap);
+    return;
+  }
   if (st.pending.size() == 1 && st.pending[0].prefix == 0) {
     // One AU (1 KB video AUs, AAC without aggregation): the packet itself, cut down to the AU,
     // goes on; no buffer is made. The base class unrefs `in` after this: one ref for downstream.
