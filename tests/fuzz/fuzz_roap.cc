@@ -4,8 +4,10 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -57,13 +59,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       "deviceHello",          "riHello",     "registrationRequest",
       "registrationResponse", "roRequest",   "roResponse",
       "roapTrigger",          "protectedRO", "ro "};
-  std::size_t best = std::string_view::npos;
-  int which = 0;
-  for (int i = 0; i < 9; ++i) {
-    std::size_t pos = in.find("<roap:" + std::string(kNames[i]));
-    if (pos < best) {
-      best = pos;
-      which = i;
+  // One pass over the "<roap:" openings rather than a find per name: every '<' cost a memcmp per
+  // name, each hooked by libFuzzer (a third of the instructions per input). No name is a prefix of
+  // another, so the first opening that names one picks the same parser.
+  constexpr std::string_view kOpen = "<roap:";
+  int which = 0;  // no name: the deviceHello parser
+  for (std::size_t at = in.find(kOpen); at != std::string_view::npos; at = in.find(kOpen, at + 1)) {
+    const std::string_view rest = in.substr(at + kOpen.size());
+    const auto named = std::find_if(std::begin(kNames), std::end(kNames),
+                                    [&](std::string_view name) { return rest.starts_with(name); });
+    if (named != std::end(kNames)) {
+      which = static_cast<int>(named - std::begin(kNames));
+      break;
     }
   }
   switch (which) {
