@@ -20,14 +20,16 @@ void CheckResult(const R& r, std::size_t size) {
   if (!r.ok() && (r.error().field.empty() || r.error().offset > size + 9)) std::abort();
 }
 
-bcast::uicc::Card& TheCard() {
-  static bcast::uicc::Card* card = [] {
+// Every input meets a card in the same state (a crash reproduces from its input alone): a fresh
+// card with the subscriber's K and OPc, no bootstrap, no MSK.
+const bcast::uicc::CardState& FreshCardState() {
+  static const bcast::uicc::CardState state = [] {
     bcast::uicc::CardState st;
     st.k.fill(0x46);
     st.opc.fill(0xcd);
-    return new bcast::uicc::Card(st, "");
+    return st;
   }();
-  return *card;
+  return state;
 }
 
 }  // namespace
@@ -75,7 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!again || *again != *p) std::abort();
   }
 
-  auto rsp = TheCard().Process(bytes);
+  bcast::uicc::Card card(FreshCardState(), "");
+  auto rsp = card.Process(bytes);
   if (rsp.size() < 2) std::abort();
   return 0;
 }
