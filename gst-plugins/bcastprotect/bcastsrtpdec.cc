@@ -379,64 +379,57 @@ static bool Hold(GstBcastSrtpDec* self, GstBuffer* buf, const bs::UnprotectResul
   return true;
 }
 
+// A decrypted packet under another TEK or SSRC than the previous one: its TEK's tally, and the
+// key-change message when the SSRC's TEK changed.
+[[gnu::noinline, gnu::cold]] static void NoteOtherTek(GstBcastSrtpDec* self, guint32 ssrc,
+                                                      bs::KeyId tek, guint roc) {
+  Impl& impl = self->impl;
+  if (impl.tally == nullptr || impl.tally_tek != tek) {
+    impl.tally = &impl.tallies[tek];
+    impl.tally_tek = tek;
+  }
+  if (impl.in_use_cached && impl.in_use_ssrc == ssrc && impl.in_use_tek == tek) return;
+  auto it = impl.tek_in_use.find(ssrc);
+  if (it == impl.tek_in_use.end() || it->second != tek) {
+    Notice n;
+    n.key_change = true;
+    n.tek = tek;
+    n.ssrc = ssrc;
+    n.roc = roc;
+    n.initial = it == impl.tek_in_use.end();
+    if (!n.initial) Inc(impl.counters.key_changes);
+    impl.tek_in_use[ssrc] = tek;
+    impl.notices.push_back(n);
+    GST_INFO_OBJECT(self, "SSRC %08x now under TEK %" G_GUINT64_FORMAT " (ROC %u)", ssrc,
+                    static_cast<guint64>(tek), roc);
+  }
+  impl.in_use_cached = true;
+  impl.in_use_ssrc = ssrc;
+  impl.in_use_tek = tek;
+}
+
 // Notes a decrypted packet: statistics, the TEK per SSRC and its change message.
 static void NoteDecrypted(GstBcastSrtpDec* self, const bs::UnprotectResult& r) {
   Impl& impl = self->impl;
   const bs::KeyId tek = r.tek_id ? *r.tek_id : 0;
   const guint roc = static_cast<guint>(r.index >> 16);
-  Inc(impl.counters.decrypted);
-  if (impl.tally == nullptr || impl.tally_tek != tek) {
-    impl.tally = &impl.tallies[tek];
-    impl.tally_tek = tek;
+  if (impl.tally == nullptr || impl.tally_tek != tek || !impl.in_use_cached ||
+      impl.in_use_ssrc != r.ssrc || impl.in_use_tek != tek) [[unlikely]] {
+    NoteOtherTek(self, r.ssrc, tek, roc);
   }
+  Inc(impl.counters.decrypted);
   ++impl.tally->decrypted;
   impl.last_ssrc.store(r.ssrc, std::memory_order_relaxed);
   impl.last_roc.store(roc, std::memory_order_relaxed);
   impl.last_tek.store(static_cast<gint>(tek & 0xffff), std::memory_order_relaxed);
-  if (impl.in_use_cached && impl.in_use_ssrc == r.ssrc && impl.in_use_tek == tek) return;
-  auto it = impl.tek_in_use.find(r.ssrc);
-  if (it == impl.tek_in_use.end() || it->second != tek) {
-    Notice n;
-    n.key_change = true;
-    n.tek = tek;
-    n.ssrc = r.ssrc;
-    n.roc = roc;
-    n.initial = it == impl.tek_in_use.end();
-    if (!n.initial) Inc(impl.counters.key_changes);
-    impl.tek_in_use[r.ssrc] = tek;
-    impl.notices.push_back(n);
-    GST_INFO_OBJECT(self, "SSRC %08x now under TEK %" G_GUINT64_FORMAT " (ROC %u)", r.ssrc,
-                    static_cast<guint64>(tek), roc);
-  }
-  impl.in_use_cached = true;
-  impl.in_use_ssrc = r.ssrc;
-  impl.in_use_tek = tek;
 }
 
-// Takes `buf`; returns the decrypted RTP buffer (the same memory, cut to the RTP length) or
-// nullptr when the packet was dropped or held.
-static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold) {
-  Impl& impl = self->impl;
-  bs::SrtpReceiver& receiver = *impl.receiver;
-  if (!from_hold) Inc(impl.counters.received);
-  if (receiver.config().mki_length == 0 && impl.default_dirty.load(std::memory_order_relaxed)) {
-    UpdateDefaultKey(self);
-  }
-
-  buf = gst_buffer_make_writable(buf);
-  // One memory held by this buffer only (the usual case): map it directly, which skips the
-  // buffer-level bookkeeping of gst_buffer_map; anything else goes through gst_buffer_map (which
-  // merges or copies as needed).
-  GstMapInfo map;
-  GstMemory* direct = gst_buffer_n_memory(buf) == 1 ? gst_buffer_peek_memory(buf, 0) : nullptr;
-  if (direct != nullptr && !gst_memory_map(direct, &map, GST_MAP_READWRITE)) direct = nullptr;
-  if (direct == nullptr && !gst_buffer_map(buf, &map, GST_MAP_READWRITE)) {
-    Inc(impl.counters.malformed);
-    gst_buffer_unref(buf);
-    return nullptr;
-  }
-  std::span<std::uint8_t> packet(map.data, map.size);
-  bs::UnprotectResult r = receiver.Unprotect(packet);
+// Unprotect did not decrypt `packet`: makes the TEK it names known from the keyring, or replaces a
+// stale one after an authentication failure, and tries once more.
+[[gnu::noinline, gnu::cold]] static bs::UnprotectResult Retry(GstBcastSrtpDec* self,
+                                                              std::span<std::uint8_t> packet,
+                                                              bs::UnprotectResult r) {
+  bs::SrtpReceiver& receiver = *self->impl.receiver;
   if (r.decision == bs::Decision::kUnknownMki) {
     bool retry = false;
     if (r.tek_id) retry = EnsureKey(self, *r.tek_id);
@@ -448,22 +441,16 @@ static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold)
     // hold it as a packet of an unknown TEK.
     r = receiver.Unprotect(packet);
   }
-  const gsize size = map.size;
-  if (direct != nullptr) {
-    gst_memory_unmap(direct, &map);
-  } else {
-    gst_buffer_unmap(buf, &map);
-  }
+  return r;
+}
 
-  if (r.decision == bs::Decision::kDecrypted) {
-    if (direct != nullptr) {
-      gst_memory_resize(direct, 0, r.length);  // the buffer's only memory, ours alone
-    } else {
-      gst_buffer_set_size(buf, static_cast<gssize>(r.length));
-    }
-    NoteDecrypted(self, r);
-    return buf;
-  }
+// A packet that was not decrypted: counted, held (unknown TEK) or dropped with a warning. Takes
+// `buf`; returns nullptr.
+[[gnu::noinline, gnu::cold]] static GstBuffer* NotDecrypted(GstBcastSrtpDec* self, GstBuffer* buf,
+                                                            const bs::UnprotectResult& r,
+                                                            gsize size, bool from_hold) {
+  Impl& impl = self->impl;
+  bs::SrtpReceiver& receiver = *impl.receiver;
   const bs::KeyId tek = r.tek_id ? *r.tek_id : 0;
   switch (r.decision) {
     case bs::Decision::kDecrypted:
@@ -517,6 +504,53 @@ static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold)
   }
   gst_buffer_unref(buf);
   return nullptr;
+}
+
+// Takes `buf`; returns the decrypted RTP buffer (the same memory, cut to the RTP length) or
+// nullptr when the packet was dropped or held. Only what every packet needs is inline here.
+static GstBuffer* Process(GstBcastSrtpDec* self, GstBuffer* buf, bool from_hold) {
+  Impl& impl = self->impl;
+  bs::SrtpReceiver& receiver = *impl.receiver;
+  if (!from_hold) Inc(impl.counters.received);
+  if (receiver.config().mki_length == 0 && impl.default_dirty.load(std::memory_order_relaxed))
+      [[unlikely]] {
+    UpdateDefaultKey(self);
+  }
+
+  buf = gst_buffer_make_writable(buf);
+  // One memory held by this buffer only (the usual case): map it directly, which skips the
+  // buffer-level bookkeeping of gst_buffer_map; anything else goes through gst_buffer_map (which
+  // merges or copies as needed).
+  GstMapInfo map;
+  GstMemory* direct = gst_buffer_n_memory(buf) == 1 ? gst_buffer_peek_memory(buf, 0) : nullptr;
+  if (direct != nullptr && !gst_memory_map(direct, &map, GST_MAP_READWRITE)) direct = nullptr;
+  if (direct == nullptr && !gst_buffer_map(buf, &map, GST_MAP_READWRITE)) [[unlikely]] {
+    Inc(impl.counters.malformed);
+    gst_buffer_unref(buf);
+    return nullptr;
+  }
+  std::span<std::uint8_t> packet(map.data, map.size);
+  bs::UnprotectResult r = receiver.Unprotect(packet);
+  if (r.decision != bs::Decision::kDecrypted) [[unlikely]] {
+    r = Retry(self, packet, r);
+  }
+  const gsize size = map.size;
+  if (direct != nullptr) {
+    gst_memory_unmap(direct, &map);
+  } else {
+    gst_buffer_unmap(buf, &map);
+  }
+
+  if (r.decision != bs::Decision::kDecrypted) [[unlikely]] {
+    return NotDecrypted(self, buf, r, size, from_hold);
+  }
+  if (direct != nullptr) {
+    gst_memory_resize(direct, 0, r.length);  // the buffer's only memory, ours alone
+  } else {
+    gst_buffer_set_size(buf, static_cast<gssize>(r.length));
+  }
+  NoteDecrypted(self, r);
+  return buf;
 }
 
 // Bus messages, posted after the packet (never under impl.lock).

@@ -42,23 +42,38 @@ OpensslSrtpTransform::OpensslSrtpTransform(const SrtpSessionKeys& keys)
 
 OpensslSrtpTransform::~OpensslSrtpTransform() { OPENSSL_cleanse(salt_.data(), salt_.size()); }
 
-bool OpensslSrtpTransform::Verify(std::span<const std::uint8_t> portion, std::uint32_t roc,
-                                  std::span<const std::uint8_t> tag) {
-  if (!ok_ || tag.empty() || tag.size() > 20) return false;
-  const std::uint8_t roc_be[4] = {
+bool OpensslSrtpTransform::Verify(std::span<std::uint8_t> packet, std::size_t portion_length,
+                                  std::uint32_t roc, std::size_t tag_at, std::size_t tag_length) {
+  if (!ok_ || tag_length == 0 || tag_length > 20 || portion_length > packet.size() ||
+      tag_at > packet.size() || packet.size() - tag_at < tag_length) {
+    return false;
+  }
+  const std::uint8_t roc_be[kRocLength] = {
       static_cast<std::uint8_t>(roc >> 24), static_cast<std::uint8_t>(roc >> 16),
       static_cast<std::uint8_t>(roc >> 8), static_cast<std::uint8_t>(roc)};
+  // The tag may lie in the bytes borrowed for the ROC.
+  std::uint8_t tag[20];
+  std::memcpy(tag, packet.data() + tag_at, tag_length);
   std::uint8_t full[EVP_MAX_MD_SIZE];
   std::size_t out = 0;
   // A NULL key restarts HMAC with the key already set (no new key schedule).
-  if (EVP_MAC_init(mac_.get(), nullptr, 0, nullptr) != 1 ||
-      EVP_MAC_update(mac_.get(), portion.data(), portion.size()) != 1 ||
-      EVP_MAC_update(mac_.get(), roc_be, sizeof roc_be) != 1 ||
-      EVP_MAC_final(mac_.get(), full, &out, sizeof full) != 1 || out != 20) {
+  bool mac_ok = EVP_MAC_init(mac_.get(), nullptr, 0, nullptr) == 1;
+  std::uint8_t* const after = packet.data() + portion_length;
+  if (packet.size() - portion_length >= kRocLength) {
+    std::uint8_t saved[kRocLength];
+    std::memcpy(saved, after, kRocLength);
+    std::memcpy(after, roc_be, kRocLength);
+    mac_ok = mac_ok && EVP_MAC_update(mac_.get(), packet.data(), portion_length + kRocLength) == 1;
+    std::memcpy(after, saved, kRocLength);
+  } else {
+    mac_ok = mac_ok && EVP_MAC_update(mac_.get(), packet.data(), portion_length) == 1 &&
+             EVP_MAC_update(mac_.get(), roc_be, kRocLength) == 1;
+  }
+  if (!mac_ok || EVP_MAC_final(mac_.get(), full, &out, sizeof full) != 1 || out != 20) {
     return false;
   }
   // The MAC of a packet is no secret (the sender puts it on the wire): no cleanse.
-  return CRYPTO_memcmp(full, tag.data(), tag.size()) == 0;
+  return CRYPTO_memcmp(full, tag, tag_length) == 0;
 }
 
 bool OpensslSrtpTransform::Transform(std::uint32_t ssrc, std::uint64_t index,

@@ -27,10 +27,13 @@ class OpensslSrtpTransform {
 
   bool ok() const { return ok_; }
 
-  // Constant-time check of `tag` (1..20 bytes) against HMAC-SHA1(k_a, portion ‖ ROC) truncated
-  // to the tag's length (RFC 3711 §4.2; RFC 4771 §3.1 with the carried ROC).
-  bool Verify(std::span<const std::uint8_t> authenticated_portion, std::uint32_t roc,
-              std::span<const std::uint8_t> tag);
+  // Constant-time check of the tag packet[tag_at, tag_at + tag_length) (1..20 bytes) against
+  // HMAC-SHA1(k_a, packet[0, portion_length) ‖ ROC) truncated to the tag's length (RFC 3711 §4.2;
+  // RFC 4771 §3.1 with the carried ROC). The 4 bytes after the authenticated portion (MKI and tag
+  // field, which the MAC does not cover) hold the ROC while the MAC runs, so that the MAC is one
+  // update; they are restored before returning, whatever the result.
+  bool Verify(std::span<std::uint8_t> packet, std::size_t portion_length, std::uint32_t roc,
+              std::size_t tag_at, std::size_t tag_length);
 
   // AES-CM (RFC 3711 §4.1.1) of `data` in place for packet `index` of `ssrc`.
   bool Transform(std::uint32_t ssrc, std::uint64_t index, std::span<std::uint8_t> data);

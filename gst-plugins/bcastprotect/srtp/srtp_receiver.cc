@@ -115,6 +115,7 @@ SrtpReceiver::SrtpReceiver(const ReceiverConfig& config) : config_(config) {
   config_.mki_length = std::min(config_.mki_length, kMaxMkiLength);
   config_.replay_window = std::clamp<std::size_t>(config_.replay_window, 64, 0x7fff);
   if (config_.roc_tx_rate == 0) config_.roc_tx_rate = 1;
+  rtp_tag_ = TagFieldFor(config_.auth, true, RccMode::kNone, 1, 0);
   EnsureLibsrtpInitialised();
 }
 
@@ -172,10 +173,14 @@ std::optional<std::uint32_t> SrtpReceiver::Roc(std::uint32_t ssrc) const {
 }
 
 SrtpReceiver::Stream& SrtpReceiver::StreamFor(std::uint32_t ssrc) {
-  if (last_stream_ != nullptr && last_ssrc_ == ssrc) {
+  if (last_stream_ != nullptr && last_ssrc_ == ssrc) [[likely]] {
     last_stream_->serial = ++stream_serial_;
     return *last_stream_;
   }
+  return FindStream(ssrc);
+}
+
+SrtpReceiver::Stream& SrtpReceiver::FindStream(std::uint32_t ssrc) {
   auto it = streams_.find(ssrc);
   if (it == streams_.end()) {
     if (streams_.size() >= kMaxStreams) {
@@ -199,6 +204,33 @@ SrtpReceiver::Stream& SrtpReceiver::StreamFor(std::uint32_t ssrc) {
 std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const std::uint8_t> p,
                                                                 const RtpHeaderInfo& rtp,
                                                                 UnprotectResult& result) const {
+  // Almost every packet: RFC 3711 tags (no RFC 4771 ROC) and the previous packet's TEK, so the
+  // layout is known without reading more than the MKI.
+  const std::size_t mki_len = config_.mki_length;
+  const Key* key = last_key_;
+  if (config_.rcc_mode == RccMode::kNone && key != nullptr) [[likely]] {
+    if (mki_len == 0) {
+      const TagField tag = key->authenticated ? rtp_tag_ : TagField{};
+      if (default_key_ == key->id && p.size() >= rtp.header_length + tag.length) {
+        result.tek_id = default_key_;
+        return Layout{key, tag, p.size()};
+      }
+    } else if (p.size() >= rtp.header_length + mki_len + rtp_tag_.length) {
+      KeyId id = 0;
+      const std::size_t at = p.size() - rtp_tag_.length - mki_len;
+      for (std::size_t i = 0; i < mki_len; ++i) id = (id << 8) | p[at + i];
+      if (key->id == id && (key->authenticated || rtp_tag_.length == 0)) {
+        return Layout{key, rtp_tag_, p.size()};
+      }
+    }
+  }
+  return ResolveLayoutSlow(p, rtp, result);
+}
+
+// Every other case, also when the MKI names another TEK than the previous packet's.
+std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayoutSlow(std::span<const std::uint8_t> p,
+                                                                    const RtpHeaderInfo& rtp,
+                                                                    UnprotectResult& result) const {
   const std::size_t mki_len = config_.mki_length;
   // A 1..4-byte MKI carries a 16-bit TEK ID; the 6-byte one MSK ID ‖ MTK ID.
   const KeyId max_id = mki_len == 6 ? 0xFFFFFFFFFFFFull : 0xffffu;
@@ -257,20 +289,25 @@ std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const 
   return std::nullopt;
 }
 
+Decision SrtpReceiver::NoLayoutDecision(const UnprotectResult& result) const {
+  if (config_.mki_length == 0) {
+    const bool have_default = default_key_ && HasKey(*default_key_);
+    return have_default ? Decision::kMalformed : Decision::kUnknownMki;
+  }
+  return result.tek_id ? Decision::kUnknownMki : Decision::kMalformed;
+}
+
 UnprotectResult SrtpReceiver::Unprotect(std::span<std::uint8_t> packet) {
   UnprotectResult result;
   const auto rtp = ParseRtpHeader(packet);
-  if (!rtp) return result;  // kMalformed
+  if (!rtp) [[unlikely]] {
+    return result;  // kMalformed
+  }
   result.ssrc = rtp->ssrc;
 
   const auto layout = ResolveLayout(packet, *rtp, result);
-  if (!layout) {
-    if (config_.mki_length == 0) {
-      const bool have_default = default_key_ && HasKey(*default_key_);
-      result.decision = have_default ? Decision::kMalformed : Decision::kUnknownMki;
-    } else {
-      result.decision = result.tek_id ? Decision::kUnknownMki : Decision::kMalformed;
-    }
+  if (!layout) [[unlikely]] {
+    result.decision = NoLayoutDecision(result);
     return result;
   }
   const Key& key = *layout->key;
@@ -282,7 +319,7 @@ UnprotectResult SrtpReceiver::Unprotect(std::span<std::uint8_t> packet) {
 
   std::uint64_t index = 0;
   std::uint32_t carried_roc = 0;
-  if (tag.carries_roc) {
+  if (tag.carries_roc) [[unlikely]] {
     carried_roc = (static_cast<std::uint32_t>(packet[tag_start]) << 24) |
                   (static_cast<std::uint32_t>(packet[tag_start + 1]) << 16) |
                   (static_cast<std::uint32_t>(packet[tag_start + 2]) << 8) | packet[tag_start + 3];
@@ -299,7 +336,7 @@ UnprotectResult SrtpReceiver::Unprotect(std::span<std::uint8_t> packet) {
   }
   result.index = index;
 
-  if (stream.have_index && !stream.replay.IsNew(index, stream.highest)) {
+  if (stream.have_index && !stream.replay.IsNew(index, stream.highest)) [[unlikely]] {
     result.decision = Decision::kReplay;
     return result;
   }
@@ -307,7 +344,9 @@ UnprotectResult SrtpReceiver::Unprotect(std::span<std::uint8_t> packet) {
   const bool ok = config_.engine == Engine::kOpenssl
                       ? DecryptOpenssl(packet, *rtp, *layout, index, result)
                       : DecryptLibsrtp(packet, *rtp, *layout, stream, index, result);
-  if (!ok) return result;
+  if (!ok) [[unlikely]] {
+    return result;
+  }
   stream.replay.Add(index, stream.highest, stream.have_index);
   if (!stream.have_index || index > stream.highest) stream.highest = index;
   stream.have_index = true;
@@ -331,8 +370,8 @@ bool SrtpReceiver::DecryptOpenssl(std::span<std::uint8_t> packet, const RtpHeade
   }
   if (tag.mac_length > 0) {
     const std::size_t mac_at = tag_start + (tag.carries_roc ? kRocLength : 0);
-    if (!key.transform->Verify(packet.first(portion_len), static_cast<std::uint32_t>(index >> 16),
-                               packet.subspan(mac_at, tag.mac_length))) {
+    if (!key.transform->Verify(packet, portion_len, static_cast<std::uint32_t>(index >> 16), mac_at,
+                               tag.mac_length)) [[unlikely]] {
       result.decision = Decision::kAuthFailure;
       return false;
     }

@@ -97,16 +97,26 @@ class SrtpReceiver {
   struct Key;
   struct Stream;
   struct Layout;
+  // The per-packet path is kept short (in instructions and in code bytes: with GStreamer's and
+  // OpenSSL's code around it, the element's code per packet is larger than L1i); what is rare
+  // (another TEK or SSRC than the previous packet's, no layout, the reference engine) is out of
+  // line.
   std::optional<Layout> ResolveLayout(std::span<const std::uint8_t> packet,
                                       const RtpHeaderInfo& rtp, UnprotectResult& result) const;
+  [[gnu::noinline, gnu::cold]] std::optional<Layout> ResolveLayoutSlow(
+      std::span<const std::uint8_t> packet, const RtpHeaderInfo& rtp,
+      UnprotectResult& result) const;
+  [[gnu::noinline, gnu::cold]] Decision NoLayoutDecision(const UnprotectResult& result) const;
   Stream& StreamFor(std::uint32_t ssrc);
-  bool DecryptLibsrtp(std::span<std::uint8_t> packet, const RtpHeaderInfo& rtp,
-                      const Layout& layout, Stream& stream, std::uint64_t index,
-                      UnprotectResult& result);
+  [[gnu::noinline, gnu::cold]] Stream& FindStream(std::uint32_t ssrc);
+  [[gnu::noinline]] bool DecryptLibsrtp(std::span<std::uint8_t> packet, const RtpHeaderInfo& rtp,
+                                        const Layout& layout, Stream& stream, std::uint64_t index,
+                                        UnprotectResult& result);
   bool DecryptOpenssl(std::span<std::uint8_t> packet, const RtpHeaderInfo& rtp,
                       const Layout& layout, std::uint64_t index, UnprotectResult& result);
 
   ReceiverConfig config_;
+  TagField rtp_tag_;  // the suite's RFC 3711 tag field (no RFC 4771 ROC)
   std::map<KeyId, std::unique_ptr<Key>> keys_;
   mutable const Key* last_key_ = nullptr;  // the key of the previous packet (skips the map)
   std::uint64_t key_serial_ = 0;

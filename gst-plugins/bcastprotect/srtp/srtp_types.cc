@@ -36,38 +36,4 @@ std::string_view SrtpAuthName(SrtpAuth auth) {
   return "null";
 }
 
-std::optional<RtpHeaderInfo> ParseRtpHeader(std::span<const std::uint8_t> p) {
-  if (p.size() < 12 || (p[0] >> 6) != 2) return std::nullopt;
-  std::size_t len = 12 + 4 * static_cast<std::size_t>(p[0] & 0x0f);
-  if (p[0] & 0x10) {
-    if (p.size() < len + 4) return std::nullopt;
-    len += 4 + 4 * ((static_cast<std::size_t>(p[len + 2]) << 8) | p[len + 3]);
-  }
-  if (p.size() < len) return std::nullopt;
-  RtpHeaderInfo info;
-  info.seq = static_cast<std::uint16_t>((p[2] << 8) | p[3]);
-  info.ssrc = (static_cast<std::uint32_t>(p[8]) << 24) | (static_cast<std::uint32_t>(p[9]) << 16) |
-              (static_cast<std::uint32_t>(p[10]) << 8) | p[11];
-  info.header_length = len;
-  info.timestamp = (static_cast<std::uint32_t>(p[4]) << 24) |
-                   (static_cast<std::uint32_t>(p[5]) << 16) |
-                   (static_cast<std::uint32_t>(p[6]) << 8) | p[7];
-  info.marker = (p[1] & 0x80) != 0;
-  info.padding = (p[0] & 0x20) != 0;
-  info.csrc_count = p[0] & 0x0f;
-  return info;
-}
-
-std::uint64_t EstimatePacketIndex(std::uint64_t highest_index, std::uint16_t seq) {
-  const std::uint64_t roc = highest_index >> 16;
-  const std::uint32_t s_l = highest_index & 0xffff;
-  std::uint64_t v = roc;
-  if (s_l < 0x8000) {
-    if (seq > s_l && seq - s_l > 0x8000 && roc > 0) v = roc - 1;
-  } else if (s_l - 0x8000 > seq) {
-    v = roc + 1;
-  }
-  return ((v << 16) | seq) & 0xffffffffffffULL;
-}
-
 }  // namespace bcast::srtp

@@ -60,11 +60,36 @@ struct RtpHeaderInfo {
   bool padding = false;  // the P bit; the count is the packet's last byte, once it is clear
   unsigned csrc_count = 0;
 };
-// nullopt when the packet is shorter than its header claims or the version is not 2.
-std::optional<RtpHeaderInfo> ParseRtpHeader(std::span<const std::uint8_t> packet);
+// nullopt when the packet is shorter than its header claims or the version is not 2. Inline (as
+// EstimatePacketIndex): both run once per packet inside the receiver's hot path.
+inline std::optional<RtpHeaderInfo> ParseRtpHeader(std::span<const std::uint8_t> p) {
+  if (p.size() < 12 || (p[0] >> 6) != 2) return std::nullopt;
+  std::size_t len = 12 + 4 * static_cast<std::size_t>(p[0] & 0x0f);
+  if (p[0] & 0x10) {
+    if (p.size() < len + 4) return std::nullopt;
+    len += 4 + 4 * ((static_cast<std::size_t>(p[len + 2]) << 8) | p[len + 3]);
+  }
+  if (p.size() < len) return std::nullopt;
+  RtpHeaderInfo info;
+  info.seq = static_cast<std::uint16_t>((p[2] << 8) | p[3]);
+  info.ssrc = (static_cast<std::uint32_t>(p[8]) << 24) | (static_cast<std::uint32_t>(p[9]) << 16) |
+              (static_cast<std::uint32_t>(p[10]) << 8) | p[11];
+  info.header_length = len;
+  return info;
+}
 
 // RFC 3711 Appendix A: the packet index of `seq` given the highest index received so far
 // (never a negative ROC: with ROC 0 the guess stays in ROC 0, as libsrtp does).
-std::uint64_t EstimatePacketIndex(std::uint64_t highest_index, std::uint16_t seq);
+inline std::uint64_t EstimatePacketIndex(std::uint64_t highest_index, std::uint16_t seq) {
+  const std::uint64_t roc = highest_index >> 16;
+  const std::uint32_t s_l = highest_index & 0xffff;
+  std::uint64_t v = roc;
+  if (s_l < 0x8000) {
+    if (seq > s_l && seq - s_l > 0x8000 && roc > 0) v = roc - 1;
+  } else if (s_l - 0x8000 > seq) {
+    v = roc + 1;
+  }
+  return ((v << 16) | seq) & 0xffffffffffffULL;
+}
 
 }  // namespace bcast::srtp
