@@ -11,7 +11,7 @@
 // every figure. Correctness is checked: every output packet is counted and the first is compared
 // with the clear packet.
 //
-// Usage: bench_srtp [--packets N] [--reps R] [--sizes 200,1400] [--only NAME]
+// Usage: bench_srtp [--packets N] [--reps R] [--sizes 200,1400] [--only NAME[,NAME...]]
 #include <gst/gst.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -439,7 +439,10 @@ int main(int argc, char** argv) {
     const Corpus corpus = MakeCorpus(size, n);
     std::vector<const Candidate*> chosen;
     for (const Candidate& cand : candidates) {
-      if (only.empty() || only == cand.name) chosen.push_back(&cand);
+      if (only.empty() ||
+          ("," + only + ",").find(std::string(",") + cand.name + ",") != std::string::npos) {
+        chosen.push_back(&cand);
+      }
     }
     for (const Candidate* cand : chosen) cand->run(corpus);  // warm-up: page faults, lazy init
     // Repetitions are interleaved so that every candidate sees the same machine load.
