@@ -26,20 +26,22 @@ class ReplayWindow {
     return !Get(index);
   }
   void Add(std::uint64_t index, std::uint64_t highest_before, bool had_highest) {
-    if (!had_highest) {
-      std::fill(bits_.begin(), bits_.end(), 0);
-    } else if (index > highest_before) {
-      const std::uint64_t advance = index - highest_before;
-      if (advance >= size_) {
-        std::fill(bits_.begin(), bits_.end(), 0);
-      } else {
-        for (std::uint64_t i = highest_before + 1; i < index; ++i) Clear(i);
-      }
+    // The next index in order (the usual case) clears nothing.
+    if (!had_highest || index > highest_before + 1) [[unlikely]] {
+      Advance(index, highest_before, had_highest);
     }
     Set(index);
   }
 
  private:
+  [[gnu::noinline, gnu::cold]] void Advance(std::uint64_t index, std::uint64_t highest_before,
+                                            bool had_highest) {
+    if (!had_highest || index - highest_before >= size_) {
+      std::fill(bits_.begin(), bits_.end(), 0);
+    } else {
+      for (std::uint64_t i = highest_before + 1; i < index; ++i) Clear(i);
+    }
+  }
   std::size_t Slot(std::uint64_t index) const {
     // A power-of-two window (the default 128) masks instead of dividing, once per packet.
     return static_cast<std::size_t>(pow2_ ? index & (size_ - 1) : index % size_);
