@@ -52,9 +52,6 @@ struct StructureDeleter {
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
-struct CapsDeleter {
-  void operator()(GstCaps* caps) const { gst_caps_unref(caps); }
-};
 
 using Clock = std::chrono::steady_clock;
 
@@ -158,9 +155,10 @@ struct Stream {
   std::map<std::string, guint64> isma_warned;               // per drop reason, main thread only
   std::optional<guint> tek_in_use;
   std::vector<guint> tek_sequence;  // TEK IDs this stream used, in order (main thread only)
-  // ISMACryp key-indicator probe (its streaming thread only).
-  std::unique_ptr<GstCaps, CapsDeleter> isma_caps;
+  // ISMACryp key-indicator probe (its streaming thread only). The fmtp is taken from the CAPS
+  // event and the parse storage reused, so a packet costs one header parse and no allocation.
   std::optional<bcast::ismacryp::Fmtp> isma_fmtp;
+  bcast::ismacryp::ParsedPayload isma_parsed;
   std::optional<std::uint64_t> isma_key;
   // ISMACryp video: nothing reaches the decoder before the first IDR access unit.
   std::atomic<bool> keyframe_seen{false};
@@ -594,19 +592,13 @@ GstPadProbeReturn OnParsedVideoProbe(GstPad*, GstPadProbeInfo* info, gpointer da
 // Reads the key indicator of the encrypted AUs with the ISMACryp library's own parser and posts
 // kIsmacrypKeyMessage when it changes, so the player follows TEK changes of ISMACryp streams as
 // it does with bcastsrtpdec's openbcast-srtp-key.
-GstPadProbeReturn OnIsmacrypPacketProbe(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
+GstPadProbeReturn OnIsmacrypPacketProbe(GstPad*, GstPadProbeInfo* info, gpointer data) {
   auto* stream = static_cast<Stream*>(data);
-  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
-  if (buffer == nullptr) return GST_PAD_PROBE_OK;
-  if (!stream->have_key.load()) {
-    stream->packets_before_key.fetch_add(1);
-    return GST_PAD_PROBE_DROP;
-  }
-  g_autoptr(GstCaps) caps = gst_pad_get_current_caps(pad);
-  if (caps == nullptr) return GST_PAD_PROBE_OK;
-  if (stream->isma_caps.get() != caps &&
-      (!stream->isma_caps || !gst_caps_is_equal(stream->isma_caps.get(), caps))) {
-    stream->isma_caps.reset(gst_caps_ref(caps));
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (event == nullptr || GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+    GstCaps* caps = nullptr;
+    gst_event_parse_caps(event, &caps);
     std::vector<std::pair<std::string, std::string>> params;
     const GstStructure* s = gst_caps_get_structure(caps, 0);
     for (gint i = 0; i < gst_structure_n_fields(s); ++i) {
@@ -616,6 +608,13 @@ GstPadProbeReturn OnIsmacrypPacketProbe(GstPad* pad, GstPadProbeInfo* info, gpoi
     auto fmtp = bcast::ismacryp::ParseFmtp(params);
     stream->isma_fmtp.reset();
     if (fmtp) stream->isma_fmtp = std::move(fmtp.value());
+    return GST_PAD_PROBE_OK;
+  }
+  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (buffer == nullptr) return GST_PAD_PROBE_OK;
+  if (!stream->have_key.load()) {
+    stream->packets_before_key.fetch_add(1);
+    return GST_PAD_PROBE_DROP;
   }
   if (!stream->isma_fmtp || stream->isma_fmtp->key_indicator_length == 0) return GST_PAD_PROBE_OK;
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
@@ -623,8 +622,9 @@ GstPadProbeReturn OnIsmacrypPacketProbe(GstPad* pad, GstPadProbeInfo* info, gpoi
   const auto* payload = static_cast<const std::uint8_t*>(gst_rtp_buffer_get_payload(&rtp));
   const std::span<const std::uint8_t> bytes(payload, gst_rtp_buffer_get_payload_len(&rtp));
   std::optional<std::uint64_t> key;
-  if (auto parsed = bcast::ismacryp::ParsePayload(*stream->isma_fmtp, bytes)) {
-    for (const auto& h : parsed->headers) {
+  bcast::ismacryp::ParsedPayload& parsed = stream->isma_parsed;
+  if (!bcast::ismacryp::ParsePayloadInto(*stream->isma_fmtp, bytes, &parsed)) {
+    for (const auto& h : parsed.headers) {
       if (h.encrypted && h.has_key_indicator) {
         key = bcast::ismacryp::KeyIndicatorValue(h.key_indicator);
         if (key) break;
@@ -761,7 +761,10 @@ bool PlayerImpl::AddMediaBranch(Stream& stream) {
   if (isma) {
     stream.ismacrypdec = depay;
     g_autoptr(GstPad) sink = gst_element_get_static_pad(depay, "sink");
-    gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_BUFFER, OnIsmacrypPacketProbe, &stream, nullptr);
+    gst_pad_add_probe(sink,
+                      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                                   GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+                      OnIsmacrypPacketProbe, &stream, nullptr);
   }
   return true;
 }
