@@ -75,6 +75,12 @@ inline std::optional<RtpHeaderInfo> ParseRtpHeader(std::span<const std::uint8_t>
   info.ssrc = (static_cast<std::uint32_t>(p[8]) << 24) | (static_cast<std::uint32_t>(p[9]) << 16) |
               (static_cast<std::uint32_t>(p[10]) << 8) | p[11];
   info.header_length = len;
+  info.timestamp = (static_cast<std::uint32_t>(p[4]) << 24) |
+                   (static_cast<std::uint32_t>(p[5]) << 16) |
+                   (static_cast<std::uint32_t>(p[6]) << 8) | p[7];
+  info.marker = (p[1] & 0x80) != 0;
+  info.padding = (p[0] & 0x20) != 0;
+  info.csrc_count = p[0] & 0x0f;
   return info;
 }
 
