@@ -7,19 +7,6 @@
 #include <cstring>
 
 namespace bcast::srtp {
-namespace {
-
-// Fetched once per process: EVP_MAC_fetch and EVP_CIPHER_fetch walk the provider store.
-EVP_MAC* Hmac() {
-  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  return mac;
-}
-EVP_CIPHER* Aes128Ctr() {
-  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-128-CTR", nullptr);
-  return cipher;
-}
-
-}  // namespace
 
 OpensslSrtpTransform::OpensslSrtpTransform(const SrtpSessionKeys& keys)
     : cipher_(EVP_CIPHER_CTX_new()), salt_(keys.salt) {

@@ -13,9 +13,6 @@ namespace {
 struct CipherCtxFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
 };
-struct MacFree {
-  void operator()(EVP_MAC* m) const { EVP_MAC_free(m); }
-};
 struct MacCtxFree {
   void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
 };
@@ -25,7 +22,8 @@ struct MacCtxFree {
 bool CtrXor(std::span<const std::uint8_t, 16> key, const std::uint8_t* iv, std::uint8_t* data,
             std::size_t len) {
   std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_EncryptInit_ex2(ctx.get(), EVP_aes_128_ctr(), key.data(), iv, nullptr) != 1) {
+  if (!ctx || Aes128Ctr() == nullptr ||
+      EVP_EncryptInit_ex2(ctx.get(), Aes128Ctr(), key.data(), iv, nullptr) != 1) {
     return false;
   }
   std::size_t done = 0;
@@ -39,6 +37,16 @@ bool CtrXor(std::span<const std::uint8_t, 16> key, const std::uint8_t* iv, std::
 }
 
 }  // namespace
+
+EVP_CIPHER* Aes128Ctr() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-128-CTR", nullptr);
+  return cipher;
+}
+
+EVP_MAC* Hmac() {
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  return mac;
+}
 
 SrtpSessionKeys::~SrtpSessionKeys() {
   OPENSSL_cleanse(encryption_key.data(), encryption_key.size());
@@ -94,9 +102,8 @@ std::array<std::uint8_t, 20> SrtpAuthTag(const SrtpSessionKeys& keys,
                                          std::span<const std::uint8_t> authenticated_portion,
                                          std::uint32_t roc) {
   std::array<std::uint8_t, 20> tag{};
-  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (hmac == nullptr) return tag;
-  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(hmac));
+  if (Hmac() == nullptr) return tag;
+  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(Hmac()));
   char digest[] = "SHA1";
   const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                                OSSL_PARAM_END};
