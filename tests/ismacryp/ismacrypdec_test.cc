@@ -56,6 +56,22 @@ Bytes Pattern(std::size_t n, unsigned seed) {
   return b;
 }
 
+// One AU per clear buffer (each AU's data refers to it), `ts_step` RTP ticks apart, all under one
+// TEK.
+std::vector<AccessUnit> AusUnderOneTek(const std::vector<Bytes>& clear, std::uint32_t ts_step,
+                                       std::uint64_t key_indicator, const Tek& tek) {
+  std::vector<AccessUnit> aus;
+  for (std::size_t i = 0; i < clear.size(); ++i) {
+    AccessUnit au;
+    au.data = clear[i];
+    au.rtp_timestamp = static_cast<std::uint32_t>(ts_step * i);
+    au.key_indicator = key_indicator;
+    au.tek = tek;
+    aus.push_back(au);
+  }
+  return aus;
+}
+
 Fmtp AacFmtp() {
   Fmtp f;
   f.stream_type = 5;
@@ -197,16 +213,8 @@ TEST_F(IsmacrypDecTest, AacCapsAndAggregatedAus) {
   ASSERT_TRUE(pk);
   pk->set_bso(123457);
   std::vector<Bytes> clear;
-  std::vector<AccessUnit> aus;
   for (unsigned i = 0; i < 8; ++i) clear.push_back(Pattern(100 + 7 * i, i));
-  for (unsigned i = 0; i < 8; ++i) {
-    AccessUnit au;
-    au.data = clear[i];
-    au.rtp_timestamp = 1024 * i;
-    au.key_indicator = 0x0102;
-    au.tek = kTek1;
-    aus.push_back(au);
-  }
+  const auto aus = AusUnderOneTek(clear, 1024, 0x0102, kTek1);
   auto packets = Packetize(*pk, aus);
   ASSERT_EQ(packets.size(), 2u);
   for (auto& p : packets) d.Push(p);
@@ -367,16 +375,8 @@ TEST_F(IsmacrypDecTest, FragmentedAusAndParameterSets) {
   auto pk = Packetizer::Create(f, o);
   ASSERT_TRUE(pk);
   std::vector<Bytes> clear = {Pattern(3000, 1), Pattern(500, 2), Pattern(1401, 3)};
-  std::vector<AccessUnit> aus;
-  for (unsigned i = 0; i < clear.size(); ++i) {
-    AccessUnit au;
-    au.data = clear[i];
-    au.rtp_timestamp = 3000 * i;
-    au.rap = i == 0;
-    au.key_indicator = 5;
-    au.tek = kTek2;
-    aus.push_back(au);
-  }
+  auto aus = AusUnderOneTek(clear, 3000, 5, kTek2);
+  aus[0].rap = true;
   auto packets = Packetize(*pk, aus);
   EXPECT_EQ(packets.size(), 5u + 1u + 3u);
   for (auto& p : packets) d.Push(p);
@@ -414,15 +414,7 @@ TEST_F(IsmacrypDecTest, PaddingCsrcsAndMarkerAreRead) {
   auto pk = Packetizer::Create(f, o);
   ASSERT_TRUE(pk);
   const std::vector<Bytes> clear = {Pattern(1500, 4), Pattern(300, 5)};
-  std::vector<AccessUnit> aus;
-  for (unsigned i = 0; i < clear.size(); ++i) {
-    AccessUnit au;
-    au.data = clear[i];
-    au.rtp_timestamp = 3000 * i;
-    au.key_indicator = 5;
-    au.tek = kTek2;
-    aus.push_back(au);
-  }
+  const auto aus = AusUnderOneTek(clear, 3000, 5, kTek2);
   const auto packets = Packetize(*pk, aus);
   ASSERT_EQ(packets.size(), 3u + 1u);
   guint16 seq = 7;
@@ -624,15 +616,8 @@ TEST_F(IsmacrypDecTest, NoIvStreamStopsDecryptingAfterALoss) {
   auto pk = Packetizer::Create(f, PacketizerOptions{});
   ASSERT_TRUE(pk);
   std::vector<Bytes> clear;
-  std::vector<AccessUnit> aus;
   for (unsigned i = 0; i < 5; ++i) clear.push_back(Pattern(33, 300 + i));
-  for (unsigned i = 0; i < 5; ++i) {
-    AccessUnit au;
-    au.data = clear[i];
-    au.key_indicator = 1;
-    au.tek = kTek1;
-    aus.push_back(au);
-  }
+  const auto aus = AusUnderOneTek(clear, 0, 1, kTek1);
   auto packets = Packetize(*pk, aus);
   ASSERT_EQ(packets.size(), 5u);
   d.Push(packets[0]);
@@ -823,16 +808,7 @@ TEST_F(IsmacrypDecTest, AacDecoderPlaysDecryptedAus) {
   o.max_aus_per_packet = 3;
   auto pk = Packetizer::Create(f, o);
   ASSERT_TRUE(pk);
-  std::vector<AccessUnit> aus;
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    AccessUnit au;
-    au.data = frames[i];
-    au.rtp_timestamp = static_cast<std::uint32_t>(1024 * i);
-    au.key_indicator = 3;
-    au.tek = kTek1;
-    aus.push_back(au);
-  }
-  for (auto& p : Packetize(*pk, aus)) d.Push(p);
+  for (auto& p : Packetize(*pk, AusUnderOneTek(frames, 1024, 3, kTek1))) d.Push(p);
   const int decoded = CountDecoded(d);
   EXPECT_GE(decoded, static_cast<int>(frames.size()) - 2);
   EXPECT_EQ(d.Stat("aus-decrypted"), frames.size());
