@@ -125,6 +125,8 @@ struct Impl {
   gulong tek_added_handler = 0;
   std::optional<bs::KeyId> latest_tek;  // last "tek-added": the TEK for mki-length 0
   std::deque<Held> held;
+  // Packets a ReleaseHeld pass took out of `held` to look at: still held until the pass ends.
+  std::size_t held_in_pass = 0;
   bool tek_arrived = false;
   bool running = false;
   bool flushing = false;
@@ -591,6 +593,7 @@ static GstFlowReturn ReleaseHeld(GstBcastSrtpDec* self) {
     }
     impl.tek_arrived = false;
     batch.swap(impl.held);
+    impl.held_in_pass = batch.size();
     gen = impl.flush_gen;
     flushing = impl.flushing;
     hold_time_ms = impl.hold_time_ms;
@@ -634,6 +637,7 @@ static GstFlowReturn ReleaseHeld(GstBcastSrtpDec* self) {
       for (Held& h : impl.held) keep.push_back(h);  // none: only stream lock holders add
       impl.held = std::move(keep);
     }
+    impl.held_in_pass = 0;
     impl.maybe_release.store(!impl.held.empty(), std::memory_order_relaxed);
     impl.cond.notify_all();  // EOS may be waiting for the queue to empty
   }
@@ -978,7 +982,7 @@ static GstStructure* MakeStats(GstBcastSrtpDec* self) {
   guint held_now = 0;
   {
     std::lock_guard<std::mutex> l(impl.lock);
-    held_now = static_cast<guint>(impl.held.size());
+    held_now = static_cast<guint>(impl.held.size() + impl.held_in_pass);
   }
   const Counters& c = impl.counters;
   auto v = [](const std::atomic<guint64>& a) { return a.load(std::memory_order_relaxed); };
