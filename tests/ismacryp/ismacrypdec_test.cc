@@ -56,6 +56,13 @@ Bytes Pattern(std::size_t n, unsigned seed) {
   return b;
 }
 
+// Packetizer options that cut payloads at `max_payload_size` bytes (AUs fragmented across packets).
+PacketizerOptions PayloadsUpTo(std::size_t max_payload_size) {
+  PacketizerOptions o;
+  o.max_payload_size = max_payload_size;
+  return o;
+}
+
 // One AU per clear buffer (each AU's data refers to it), `ts_step` RTP ticks apart, all under one
 // TEK.
 std::vector<AccessUnit> AusUnderOneTek(const std::vector<Bytes>& clear, std::uint32_t ts_step,
@@ -370,9 +377,7 @@ TEST_F(IsmacrypDecTest, FragmentedAusAndParameterSets) {
   f.sprop_parameter_sets = "Z0IAHpWoKA9k,aM48gA==";
   Dec d(f, "video", 90000);
   d.AddTek(5, kTek2);
-  PacketizerOptions o;
-  o.max_payload_size = 700;
-  auto pk = Packetizer::Create(f, o);
+  auto pk = Packetizer::Create(f, PayloadsUpTo(700));
   ASSERT_TRUE(pk);
   std::vector<Bytes> clear = {Pattern(3000, 1), Pattern(500, 2), Pattern(1401, 3)};
   auto aus = AusUnderOneTek(clear, 3000, 5, kTek2);
@@ -409,9 +414,7 @@ TEST_F(IsmacrypDecTest, PaddingCsrcsAndMarkerAreRead) {
   const Fmtp f = H264Fmtp();
   Dec d(f, "video", 90000);
   d.AddTek(5, kTek2);
-  PacketizerOptions o;
-  o.max_payload_size = 700;
-  auto pk = Packetizer::Create(f, o);
+  auto pk = Packetizer::Create(f, PayloadsUpTo(700));
   ASSERT_TRUE(pk);
   const std::vector<Bytes> clear = {Pattern(1500, 4), Pattern(300, 5)};
   const auto aus = AusUnderOneTek(clear, 3000, 5, kTek2);
@@ -469,9 +472,7 @@ TEST_F(IsmacrypDecTest, LostPacketsCostOnlyTheirAus) {
   Fmtp f = H264Fmtp();
   Dec d(f, "video", 90000);
   d.AddTek(5, kTek1);
-  PacketizerOptions o;
-  o.max_payload_size = 400;
-  auto pk = Packetizer::Create(f, o);
+  auto pk = Packetizer::Create(f, PayloadsUpTo(400));
   ASSERT_TRUE(pk);
   // AU sizes: fragmented (3 packets) x4, then small ones.
   std::vector<Bytes> clear;
@@ -824,9 +825,7 @@ TEST_F(IsmacrypDecTest, H264DecoderPlaysDecryptedAus) {
   Fmtp f = H264Fmtp();
   Dec d(f, "video", 90000, "h264parse ! avdec_h264");
   d.AddTek(9, kTek2);
-  PacketizerOptions o;
-  o.max_payload_size = 1200;
-  auto pk = Packetizer::Create(f, o);
+  auto pk = Packetizer::Create(f, PayloadsUpTo(1200));
   ASSERT_TRUE(pk);
   std::vector<AccessUnit> aus;
   for (std::size_t i = 0; i < frames.size(); ++i) {
@@ -1049,9 +1048,7 @@ std::vector<TestPacket> ToPackets(const std::vector<RtpPayload>& payloads, guint
 TEST_F(IsmacrypDecTest, BufferListsGiveTheSameOutputAsSingleBuffers) {
   Fmtp f = H264Fmtp();
   f.sprop_parameter_sets = "Z0IAHpWoKA9k,aM48gA==";
-  PacketizerOptions o;
-  o.max_payload_size = 1400;
-  auto pk = Packetizer::Create(f, o);
+  auto pk = Packetizer::Create(f, PayloadsUpTo(1400));
   ASSERT_TRUE(pk);
   // 16 KB, 4 KB, 1 KB and small AUs; the TEK changes from ID 5 to 6 halfway.
   const std::vector<std::size_t> sizes = {16384, 4096,  1024, 300,  16384, 4096,  1000, 200,
