@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on), then
 # every fuzz target for FUZZ_SECONDS (default 30) in a clang fuzz build. Prints
-# "tests: N passed, N failed, N skipped" over both runs. Budget on 2 cores: 40–50 min.
+# "tests: N passed, N failed, N skipped" over both runs. Budget on 2 cores: 45–55 min.
 #   build-asan : gcc, -Db_sanitize=address,undefined, the whole suite except fuzz and bench
 #   build-fuzz : clang, -Dfuzzing=true (ASan+UBSan too), only the fuzz targets are built
 # Both at -O1 with line tables only (-g1): the level ASan's authors recommend, and on a 2-core

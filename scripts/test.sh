@@ -4,7 +4,7 @@
 #                        interop, end to end, faults) — at most 15 min on 2 cores.
 #   stage 2, sanitizers: scripts/test-sanitizers.sh — the whole suite again under ASan+UBSan
 #                        (LeakSanitizer on) in ./build-asan, then every fuzz target for 30 s in a
-#                        clang build (./build-fuzz) — 40–50 min on a 2-core machine
+#                        clang build (./build-fuzz) — 45–55 min on a 2-core machine
 #                        (docs/robustness.md has the measured phases).
 # Prints the wall time of each stage and one line "tests: N passed, N failed, N skipped" over
 # both; fails if either stage fails. Extra arguments go to every `meson test` (e.g. --suite srtp).
