@@ -30,6 +30,7 @@
 #include "gst-plugins/bcastprotect/ismacrypdec.h"
 #include "gst-plugins/bcastprotect/keyring.h"
 #include "tests/bench/bench_util.h"
+#include "tests/ismacryp/ismacryp_tek.h"
 
 namespace {
 
@@ -181,12 +182,7 @@ Run RunElement(const Corpus& c, const char* factory, bool list = false, bool sha
   GstElement* e = gst_element_factory_make(factory, nullptr);
   gst_object_ref_sink(e);
   BcastKeyring* ring = bcast_keyring_new();
-  BcastTek tek{};
-  tek.id = kTekId;
-  std::memcpy(tek.key, kTek.data(), 16);
-  tek.lifetime_s = 3600;
-  tek.protocol = 2;
-  bcast_keyring_add(ring, &tek);
+  ism::AddIsmacrypTek(ring, kTekId, kTek);
   GstContext* ctx = bcast_keyring_context_new(ring);
   gst_element_set_context(e, ctx);
   gst_context_unref(ctx);

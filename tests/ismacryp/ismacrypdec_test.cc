@@ -21,6 +21,7 @@
 #include "gst-plugins/bcastprotect/ismacryp/ismacryp.h"
 #include "gst-plugins/bcastprotect/ismacrypdec.h"
 #include "gst-plugins/bcastprotect/keyring.h"
+#include "tests/ismacryp/ismacryp_tek.h"
 
 namespace bcast::ismacryp {
 namespace {
@@ -28,16 +29,6 @@ namespace {
 const Tek kTek1 = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 const Tek kTek2 = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
                    0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf};
-
-// An ISMACryp TEK (traffic_protection_protocol 2) in `ring`, valid for an hour.
-void AddIsmacrypTek(BcastKeyring* ring, guint16 id, const Tek& key) {
-  BcastTek t{};
-  t.id = id;
-  std::memcpy(t.key, key.data(), 16);
-  t.lifetime_s = 3600;
-  t.protocol = 2;
-  bcast_keyring_add(ring, &t);
-}
 
 std::string Hex(std::span<const std::uint8_t> b) {
   static constexpr char kD[] = "0123456789abcdef";
