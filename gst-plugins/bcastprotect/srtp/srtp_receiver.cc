@@ -203,6 +203,21 @@ SrtpReceiver::Stream& SrtpReceiver::FindStream(std::uint32_t ssrc) {
 // Where the MKI sits depends on the tag field, which depends on whether the TEK authenticates —
 // known only once the MKI is read. The configured suite's layout is tried first; a TEK whose STKM
 // says "no authentication" is then looked for at the no-tag position.
+namespace {
+
+// The MKI in front of a `tag_len`-byte tag, as a number; none when the packet is too short for
+// header, MKI and tag.
+inline std::optional<KeyId> ReadMki(std::span<const std::uint8_t> p, std::size_t header_length,
+                                    std::size_t mki_len, std::size_t tag_len) {
+  if (p.size() < header_length + mki_len + tag_len) return std::nullopt;
+  KeyId v = 0;
+  const std::size_t at = p.size() - tag_len - mki_len;
+  for (std::size_t i = 0; i < mki_len; ++i) v = (v << 8) | p[at + i];
+  return v;
+}
+
+}  // namespace
+
 std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const std::uint8_t> p,
                                                                 const RtpHeaderInfo& rtp,
                                                                 UnprotectResult& result) const {
@@ -217,13 +232,9 @@ std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const 
         result.tek_id = default_key_;
         return Layout{key, tag, p.size()};
       }
-    } else if (p.size() >= rtp.header_length + mki_len + rtp_tag_.length) {
-      KeyId id = 0;
-      const std::size_t at = p.size() - rtp_tag_.length - mki_len;
-      for (std::size_t i = 0; i < mki_len; ++i) id = (id << 8) | p[at + i];
-      if (key->id == id && (key->authenticated || rtp_tag_.length == 0)) {
-        return Layout{key, rtp_tag_, p.size()};
-      }
+    } else if (const auto id = ReadMki(p, rtp.header_length, mki_len, rtp_tag_.length);
+               id && key->id == *id && (key->authenticated || rtp_tag_.length == 0)) {
+      return Layout{key, rtp_tag_, p.size()};
     }
   }
   return ResolveLayoutSlow(p, rtp, result);
@@ -236,12 +247,8 @@ std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayoutSlow(std::span<co
   const std::size_t mki_len = config_.mki_length;
   // A 1..4-byte MKI carries a 16-bit TEK ID; the 6-byte one MSK ID ‖ MTK ID.
   const KeyId max_id = mki_len == 6 ? 0xFFFFFFFFFFFFull : 0xffffu;
-  auto read_mki = [&](std::size_t tag_len) -> std::optional<KeyId> {
-    if (p.size() < rtp.header_length + mki_len + tag_len) return std::nullopt;
-    KeyId v = 0;
-    const std::size_t at = p.size() - tag_len - mki_len;
-    for (std::size_t i = 0; i < mki_len; ++i) v = (v << 8) | p[at + i];
-    return v;
+  auto read_mki = [&](std::size_t tag_len) {
+    return ReadMki(p, rtp.header_length, mki_len, tag_len);
   };
   auto find = [&](KeyId id) -> const Key* {
     if (id > max_id) return nullptr;
