@@ -200,9 +200,6 @@ SrtpReceiver::Stream& SrtpReceiver::FindStream(std::uint32_t ssrc) {
   return *it->second;
 }
 
-// Where the MKI sits depends on the tag field, which depends on whether the TEK authenticates —
-// known only once the MKI is read. The configured suite's layout is tried first; a TEK whose STKM
-// says "no authentication" is then looked for at the no-tag position.
 namespace {
 
 // The MKI in front of a `tag_len`-byte tag, as a number; none when the packet is too short for
@@ -218,6 +215,9 @@ inline std::optional<KeyId> ReadMki(std::span<const std::uint8_t> p, std::size_t
 
 }  // namespace
 
+// Where the MKI sits depends on the tag field, which depends on whether the TEK authenticates —
+// known only once the MKI is read. The configured suite's layout is tried first; a TEK whose STKM
+// says "no authentication" is then looked for at the no-tag position.
 std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const std::uint8_t> p,
                                                                 const RtpHeaderInfo& rtp,
                                                                 UnprotectResult& result) const {
