@@ -506,8 +506,10 @@ bool Headend::Setup(std::string* error) {
   for (auto& s : streams_) {
     s.ssrc = g_random_int();
     s.timestamp_base = g_random_int();
+    // Random below 2^15 (libSRTP's advice): without RFC 4771 a terminal knows no ROC and assumes
+    // 0, so a first wrap right after the start would lock out every terminal that tunes in later.
     s.seq = options_.initial_seq >= 0 ? static_cast<std::uint16_t>(options_.initial_seq)
-                                      : static_cast<std::uint16_t>(g_random_int_range(0, 0x10000));
+                                      : static_cast<std::uint16_t>(g_random_int_range(0, 0x8000));
     s.roc = options_.initial_roc;
     if (!options_.clear && s.protection == Protection::kIsmacryp) {
       if (!SetupIsmacryp(s, error)) return false;

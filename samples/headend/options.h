@@ -56,7 +56,7 @@ struct Options {
   SrtpAuth auth = SrtpAuth::kHmacSha1_80;
   RccMode rcc_mode = RccMode::kNone;
   unsigned roc_tx_rate = 1;
-  int initial_seq = -1;  // -1: random (RFC 3550)
+  int initial_seq = -1;  // -1: random below 2^15
   std::uint32_t initial_roc = 0;
 
   // Network and session.
