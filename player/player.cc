@@ -164,10 +164,26 @@ struct Stream {
   std::atomic<bool> keyframe_seen{false};
   // The tekdec of this stream's key stream, and whether it put a TEK into the keyring yet.
   // ismacrypdec has no hold queue: packets from before the first TEK are the join, not failures,
-  // and are counted here instead of reaching it.
+  // and are counted here instead of reaching it. So are packets that come after the first TEK but
+  // under an older one the terminal never saw (its media thread ran late behind the key thread
+  // across a TEK change), up to the first packet under a TEK the key stream announced.
   GstElement* tekdec = nullptr;
   std::atomic<bool> have_key{false};
+  std::atomic<bool> isma_keyed{false};
+  std::mutex announced_mutex;
+  std::vector<guint> announced_teks;  // TEK IDs tekdec announced, until isma_keyed
   std::atomic<guint64> packets_before_key{0};
+  void Announce(guint id) {
+    if (ismacrypdec == nullptr || isma_keyed.load()) return;
+    std::lock_guard lock(announced_mutex);
+    if (announced_teks.size() == 64) announced_teks.erase(announced_teks.begin());
+    announced_teks.push_back(id);
+  }
+  bool Announced(std::uint64_t key) {
+    std::lock_guard lock(announced_mutex);
+    return std::ranges::find(announced_teks, static_cast<guint>(key & 0xffff)) !=
+           announced_teks.end();
+  }
 
   guint64 isma(const char* field) const {
     for (const auto& [name, value] : isma_stats) {
@@ -632,6 +648,13 @@ GstPadProbeReturn OnIsmacrypPacketProbe(GstPad*, GstPadProbeInfo* info, gpointer
     }
   }
   gst_rtp_buffer_unmap(&rtp);
+  if (!stream->isma_keyed.load()) {
+    if (key && !stream->Announced(*key)) {
+      stream->packets_before_key.fetch_add(1);
+      return GST_PAD_PROBE_DROP;
+    }
+    stream->isma_keyed = true;
+  }
   if (key && key != stream->isma_key && *key <= 0xffff) {
     stream->isma_key = key;
     GstElement* dec = stream->ismacrypdec;
@@ -1125,8 +1148,16 @@ GstBusSyncReply PlayerImpl::OnBusSync(GstBus*, GstMessage* message, gpointer dat
   if (GST_MESSAGE_TYPE(message) != GST_MESSAGE_ELEMENT) return GST_BUS_PASS;
   const GstStructure* s = gst_message_get_structure(message);
   if (s == nullptr || !gst_structure_has_name(s, "openbcast-tek")) return GST_BUS_PASS;
+  guint id = 0, next = 0;
+  gboolean has_next = FALSE;
+  gst_structure_get_uint(s, "tek-id", &id);
+  gst_structure_get_boolean(s, "has-next", &has_next);
+  gst_structure_get_uint(s, "next-tek-id", &next);
   for (auto& stream : self->streams_) {
-    if (GST_MESSAGE_SRC(message) == GST_OBJECT(stream->tekdec)) stream->have_key = true;
+    if (GST_MESSAGE_SRC(message) != GST_OBJECT(stream->tekdec)) continue;
+    stream->Announce(id);
+    if (has_next) stream->Announce(next);
+    stream->have_key = true;
   }
   return GST_BUS_PASS;
 }

@@ -8,6 +8,12 @@ packet rejected, none passed on); replays never exceed the duplicates; after the
 TEK the head-end switches to is followed on every stream and video is decoded again at >= 40 % of
 the frame rate within one key period. Prints `result {...}` (JSON) for scripts/faults.sh.
 
+--join-behind-key: no faults; the terminal tunes in with its media path a second behind its key
+path across a TEK change (the relay passes the key stream only from just after the head-end's next
+TEK change and delays the media by 1 s), so the first TEK it learns is newer than the first second
+of media. Those packets are the join, never decrypt failures: none is counted as one, and the
+player counts them as packets before the first key.
+
 No fixed sleeps: every wait is for a line, a process exit or a file, with a timeout.
 """
 
@@ -55,6 +61,7 @@ def main():
     ap.add_argument("--tek-period", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--join-behind-key", action="store_true")
     args = ap.parse_args()
     # The processes run in the work directory.
     for name in ("headend", "player", "media", "plugin_dir"):
@@ -108,8 +115,20 @@ def main():
         if args.protection == "mixed":
             streams[1] = f"video:{base + 2}:{base + 12}:srtp"
             streams.append(f"key2:{base + 6}:{base + 16}:raw")
+        join = []
+        if args.join_behind_key:
+            # Up to the next TEK change the player gets media only (at least 1 s of it, under the
+            # TEK before), then STKMs announcing the new TEK and its successor.
+            rotations = [t for t, line in headend.timed_lines if line.startswith("tek id=")]
+            now = time.monotonic()
+            change = rotations[-1] + args.tek_period if rotations else now
+            while change - now < 1.0:
+                change += args.tek_period
+            join = ["--block", f"key:{change - now + 0.1:.3f}", "--delay", "video:1000",
+                    "--delay", "audio:1000"]
         relay = Process("relay", [sys.executable, os.path.join(os.path.dirname(
             os.path.abspath(__file__)), "relay.py"), *sum((["--stream", s] for s in streams), []),
+            *join,
             "--loss", str(args.loss), "--reorder", str(args.reorder), "--dup", str(args.dup),
             "--corrupt", str(args.corrupt), "--faults-on", args.faults_on + (
                 ",key2" if "key" in args.faults_on.split(",") else ""),
@@ -153,6 +172,15 @@ def main():
                                        "dropped_held": stats["dropped-held"],
                                        "damaged_sent": damaged}
 
+        if args.join_behind_key:
+            check(counts["key"]["blocked"] > 0, f"key stream withheld until the TEK change "
+                  f"({counts['key']['blocked']} STKMs)")
+            check(report["decrypt_failures"] == 0, "no decrypt failure at the join "
+                  f"({report.get('decrypt_failures_by_reason')})")
+            before = {name: dict(stats).get("packets-before-first-key", 0)
+                      for name, stats in report.get("ismacryp_stats", {}).items()}
+            check(before and all(n > 0 for n in before.values()),
+                  f"media under the TEK before the first one learnt counted as the join: {before}")
         # Recovery: the TEKs the head-end switched to after the faults stopped (leaving one key
         # period for the change to arrive) are all followed, on every protected stream.
         t_end = t_player + report["duration_ms"] / 1000

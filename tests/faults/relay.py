@@ -4,13 +4,16 @@ reorders, duplicates and corrupts datagrams per stream at configurable rates.
 
   relay.py --stream NAME:LISTEN_PORT:FORWARD_PORT[:KIND] ... [--loss P] [--reorder P] [--dup P]
            [--corrupt P] [--faults-on NAMES] [--fault-seconds S] [--max-seconds S]
-           [--max-packets N] [--seed N]
+           [--max-packets N] [--seed N] [--delay NAME:MS] [--block NAME:SECONDS]
 
 Rates are percentages per datagram. KIND is 'srtp' (corruption hits a byte of the payload, after
 the 12-byte RTP header and before the last 12 bytes (MKI and 80-bit tag), so that each damaged
 datagram is one the receiver must reject for its tag) or 'raw' (any byte). Faults apply to the
 streams named by --faults-on (default: all) for the first --fault-seconds after the first datagram
-(default: the whole run); then every datagram passes unchanged.
+(default: the whole run); then every datagram passes unchanged. --delay holds every datagram of a
+stream for MS milliseconds, in order (a terminal whose media path runs behind its key path);
+--block drops every datagram of a stream for the first SECONDS after `ready` (counted as blocked).
+Both apply outside the fault window too.
 
 Loopback only: it binds 127.0.0.1 and forwards to 127.0.0.1. Bounded: it exits after --max-seconds
 or --max-packets, or on SIGTERM/SIGINT, and then prints its counters as one JSON line
@@ -22,6 +25,7 @@ corrupted_sent = damaged datagrams put on the wire, duplicates included). Lines 
 """
 
 import argparse
+import collections
 import json
 import random
 import selectors
@@ -46,10 +50,24 @@ class Stream:
         self.sock.setblocking(False)
         self.out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.held = None  # a datagram kept back to be sent after the next one (reordering)
+        self.delay = 0.0  # seconds (--delay)
+        self.delayed = collections.deque()  # (due, data, damaged), due in arrival order
+        self.block_until = 0.0  # monotonic time (--block)
         self.counts = dict(received=0, forwarded=0, dropped=0, reordered=0, duplicated=0,
-                           corrupted=0, corrupted_sent=0)
+                           corrupted=0, corrupted_sent=0, blocked=0)
 
     def send(self, data, damaged):
+        if self.delay > 0:
+            self.delayed.append((time.monotonic() + self.delay, data, damaged))
+            return
+        self.put(data, damaged)
+
+    def release(self, now):
+        while self.delayed and self.delayed[0][0] <= now:
+            _, data, damaged = self.delayed.popleft()
+            self.put(data, damaged)
+
+    def put(self, data, damaged):
         try:
             self.out.sendto(data, self.forward)
         except OSError:
@@ -79,10 +97,20 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--max-packets", type=int, default=200000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--delay", action="append", default=[], help="NAME:MS")
+    ap.add_argument("--block", action="append", default=[], help="NAME:SECONDS")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
     streams = [Stream(s) for s in args.stream]
+    by_name = {s.name: s for s in streams}
+    for spec in args.delay + args.block:
+        name, _, value = spec.partition(":")
+        if name not in by_name or not value:
+            raise SystemExit(f"bad --delay/--block {spec!r}: NAME:VALUE with NAME a --stream")
+    for spec in args.delay:
+        name, _, ms = spec.partition(":")
+        by_name[name].delay = float(ms) / 1000
     faulty = set(args.faults_on.split(",")) if args.faults_on else {s.name for s in streams}
     sel = selectors.DefaultSelector()
     for s in streams:
@@ -94,6 +122,9 @@ def main():
     print("ready", flush=True)
 
     start = time.monotonic()
+    for spec in args.block:
+        name, _, seconds = spec.partition(":")
+        by_name[name].block_until = start + float(seconds)
     first = None
     faults_on = True
     total = 0
@@ -109,7 +140,9 @@ def main():
                     s.send(*s.held)
                     s.held = None
             print("faults-stopped", flush=True)
-        for key, _ in sel.select(timeout=0.2):
+        due = [s.delayed[0][0] for s in streams if s.delayed]
+        timeout = min([0.2] + [max(0.0, d - now) for d in due])
+        for key, _ in sel.select(timeout=timeout):
             s = key.data
             while True:
                 try:
@@ -120,6 +153,9 @@ def main():
                 if first is None:
                     first = time.monotonic()
                 s.counts["received"] += 1
+                if time.monotonic() < s.block_until:
+                    s.counts["blocked"] += 1
+                    continue
                 if not (faults_on and s.name in faulty):
                     if s.held is not None:
                         s.send(*s.held)
@@ -149,9 +185,13 @@ def main():
                 if s.held is not None:
                     s.send(*s.held)
                     s.held = None
+        now = time.monotonic()
+        for s in streams:
+            s.release(now)
     for s in streams:
         if s.held is not None:
             s.send(*s.held)
+        s.release(float("inf"))
     print("counts " + json.dumps({s.name: s.counts for s in streams}, sort_keys=True), flush=True)
     return 0
 
