@@ -143,6 +143,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           if (packet != sent) std::abort();
         }
         if (result.decision != srtp::Decision::kDecrypted) break;
+        // Under a TEK the receiver does not hold, the last bytes of the tag can spell the ID of a
+        // held TEK without authentication (MKI at the no-tag position): nothing can tell that
+        // packet from one under that TEK, and it decrypts to other bytes.
+        if (result.tek_id != tek) break;
         if (!damaged) {
           // Raw records from another sender can leave the receiver on another ROC for this SSRC:
           // a null-auth packet then decrypts to other bytes, as it would on the air.

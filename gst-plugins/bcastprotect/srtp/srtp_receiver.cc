@@ -217,7 +217,10 @@ inline std::optional<KeyId> ReadMki(std::span<const std::uint8_t> p, std::size_t
 
 // Where the MKI sits depends on the tag field, which depends on whether the TEK authenticates —
 // known only once the MKI is read. The configured suite's layout is tried first; a TEK whose STKM
-// says "no authentication" is then looked for at the no-tag position.
+// says "no authentication" is then looked for at the no-tag position. So a packet under a TEK not
+// held yet is taken for one under a held TEK without authentication when its last tag bytes spell
+// that TEK's ID (1 in 2^(8 · MKI length) per such TEK): without authentication nothing can tell,
+// as with any damaged packet under such a TEK.
 std::optional<SrtpReceiver::Layout> SrtpReceiver::ResolveLayout(std::span<const std::uint8_t> p,
                                                                 const RtpHeaderInfo& rtp,
                                                                 UnprotectResult& result) const {
