@@ -133,6 +133,14 @@ std::string Reason(SoupMessage* message) {
   return reason != nullptr ? reason : "";
 }
 
+// The body length the answer's head announced, none for chunked or close-delimited answers.
+std::optional<std::uint64_t> AnnouncedLength(SoupMessage* message) {
+  const SoupApi* soup = Soup(nullptr);
+  SoupMessageHeaders* headers = soup->message_get_response_headers(message);
+  if (soup->headers_get_encoding(headers) != SOUP_ENCODING_CONTENT_LENGTH) return std::nullopt;
+  return static_cast<std::uint64_t>(soup->headers_get_content_length(headers));
+}
+
 bool IsAccepted(const std::vector<std::string>& accept, const std::string& type) {
   if (accept.empty()) return true;
   return std::any_of(accept.begin(), accept.end(), [&](const std::string& a) {
@@ -361,12 +369,13 @@ void InteractionChannel::OnRead(GObject* source, GAsyncResult* res, gpointer dat
     if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
       self->AttemptFailed(r, CancelledError(*r, self->options_.timeout_ms));
     } else {
-      // Whatever broke the body (connection closed early, bad chunking), what came is not the
-      // whole answer.
-      self->AttemptFailed(
-          r, {InteractionErrorCode::kTruncated, r->response.status, 0,
-              url + ": body cut short after " + std::to_string(r->response.body.size()) +
-                  " bytes: " + (error ? error->message : "read error")});
+      // Whatever broke the body (connection closed early or reset, bad chunking), what came is
+      // not the whole answer.
+      const auto length = AnnouncedLength(r->message);
+      self->AttemptFailed(r, {InteractionErrorCode::kTruncated, r->response.status, 0,
+                              url + ": body cut short: " + std::to_string(r->response.body.size()) +
+                                  (length ? " of " + std::to_string(*length) : std::string()) +
+                                  " bytes (" + (error ? error->message : "read error") + ")"});
     }
     return;
   }
@@ -375,17 +384,12 @@ void InteractionChannel::OnRead(GObject* source, GAsyncResult* res, gpointer dat
   if (n == 0) {
     // libsoup takes the end of a "Connection: close" answer as the end of its body even when
     // fewer bytes came than Content-Length announced: check the length here.
-    const SoupApi* soup = Soup(nullptr);
-    SoupMessageHeaders* headers = soup->message_get_response_headers(r->message);
-    if (soup->headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH) {
-      const goffset length = soup->headers_get_content_length(headers);
-      if (static_cast<std::uint64_t>(length) != r->response.body.size()) {
-        self->AttemptFailed(
-            r, {InteractionErrorCode::kTruncated, r->response.status, 0,
-                url + ": body cut short: " + std::to_string(r->response.body.size()) + " of " +
-                    std::to_string(length) + " bytes"});
-        return;
-      }
+    if (const auto length = AnnouncedLength(r->message);
+        length && *length != r->response.body.size()) {
+      self->AttemptFailed(r, {InteractionErrorCode::kTruncated, r->response.status, 0,
+                              url + ": body cut short: " + std::to_string(r->response.body.size()) +
+                                  " of " + std::to_string(*length) + " bytes"});
+      return;
     }
     HttpResponse response = std::move(r->response);
     response.attempts = r->attempt;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <libsoup/soup.h>
 
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
@@ -140,9 +141,24 @@ class InteractionChannelTest : public ::testing::Test {
         raw_, "run",
         G_CALLBACK(+[](GThreadedSocketService*, GSocketConnection* conn, GObject*, gpointer data) {
           GInputStream* in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
+          // The whole request (head and Content-Length body, which may come in separate
+          // segments): closing with unread bytes would reset the connection instead of ending it.
+          std::string request;
           char buf[4096];
-          // The request head and body are small: one read takes them.
-          g_input_stream_read(in, buf, sizeof buf, nullptr, nullptr);
+          for (;;) {
+            const gssize n = g_input_stream_read(in, buf, sizeof buf, nullptr, nullptr);
+            if (n <= 0) break;
+            request.append(buf, static_cast<std::size_t>(n));
+            const std::size_t head_end = request.find("\r\n\r\n");
+            if (head_end == std::string::npos) continue;
+            std::size_t body_length = 0;
+            g_autofree gchar* lower = g_ascii_strdown(request.c_str(), head_end);
+            const std::string head = lower;
+            if (const std::size_t at = head.find("content-length:"); at != std::string::npos) {
+              body_length = std::strtoul(head.c_str() + at + 15, nullptr, 10);
+            }
+            if (request.size() >= head_end + 4 + body_length) break;
+          }
           const bool close = GPOINTER_TO_INT(data) != 0;
           const std::string answer = std::string(
                                          "HTTP/1.1 200 OK\r\nContent-Type: "
