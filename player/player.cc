@@ -67,14 +67,17 @@ constexpr char kKeyringContextType[] = "openbcast.keyring";
 // SRTP counters of bcastsrtpdec's "stats" structure that the report and the warnings use.
 struct SrtpCounters {
   guint64 received = 0, decrypted = 0, auth_failures = 0, replays = 0, unknown_mki = 0, held = 0,
-          dropped_held = 0, roc = 0;
+          dropped_held = 0, dropped_held_at_join = 0, roc = 0;
   // Packets that never reached the depayloader. A packet under a not-yet-known TEK is held
   // (counted in unknown-mki and held) and is only lost when it is dropped from the hold queue, or
-  // when it could not be held at all.
+  // when it could not be held at all. Held packets from before the first decrypted one whose TEK
+  // never came are the join (that TEK's STKMs went by before), as ISMACryp's packets before the
+  // first key.
   guint64 unknown_mki_dropped() const { return unknown_mki > held ? unknown_mki - held : 0; }
-  guint64 failures() const {
-    return auth_failures + replays + unknown_mki_dropped() + dropped_held;
+  guint64 held_lost() const {
+    return dropped_held > dropped_held_at_join ? dropped_held - dropped_held_at_join : 0;
   }
+  guint64 failures() const { return auth_failures + replays + unknown_mki_dropped() + held_lost(); }
 };
 
 // What each of ismacrypdec's drop reasons means, for the warnings.
@@ -1175,6 +1178,7 @@ void PlayerImpl::PollSrtp(Stream& stream) {
   c.unknown_mki = StructureCounter(stats.get(), "unknown-mki");
   c.held = StructureCounter(stats.get(), "held");
   c.dropped_held = StructureCounter(stats.get(), "dropped-held");
+  c.dropped_held_at_join = StructureCounter(stats.get(), "dropped-held-at-join");
   c.roc = StructureCounter(stats.get(), "roc");
   stream.counters = c;
   SrtpCounters& w = stream.warned;
@@ -1208,8 +1212,10 @@ void PlayerImpl::PollSrtp(Stream& stream) {
   report("-mki", c.unknown_mki_dropped(), unknown_dropped,
          "SRTP packets under an unknown TEK (MKI) dropped");
   w.unknown_mki = unknown_dropped;
-  report("-held", c.dropped_held, w.dropped_held,
+  guint64 held_reported = w.dropped_held;  // the hold-queue losses last reported
+  report("-held", c.held_lost(), held_reported,
          "held SRTP packets dropped: their TEK never arrived");
+  w.dropped_held = held_reported;
 }
 
 void PlayerImpl::PollIsmacryp(Stream& stream) {
@@ -1325,13 +1331,14 @@ Report PlayerImpl::MakeReport() {
                       {"unknown-mki", c.unknown_mki},
                       {"held", c.held},
                       {"dropped-held", c.dropped_held},
+                      {"dropped-held-at-join", c.dropped_held_at_join},
                       {"roc", c.roc},
                       {"lost", c.failures()}};
       r.decrypt_failures += c.failures();
       r.decrypt_failures_by_reason["srtp-auth-failures"] += c.auth_failures;
       r.decrypt_failures_by_reason["srtp-replays"] += c.replays;
       r.decrypt_failures_by_reason["srtp-unknown-mki"] += c.unknown_mki_dropped();
-      r.decrypt_failures_by_reason["srtp-dropped-held"] += c.dropped_held;
+      r.decrypt_failures_by_reason["srtp-dropped-held"] += c.held_lost();
     }
     if (stream->ismacrypdec != nullptr) {
       s.ismacryp_stats = stream->isma_stats;

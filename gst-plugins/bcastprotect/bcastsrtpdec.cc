@@ -49,7 +49,8 @@ constexpr gint64 kWarningIntervalUs = 2 * G_USEC_PER_SEC;
 constexpr guint64 kRocSuspicionThreshold = 16;
 
 // Written under the stream lock (one writer at a time: plain load+store, no locked
-// read-modify-write per packet), except dropped_held, which flushing also counts (fetch_add). Read
+// read-modify-write per packet), except dropped_held(_at_join), which flushing also counts
+// (fetch_add). Read
 // by "stats" at any time.
 struct Counters {
   std::atomic<guint64> received{0};
@@ -61,10 +62,11 @@ struct Counters {
   std::atomic<guint64> roc_unknown{0};
   std::atomic<guint64> held{0};
   std::atomic<guint64> dropped_held{0};
+  std::atomic<guint64> dropped_held_at_join{0};  // of dropped_held
   std::atomic<guint> key_changes{0};
   void Reset() {
     for (auto* c : {&received, &decrypted, &auth_failures, &replays, &unknown_mki, &malformed,
-                    &roc_unknown, &held, &dropped_held}) {
+                    &roc_unknown, &held, &dropped_held, &dropped_held_at_join}) {
       c->store(0, std::memory_order_relaxed);
     }
     key_changes.store(0, std::memory_order_relaxed);
@@ -82,6 +84,9 @@ struct Held {
   std::optional<bs::KeyId> tek;
   std::optional<bs::KeyId> alt_tek;
   gint64 deadline = 0;  // monotonic µs
+  // Held before the element decrypted anything: if its TEK never comes, it was in use before the
+  // terminal joined (its STKMs went by earlier), not lost.
+  bool at_join = false;
 };
 
 // Bus messages are posted after the state lock is released.
@@ -346,10 +351,15 @@ static bool ReleaseDueLocked(Impl& impl) {
   return impl.tek_arrived || impl.held.front().deadline <= g_get_monotonic_time();
 }
 
+static void CountDroppedHeld(Impl& impl, const Held& h) {
+  IncShared(impl.counters.dropped_held);
+  if (h.at_join) IncShared(impl.counters.dropped_held_at_join);
+}
+
 static void DropHeldLocked(Impl& impl) {
   for (Held& h : impl.held) {
     gst_buffer_unref(h.buffer);
-    IncShared(impl.counters.dropped_held);
+    CountDroppedHeld(impl, h);
   }
   impl.held.clear();
   impl.maybe_release.store(false, std::memory_order_relaxed);
@@ -362,8 +372,8 @@ static bool Hold(GstBcastSrtpDec* self, GstBuffer* buf, const bs::UnprotectResul
   if (impl.hold_time_ms == 0 || impl.flushing) return false;
   while (impl.held.size() >= impl.hold_max && !impl.held.empty()) {
     gst_buffer_unref(impl.held.front().buffer);
+    CountDroppedHeld(impl, impl.held.front());
     impl.held.pop_front();
-    IncShared(impl.counters.dropped_held);
     Warn(self, "hold-overflow", "SRTP hold queue full",
          "dropped the oldest packet waiting for its TEK");
   }
@@ -372,6 +382,7 @@ static bool Hold(GstBcastSrtpDec* self, GstBuffer* buf, const bs::UnprotectResul
   h.tek = r.tek_id;
   h.alt_tek = r.alt_tek_id;
   h.deadline = g_get_monotonic_time() + static_cast<gint64>(impl.hold_time_ms) * 1000;
+  h.at_join = impl.counters.decrypted.load(std::memory_order_relaxed) == 0;
   impl.held.push_back(h);
   Inc(impl.counters.held);
   impl.maybe_release.store(true, std::memory_order_relaxed);
@@ -617,10 +628,17 @@ static GstFlowReturn ReleaseHeld(GstBcastSrtpDec* self) {
     if (ready) {
       if (GstBuffer* out = Process(self, h.buffer, true)) impl.released.push_back(out);
     } else if (h.deadline <= now || flushing) {
-      IncShared(impl.counters.dropped_held);
-      Warn(self, "dropped-held", "SRTP packets dropped: their TEK never arrived",
-           "no TEK " + (h.tek ? std::to_string(*h.tek) : std::string("(default)")) +
-               " within hold-time " + std::to_string(hold_time_ms) + " ms");
+      CountDroppedHeld(impl, h);
+      const std::string which = h.tek ? std::to_string(*h.tek) : std::string("(default)");
+      if (h.at_join) {
+        GST_INFO_OBJECT(self,
+                        "dropped a packet from before the first TEK: TEK %s came before "
+                        "this stream was joined",
+                        which.c_str());
+      } else {
+        Warn(self, "dropped-held", "SRTP packets dropped: their TEK never arrived",
+             "no TEK " + which + " within hold-time " + std::to_string(hold_time_ms) + " ms");
+      }
       gst_buffer_unref(h.buffer);
     } else {
       keep.push_back(h);
@@ -631,7 +649,7 @@ static GstFlowReturn ReleaseHeld(GstBcastSrtpDec* self) {
     if (impl.flush_gen != gen) {  // flushed meanwhile: what was kept is stale
       for (Held& h : keep) {
         gst_buffer_unref(h.buffer);
-        IncShared(impl.counters.dropped_held);
+        CountDroppedHeld(impl, h);
       }
     } else {
       for (Held& h : impl.held) keep.push_back(h);  // none: only stream lock holders add
@@ -991,10 +1009,10 @@ static GstStructure* MakeStats(GstBcastSrtpDec* self) {
       G_TYPE_UINT64, v(c.decrypted), "auth-failures", G_TYPE_UINT64, v(c.auth_failures), "replays",
       G_TYPE_UINT64, v(c.replays), "unknown-mki", G_TYPE_UINT64, v(c.unknown_mki), "malformed",
       G_TYPE_UINT64, v(c.malformed), "roc-unknown", G_TYPE_UINT64, v(c.roc_unknown), "held",
-      G_TYPE_UINT64, v(c.held), "dropped-held", G_TYPE_UINT64, v(c.dropped_held), "held-now",
-      G_TYPE_UINT, held_now, "key-changes", G_TYPE_UINT,
-      c.key_changes.load(std::memory_order_relaxed), "roc", G_TYPE_UINT,
-      impl.last_roc.load(std::memory_order_relaxed), "ssrc", G_TYPE_UINT,
+      G_TYPE_UINT64, v(c.held), "dropped-held", G_TYPE_UINT64, v(c.dropped_held),
+      "dropped-held-at-join", G_TYPE_UINT64, v(c.dropped_held_at_join), "held-now", G_TYPE_UINT,
+      held_now, "key-changes", G_TYPE_UINT, c.key_changes.load(std::memory_order_relaxed), "roc",
+      G_TYPE_UINT, impl.last_roc.load(std::memory_order_relaxed), "ssrc", G_TYPE_UINT,
       impl.last_ssrc.load(std::memory_order_relaxed), "tek-id", G_TYPE_INT,
       impl.last_tek.load(std::memory_order_relaxed), nullptr);
 }
@@ -1189,9 +1207,10 @@ static void gst_bcast_srtp_dec_class_init(GstBcastSrtpDecClass* klass) {
    * GstBcastSrtpDec:stats:
    *
    * application/x-bcast-srtp-stats: received, decrypted, auth-failures, replays, unknown-mki,
-   * malformed, roc-unknown (RFC 4771 packets before the first ROC), held, dropped-held (guint64);
-   * held-now, key-changes, roc and ssrc (of the last decrypted packet) (guint); tek-id (gint, -1
-   * before the first packet).
+   * malformed, roc-unknown (RFC 4771 packets before the first ROC), held, dropped-held,
+   * dropped-held-at-join (of dropped-held, those held before the first packet was decrypted: their
+   * TEK was in use before the stream was joined) (guint64); held-now, key-changes, roc and ssrc (of
+   * the last decrypted packet) (guint); tek-id (gint, -1 before the first packet).
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,

@@ -11,8 +11,9 @@ the frame rate within one key period. Prints `result {...}` (JSON) for scripts/f
 --join-behind-key: no faults; the terminal tunes in with its media path a second behind its key
 path across a TEK change (the relay passes the key stream only from just after the head-end's next
 TEK change and delays the media by 1 s), so the first TEK it learns is newer than the first second
-of media. Those packets are the join, never decrypt failures: none is counted as one, and the
-player counts them as packets before the first key.
+of media. Those packets are the join, never decrypt failures: none is counted as one; the player
+counts them as packets before the first key (ISMACryp) or bcastsrtpdec as held packets dropped at
+the join (SRTP).
 
 No fixed sleeps: every wait is for a line, a process exit or a file, with a timeout.
 """
@@ -177,8 +178,12 @@ def main():
                   f"({counts['key']['blocked']} STKMs)")
             check(report["decrypt_failures"] == 0, "no decrypt failure at the join "
                   f"({report.get('decrypt_failures_by_reason')})")
-            before = {name: dict(stats).get("packets-before-first-key", 0)
+            # ISMACryp: dropped by the player before ismacrypdec; SRTP: held by bcastsrtpdec, then
+            # dropped as packets held before the first decrypted one.
+            before = {name: stats.get("packets-before-first-key", 0)
                       for name, stats in report.get("ismacryp_stats", {}).items()}
+            before.update({name: stats.get("dropped-held-at-join", 0)
+                           for name, stats in report.get("srtp_stats", {}).items()})
             check(before and all(n > 0 for n in before.values()),
                   f"media under the TEK before the first one learnt counted as the join: {before}")
         # Recovery: the TEKs the head-end switched to after the faults stopped (leaving one key
