@@ -50,8 +50,7 @@ constexpr guint64 kRocSuspicionThreshold = 16;
 
 // Written under the stream lock (one writer at a time: plain load+store, no locked
 // read-modify-write per packet), except dropped_held(_at_join), which flushing also counts
-// (fetch_add). Read
-// by "stats" at any time.
+// (fetch_add). Read by "stats" at any time.
 struct Counters {
   std::atomic<guint64> received{0};
   std::atomic<guint64> decrypted{0};
