@@ -282,11 +282,10 @@ void InteractionChannel::OnSent(GObject* source, GAsyncResult* res, gpointer dat
   const RequestPtr& r = step->request;
   // Only a request that loaded libsoup gets here.
   const SoupApi* soup = Soup(nullptr);
-  GError* error = nullptr;
-  GInputStream* stream =
+  g_autoptr(GError) error = nullptr;
+  g_autoptr(GInputStream) owned_stream =
       soup->session_send_finish(reinterpret_cast<SoupSession*>(source), res, &error);
-  g_autoptr(GError) owned_error = error;
-  g_autoptr(GInputStream) owned_stream = stream;
+  GInputStream* stream = owned_stream;
   InteractionChannel* self = r->owner;
   if (self == nullptr || step->attempt != r->attempt || r->result) return;  // stale
   const std::string& url = r->request.url;
@@ -358,10 +357,8 @@ void InteractionChannel::OnSent(GObject* source, GAsyncResult* res, gpointer dat
 void InteractionChannel::OnRead(GObject* source, GAsyncResult* res, gpointer data) {
   std::unique_ptr<Step> step(static_cast<Step*>(data));
   const RequestPtr& r = step->request;
-  GError* error = nullptr;
-  GBytes* bytes = g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), res, &error);
-  g_autoptr(GError) owned_error = error;
-  g_autoptr(GBytes) owned_bytes = bytes;
+  g_autoptr(GError) error = nullptr;
+  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), res, &error);
   InteractionChannel* self = r->owner;
   if (self == nullptr || step->attempt != r->attempt || r->result) return;  // stale
   const std::string& url = r->request.url;

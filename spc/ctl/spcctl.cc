@@ -344,14 +344,13 @@ int CmdAcquire(Client& c, int n, char** cids) {
 }
 
 int CmdHandleTrigger(Client& c, const char* path) {
-  gchar* data = nullptr;
+  g_autofree gchar* data = nullptr;
   gsize n = 0;
   g_autoptr(GError) err = nullptr;
   if (!g_file_get_contents(path, &data, &n, &err)) {
     std::fprintf(stderr, "spcctl: %s\n", err->message);
     return 2;
   }
-  g_autofree gchar* owned = data;
   std::string outcome;
   CallStatus st = c.HandleTrigger({reinterpret_cast<const std::uint8_t*>(data), n}, &outcome);
   if (!st.ok()) return Fail(st);

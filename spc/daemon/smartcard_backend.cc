@@ -193,7 +193,7 @@ void SmartcardBackend::RefreshAfterInsertion() {
       KeyDomainId d{};
       if (!HexDecodeInto(domain, d)) continue;
       any = true;
-      RequestMsks(service, d, ids, [bsm](std::optional<SmartcardFailure> f) {
+      RequestMsks(service, d, ids, [bsm = bsm](std::optional<SmartcardFailure> f) {
         if (f) {
           g_message("smartcard: MSK refresh from %s after insertion failed: %s: %s", bsm.c_str(),
                     f->name.c_str(), f->message.c_str());

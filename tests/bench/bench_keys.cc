@@ -149,7 +149,7 @@ std::vector<double> PingRoundTrips(GDBusConnection* conn, std::size_t n) {
   std::vector<double> ms;
   for (std::size_t i = 0; i < n; ++i) {
     const double t0 = bench::MonotonicSeconds();
-    g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+    [[maybe_unused]] g_autoptr(GVariant) r = g_dbus_connection_call_sync(
         conn, spcd_test::kName, spcd_test::kPath, "org.freedesktop.DBus.Peer", "Ping", nullptr,
         nullptr, G_DBUS_CALL_FLAGS_NONE, 10000, nullptr, nullptr);
     ms.push_back((bench::MonotonicSeconds() - t0) * 1e3);
@@ -164,7 +164,8 @@ struct PingState {
 
 void PingDone(GObject* source, GAsyncResult* res, gpointer data) {
   auto* st = static_cast<PingState*>(data);
-  g_autoptr(GVariant) r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, nullptr);
+  [[maybe_unused]] g_autoptr(GVariant) r =
+      g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, nullptr);
   --st->in_flight;
   ++st->done;
 }

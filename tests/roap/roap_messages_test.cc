@@ -546,6 +546,13 @@ TEST(RoapMalformed, Table) {
        "Malformed(xenc:EncryptionMethod)"},
       {"RO key domain not hex", rs, Replace(ro_resp, ">0a0b0c<", ">0a0b0g<"),
        "Malformed(obc:keyDomain)"},
+      {"RO key domain 2 bytes", rs, Replace(ro_resp, ">0a0b0c<", ">0a0b<"),
+       "Malformed(obc:keyDomain)"},
+      // Found by fuzz_roap (10-M run): the text fails first and the short value
+      // was still read as three bytes.
+      {"RO key domain with an element inside", rs,
+       Replace(ro_resp, ">0a0b0c<", ">0<time>2024-01-01T00:00:00Z</time>a0b0c<"),
+       "Malformed(obc:keyDomain)"},
       {"RO prefix not roap", rs,
        Replace(Replace(ro_resp, "<roap:protectedRO><roap:ro ",
                        "<roap:protectedRO><r:ro xmlns:r=\"urn:oma:bac:dldrm:roap-1.0\" "),

@@ -607,9 +607,11 @@ RoapResult<RightsObject> ParseRightsObject(std::string_view ro_bytes) {
     if (xmlNode* kd = cc.Optional(kObc, "keyDomain")) {
       std::string hex = r.Text(kd);
       auto raw = HexDecode(hex);
-      if (!r.failed() && (!raw || raw->size() != 3)) {
-        r.Fail("obc:keyDomain", "keyDomain is not 6 hex digits");
-      } else if (raw) {
+      // The size is checked on its own: after an earlier failure the first
+      // branch is skipped, and a short value must still not be indexed.
+      if (!raw || raw->size() != 3) {
+        if (!r.failed()) r.Fail("obc:keyDomain", "keyDomain is not 6 hex digits");
+      } else {
         ro.rights.key_domain_id =
             (std::uint32_t{(*raw)[0]} << 16) | (std::uint32_t{(*raw)[1]} << 8) | (*raw)[2];
       }
