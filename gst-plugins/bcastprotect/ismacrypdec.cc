@@ -28,6 +28,11 @@
  * Bad input never stops the stream: the affected AU is dropped, counted in
  * #GstIsmacrypDec:stats under its reason and reported with a warning.
  *
+ * Joining a running service: until the first AU is decrypted, AUs under a TEK the keyring does
+ * not hold are counted as `dropped-at-join`, without a warning, for at most
+ * #GstIsmacrypDec:join-time after the first of them. They are the join, not a failure: their
+ * TEK's STKM went by before the stream was tuned in, or the key stream is not read yet.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 udpsrc port=5004 caps=application/x-bcast-stkm ! stkmparse ! tekdec sek-file=k.ini
@@ -74,6 +79,8 @@ enum DropReason {
   kDropReasons,
 };
 
+constexpr guint kDefaultJoinTimeMs = 10000;
+
 constexpr const char* kDropNames[kDropReasons] = {
     "dropped-headers-length", "dropped-header-truncated", "dropped-au-size",
     "dropped-unknown-key",    "dropped-incomplete",       "dropped-crypto",
@@ -89,6 +96,9 @@ struct Stats {
   std::atomic<guint64> clear{0};
   std::atomic<guint64> dropped[kDropReasons] = {};
   std::atomic<guint64> packets_lost{0};
+  std::atomic<guint64> at_join{0};  // not a drop reason: not in aus-dropped
+  // Monotonic µs of the first AU dropped at the join (0: none yet), the start of join-time.
+  std::atomic<gint64> join_started{0};
   std::atomic<bool> warned[kDropReasons] = {};  // a bus warning was posted since the last good AU
   std::atomic<bool> any_warned{false};
   // The TEK for streams without key indicator: key-id, else the latest "tek-added" (-1: none).
@@ -99,6 +109,8 @@ struct Stats {
     decrypted.store(0, std::memory_order_relaxed);
     clear.store(0, std::memory_order_relaxed);
     packets_lost.store(0, std::memory_order_relaxed);
+    at_join.store(0, std::memory_order_relaxed);
+    join_started.store(0, std::memory_order_relaxed);
     for (auto& d : dropped) d.store(0, std::memory_order_relaxed);
     for (auto& w : warned) w.store(false, std::memory_order_relaxed);
     any_warned.store(false, std::memory_order_relaxed);
@@ -265,8 +277,9 @@ struct _GstIsmacrypDec {
   // Object lock.
   BcastKeyring* keyring;
   gulong tek_added_id;
-  gint key_id;      // property
-  gint latest_tek;  // last "tek-added" id, -1 none
+  gint key_id;                      // property
+  gint latest_tek;                  // last "tek-added" id, -1 none
+  std::atomic<guint> join_time_ms;  // property, read by the streaming thread without the lock
 
   Stats stats;  // atomics: no lock
 
@@ -282,6 +295,7 @@ struct _GstIsmacrypDec {
 enum {
   PROP_0,
   PROP_KEY_ID,
+  PROP_JOIN_TIME,
   PROP_STATS,
 };
 
@@ -305,10 +319,10 @@ static GstStructure* make_stats(GstIsmacrypDec* self) {
   auto v = [](const std::atomic<guint64>& a) { return a.load(std::memory_order_relaxed); };
   guint64 dropped = 0;
   for (const auto& d : s.dropped) dropped += v(d);
-  GstStructure* st = gst_structure_new("application/x-ismacrypdec-stats", "aus-decrypted",
-                                       G_TYPE_UINT64, v(s.decrypted), "aus-clear", G_TYPE_UINT64,
-                                       v(s.clear), "aus-dropped", G_TYPE_UINT64, dropped,
-                                       "packets-lost", G_TYPE_UINT64, v(s.packets_lost), nullptr);
+  GstStructure* st = gst_structure_new(
+      "application/x-ismacrypdec-stats", "aus-decrypted", G_TYPE_UINT64, v(s.decrypted),
+      "aus-clear", G_TYPE_UINT64, v(s.clear), "aus-dropped", G_TYPE_UINT64, dropped, "packets-lost",
+      G_TYPE_UINT64, v(s.packets_lost), "dropped-at-join", G_TYPE_UINT64, v(s.at_join), nullptr);
   for (int i = 0; i < kDropReasons; ++i) {
     gst_structure_set(st, kDropNames[i], G_TYPE_UINT64, v(s.dropped[i]), nullptr);
   }
@@ -332,6 +346,9 @@ static void gst_ismacryp_dec_set_property(GObject* object, guint prop_id, const 
       update_fallback_locked(self);
       GST_OBJECT_UNLOCK(self);
       break;
+    case PROP_JOIN_TIME:
+      self->join_time_ms.store(g_value_get_uint(value), std::memory_order_relaxed);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -345,6 +362,9 @@ static void gst_ismacryp_dec_get_property(GObject* object, guint prop_id, GValue
   switch (prop_id) {
     case PROP_KEY_ID:
       g_value_set_int(value, self->key_id);
+      break;
+    case PROP_JOIN_TIME:
+      g_value_set_uint(value, self->join_time_ms.load(std::memory_order_relaxed));
       break;
     case PROP_STATS:
       g_value_take_boxed(value, make_stats(self));
@@ -617,7 +637,29 @@ static gboolean gst_ismacryp_dec_set_caps(GstRTPBaseDepayload* depay, GstCaps* c
 
 // ---- packets ----
 
+// Until the first AU is decrypted and for at most join-time after the first AU dropped so, a
+// missing TEK is the join: the terminal did not see that TEK's STKM.
+static bool is_join(GstIsmacrypDec* self, DropReason reason) {
+  Stats& s = self->stats;
+  if (reason != kDropUnknownKey || s.decrypted.load(std::memory_order_relaxed) != 0) return false;
+  const gint64 window_us =
+      static_cast<gint64>(self->join_time_ms.load(std::memory_order_relaxed)) * 1000;
+  if (window_us == 0) return false;
+  const gint64 now = self->state.collecting ? self->state.now : g_get_monotonic_time();
+  gint64 started = s.join_started.load(std::memory_order_relaxed);
+  if (started == 0) {
+    started = now;
+    s.join_started.store(now, std::memory_order_relaxed);
+  }
+  return now - started <= window_us;
+}
+
 static void drop(GstIsmacrypDec* self, DropReason reason, const std::string& detail) {
+  if (is_join(self, reason)) {
+    GST_INFO_OBJECT(self, "AU dropped at the join: %s", detail.c_str());
+    Bump(self->stats.at_join);
+    return;
+  }
   GST_WARNING_OBJECT(self, "AU dropped (%s): %s", kDropNames[reason], detail.c_str());
   Bump(self->stats.dropped[reason]);
   const bool post = !self->stats.warned[reason].exchange(true, std::memory_order_relaxed);
@@ -1345,6 +1387,7 @@ static void gst_ismacryp_dec_init(GstIsmacrypDec* self) {
   new (&self->stats) Stats();
   new (&self->hdrext_added) std::atomic<bool>(false);
   self->key_id = -1;
+  new (&self->join_time_ms) std::atomic<guint>(kDefaultJoinTimeMs);
   self->latest_tek = -1;
   GstRTPBaseDepayload* depay = GST_RTP_BASE_DEPAYLOAD(self);
   GstPad* sink = GST_RTP_BASE_DEPAYLOAD_SINKPAD(depay);
@@ -1393,12 +1436,28 @@ static void gst_ismacryp_dec_class_init(GstIsmacrypDecClass* klass) {
                        -1, 0xffff, -1,
                        static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   /**
+   * GstIsmacrypDec:join-time:
+   *
+   * Milliseconds after the first AU whose TEK the keyring does not hold during which, until an AU
+   * is decrypted, such AUs are the join (`dropped-at-join`, no warning) rather than failures
+   * (`dropped-unknown-key`, a warning). 0: every such AU is a failure.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_JOIN_TIME,
+      g_param_spec_uint("join-time", "Join time",
+                        "Milliseconds in which AUs without their TEK before the first decrypted "
+                        "one count as the join, not as failures (0: never)",
+                        0, G_MAXUINT, kDefaultJoinTimeMs,
+                        static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  /**
    * GstIsmacrypDec:stats:
    *
    * `application/x-ismacrypdec-stats` with guint64 fields: `aus-decrypted`, `aus-clear` (sent
    * clear under selective encryption), `aus-dropped` (sum of the reasons), `packets-lost`
    * (sequence number gaps), and per reason `dropped-headers-length`, `dropped-header-truncated`,
-   * `dropped-au-size`, `dropped-unknown-key`, `dropped-incomplete`, `dropped-crypto`.
+   * `dropped-au-size`, `dropped-unknown-key`, `dropped-incomplete`, `dropped-crypto`,
+   * `dropped-bso-unknown`; `dropped-at-join` (AUs without their TEK before the first decrypted
+   * one, see #GstIsmacrypDec:join-time; not in `aus-dropped`).
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,

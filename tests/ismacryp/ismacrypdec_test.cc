@@ -627,6 +627,8 @@ TEST_F(IsmacrypDecTest, NoIvStreamStopsDecryptingAfterALoss) {
 TEST_F(IsmacrypDecTest, DropsPostWarnings) {
   Fmtp f = AacFmtp();
   Dec d(f);
+  // Nothing was decrypted yet: without this the unknown key would be the join (next test).
+  g_object_set(d.dec(), "join-time", 0u, nullptr);
   GstBus* bus = gst_bus_new();
   gst_element_set_bus(d.dec(), bus);
   d.Push(Bytes{0x7f, 0xff, 0, 0}, 0, true);                 // headers length
@@ -658,6 +660,55 @@ TEST_F(IsmacrypDecTest, DropsPostWarnings) {
   EXPECT_NE(all.find("dropped-header-truncated"), std::string::npos) << all;
   EXPECT_NE(all.find("dropped-unknown-key"), std::string::npos) << all;
   EXPECT_NE(all.find("no TEK with ID 9"), std::string::npos) << all;
+  gst_element_set_bus(d.dec(), nullptr);
+  gst_object_unref(bus);
+}
+
+// Joining a running service: AUs under a TEK whose STKM went by before the join come before the
+// first decrypted AU. They are counted apart (not in aus-dropped) and post no warning; after the
+// first decrypted AU an unknown TEK is a failure again.
+TEST_F(IsmacrypDecTest, UnknownTekBeforeTheFirstDecryptIsTheJoin) {
+  Fmtp f = AacFmtp();
+  Dec d(f);
+  guint join_time = 0;
+  g_object_get(d.dec(), "join-time", &join_time, nullptr);
+  EXPECT_EQ(join_time, 10000u);
+  d.AddTek(2, kTek2);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(d.dec(), bus);
+  auto pk = Packetizer::Create(f, PacketizerOptions{});
+  ASSERT_TRUE(pk);
+  std::vector<Bytes> clear;
+  for (unsigned i = 0; i < 6; ++i) clear.push_back(Pattern(40, 500 + i));
+  std::vector<AccessUnit> aus = AusUnderOneTek(clear, 1024, 1, kTek1);  // TEK 1: never seen
+  for (std::size_t i = 3; i < 5; ++i) {
+    aus[i].key_indicator = 2;
+    aus[i].tek = kTek2;
+  }
+  auto packets = Packetize(*pk, aus);  // TEK 1, 1, 1, 2, 2, 1
+  ASSERT_EQ(packets.size(), 6u);
+  for (const auto& p : packets) d.Push(p);
+  auto got = d.Pull();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(Hex(got[0]), Hex(clear[3]));
+  EXPECT_EQ(Hex(got[1]), Hex(clear[4]));
+  EXPECT_EQ(d.Stat("dropped-at-join"), 3u);
+  EXPECT_EQ(d.Stat("dropped-unknown-key"), 1u);
+  EXPECT_EQ(d.Stat("aus-dropped"), 1u);
+  int warnings = 0;
+  std::string all;
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+    GError* err = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_warning(m, &err, &dbg);
+    all += std::string(dbg ? dbg : "") + "\n";
+    ++warnings;
+    g_clear_error(&err);
+    g_free(dbg);
+    gst_message_unref(m);
+  }
+  EXPECT_EQ(warnings, 1) << all;  // the last AU's, after the join
+  EXPECT_NE(all.find("no TEK with ID 1"), std::string::npos) << all;
   gst_element_set_bus(d.dec(), nullptr);
   gst_object_unref(bus);
 }
