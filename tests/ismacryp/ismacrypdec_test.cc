@@ -623,6 +623,23 @@ TEST_F(IsmacrypDecTest, NoIvStreamStopsDecryptingAfterALoss) {
   EXPECT_EQ(d.Stat("dropped-bso-unknown"), 2u);
 }
 
+// The warnings on `bus`: how many, and their debug texts one per line.
+std::pair<int, std::string> PopWarnings(GstBus* bus) {
+  int warnings = 0;
+  std::string all;
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+    GError* err = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_warning(m, &err, &dbg);
+    all += std::string(dbg ? dbg : "") + "\n";
+    ++warnings;
+    g_clear_error(&err);
+    g_free(dbg);
+    gst_message_unref(m);
+  }
+  return {warnings, all};
+}
+
 // Drops are reported on the bus as warnings naming the reason.
 TEST_F(IsmacrypDecTest, DropsPostWarnings) {
   Fmtp f = AacFmtp();
@@ -643,18 +660,7 @@ TEST_F(IsmacrypDecTest, DropsPostWarnings) {
   Bytes p = *sec;
   p.insert(p.end(), {1, 2, 3});
   d.Push(p, 0, true);  // unknown key 9
-  std::string all;
-  int warnings = 0;
-  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
-    GError* err = nullptr;
-    gchar* dbg = nullptr;
-    gst_message_parse_warning(m, &err, &dbg);
-    all += std::string(dbg ? dbg : "") + "\n";
-    ++warnings;
-    g_clear_error(&err);
-    g_free(dbg);
-    gst_message_unref(m);
-  }
+  const auto [warnings, all] = PopWarnings(bus);
   EXPECT_EQ(warnings, 3);
   EXPECT_NE(all.find("dropped-headers-length"), std::string::npos) << all;
   EXPECT_NE(all.find("dropped-header-truncated"), std::string::npos) << all;
@@ -695,18 +701,7 @@ TEST_F(IsmacrypDecTest, UnknownTekBeforeTheFirstDecryptIsTheJoin) {
   EXPECT_EQ(d.Stat("dropped-at-join"), 3u);
   EXPECT_EQ(d.Stat("dropped-unknown-key"), 1u);
   EXPECT_EQ(d.Stat("aus-dropped"), 1u);
-  int warnings = 0;
-  std::string all;
-  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
-    GError* err = nullptr;
-    gchar* dbg = nullptr;
-    gst_message_parse_warning(m, &err, &dbg);
-    all += std::string(dbg ? dbg : "") + "\n";
-    ++warnings;
-    g_clear_error(&err);
-    g_free(dbg);
-    gst_message_unref(m);
-  }
+  const auto [warnings, all] = PopWarnings(bus);
   EXPECT_EQ(warnings, 1) << all;  // the last AU's, after the join
   EXPECT_NE(all.find("no TEK with ID 1"), std::string::npos) << all;
   gst_element_set_bus(d.dec(), nullptr);
