@@ -43,6 +43,7 @@ namespace {
 
 constexpr guint kDefaultReplayWindow = 128;
 constexpr guint kDefaultHoldTimeMs = 500;
+constexpr guint kDefaultJoinTimeMs = 10000;
 constexpr guint kDefaultHoldMax = 1024;
 constexpr gint64 kWarningIntervalUs = 2 * G_USEC_PER_SEC;
 // Failures with not one success under a TEK before "the ROC is probably unknown" is reported.
@@ -117,6 +118,7 @@ struct Impl {
   // Properties (lock).
   guint replay_window = kDefaultReplayWindow;
   guint hold_time_ms = kDefaultHoldTimeMs;
+  guint join_time_ms = kDefaultJoinTimeMs;
   guint hold_max = kDefaultHoldMax;
   gint default_tek_id = -1;
   bs::Engine engine = bs::Engine::kOpenssl;
@@ -129,6 +131,7 @@ struct Impl {
   gulong tek_added_handler = 0;
   std::optional<bs::KeyId> latest_tek;  // last "tek-added": the TEK for mki-length 0
   std::deque<Held> held;
+  gint64 join_started = 0;  // monotonic µs of the first packet held at the join (0: none yet)
   // Packets a ReleaseHeld pass took out of `held` to look at: still held until the pass ends.
   std::size_t held_in_pass = 0;
   bool tek_arrived = false;
@@ -165,6 +168,7 @@ enum {
   PROP_0,
   PROP_REPLAY_WINDOW_SIZE,
   PROP_HOLD_TIME,
+  PROP_JOIN_TIME,
   PROP_HOLD_MAX,
   PROP_DEFAULT_TEK_ID,
   PROP_ENGINE,
@@ -380,8 +384,12 @@ static bool Hold(GstBcastSrtpDec* self, GstBuffer* buf, const bs::UnprotectResul
   h.buffer = buf;
   h.tek = r.tek_id;
   h.alt_tek = r.alt_tek_id;
-  h.deadline = g_get_monotonic_time() + static_cast<gint64>(impl.hold_time_ms) * 1000;
-  h.at_join = impl.counters.decrypted.load(std::memory_order_relaxed) == 0;
+  const gint64 now = g_get_monotonic_time();
+  h.deadline = now + static_cast<gint64>(impl.hold_time_ms) * 1000;
+  if (impl.counters.decrypted.load(std::memory_order_relaxed) == 0 && impl.join_time_ms > 0) {
+    if (impl.join_started == 0) impl.join_started = now;
+    h.at_join = now - impl.join_started <= static_cast<gint64>(impl.join_time_ms) * 1000;
+  }
   impl.held.push_back(h);
   Inc(impl.counters.held);
   impl.maybe_release.store(true, std::memory_order_relaxed);
@@ -1028,6 +1036,9 @@ static void gst_bcast_srtp_dec_set_property(GObject* object, guint prop_id, cons
     case PROP_HOLD_TIME:
       impl.hold_time_ms = g_value_get_uint(value);
       break;
+    case PROP_JOIN_TIME:
+      impl.join_time_ms = g_value_get_uint(value);
+      break;
     case PROP_HOLD_MAX:
       impl.hold_max = g_value_get_uint(value);
       break;
@@ -1062,6 +1073,9 @@ static void gst_bcast_srtp_dec_get_property(GObject* object, guint prop_id, GVal
     case PROP_HOLD_TIME:
       g_value_set_uint(value, impl.hold_time_ms);
       break;
+    case PROP_JOIN_TIME:
+      g_value_set_uint(value, impl.join_time_ms);
+      break;
     case PROP_HOLD_MAX:
       g_value_set_uint(value, impl.hold_max);
       break;
@@ -1088,6 +1102,10 @@ static GstStateChangeReturn gst_bcast_srtp_dec_change_state(GstElement* element,
       {
         StreamLock sl(self->sinkpad);
         impl.counters.Reset();
+        {
+          std::lock_guard<std::mutex> l(impl.lock);
+          impl.join_started = 0;
+        }
         impl.tallies.clear();
         impl.tally = nullptr;
         impl.tek_in_use.clear();
@@ -1167,6 +1185,21 @@ static void gst_bcast_srtp_dec_class_init(GstBcastSrtpDecClass* klass) {
                         kDefaultHoldTimeMs,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   /**
+   * GstBcastSrtpDec:join-time:
+   *
+   * Joining a running service: packets held before the first packet was decrypted, for at most
+   * this long after the first of them, are the join when their TEK never comes (its STKM went by
+   * before the stream was tuned in): counted in dropped-held-at-join, without a warning. Later
+   * ones, or all with 0, are losses with a warning.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_JOIN_TIME,
+      g_param_spec_uint("join-time", "Join time",
+                        "Milliseconds in which held packets whose TEK never comes, before the "
+                        "first decrypted one, count as the join, not as losses (0: never)",
+                        0, G_MAXUINT, kDefaultJoinTimeMs,
+                        static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  /**
    * GstBcastSrtpDec:hold-max:
    *
    * Bound of the queue of packets waiting for their TEK; the oldest go first when it is full.
@@ -1207,9 +1240,10 @@ static void gst_bcast_srtp_dec_class_init(GstBcastSrtpDecClass* klass) {
    *
    * application/x-bcast-srtp-stats: received, decrypted, auth-failures, replays, unknown-mki,
    * malformed, roc-unknown (RFC 4771 packets before the first ROC), held, dropped-held,
-   * dropped-held-at-join (of dropped-held, those held before the first packet was decrypted: their
-   * TEK was in use before the stream was joined) (guint64); held-now, key-changes, roc and ssrc (of
-   * the last decrypted packet) (guint); tek-id (gint, -1 before the first packet).
+   * dropped-held-at-join (of dropped-held, those held before the first packet was decrypted and
+   * within join-time: their TEK was in use before the stream was joined) (guint64); held-now,
+   * key-changes, roc and ssrc (of the last decrypted packet) (guint); tek-id (gint, -1 before the
+   * first packet).
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,

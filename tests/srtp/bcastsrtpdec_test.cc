@@ -267,6 +267,24 @@ TEST_P(BcastSrtpDecTest, HeldFromBeforeTheFirstDecryptAreTheJoin) {
   EXPECT_EQ(Stat("decrypted"), 4u);
 }
 
+// The join has a time bound: with join-time 0 (or after it) a TEK that never comes is a loss even
+// before the first decrypted packet, and said so.
+TEST_P(BcastSrtpDecTest, HeldPastTheJoinTimeAreLosses) {
+  Start("", "200");
+  guint join_time = 0;
+  g_object_get(element_, "join-time", &join_time, nullptr);
+  EXPECT_EQ(join_time, 10000u);
+  g_object_set(element_, "join-time", 0u, nullptr);
+  bs::SrtpSender sender;
+  sender.AddKey(1, TestKey(17), TestSalt(5));
+  for (std::uint16_t seq = 0; seq < 3; ++seq) gst_harness_push(h_, Srtp(sender, seq, 1));
+  const std::string w = NextWarning();
+  EXPECT_NE(w.find("TEK never arrived"), std::string::npos) << w;
+  EXPECT_TRUE(WaitStat("dropped-held", 3));
+  EXPECT_EQ(Stat("dropped-held-at-join"), 0u);
+  EXPECT_EQ(Stat("decrypted"), 0u);
+}
+
 TEST_P(BcastSrtpDecTest, BadTagAndReplayAreCounted) {
   Start("", "0");
   AddTek(1);
