@@ -8,11 +8,11 @@
 //  - only successful answers are kept (a refusal is always asked again);
 //  - an entry lives `ttl_us`, and never longer than the TEK it holds is valid (the answer's
 //    traffic_key_lifetime): a repeat of an STKM whose TEK has run out goes to spcd again;
-//  - RightsChanged (spcd emits it when rights are imported, installed, revoked or run out), a new
-//    owner of spcd's bus name and this client's own changing calls clear it, and an answer that
-//    crossed such a clearing is not kept (Generation);
-//  - late by at most the TTL: spcd's replay-tolerance check (60 s, above any sensible TTL) and a
-//    parental rating lowered by another process.
+//  - RightsChanged (spcd emits it when rights are imported, installed, revoked or run out, and
+//    when the parental rating setting changes), a new owner of spcd's bus name and this client's
+//    own changing calls clear it, and an answer that crossed such a clearing is not kept
+//    (Generation);
+//  - late by at most the TTL: spcd's replay-tolerance check (60 s, above any sensible TTL).
 // The key is the whole request: an answer is never shared across base CIDs or purposes.
 // Opt-in per Client (Options::answer_cache_ms, default 0); tekdec turns it on.
 // Entries hold key bytes: TekResult wipes them on destruction. Thread-safe.

@@ -372,6 +372,9 @@ gboolean OnSetParentalRating(SpcSPC1* object, GDBusMethodInvocation* inv, guchar
   d->processor->set_parental_max_age(max_age);
   g_message("parental rating setting: %u", max_age);
   spc_spc1_complete_set_parental_rating(object, inv);
+  // Every answer a client keeps may change with the setting: an empty list names them all.
+  const gchar* const none[] = {nullptr};
+  spc_spc1_emit_rights_changed(object, none);
   return TRUE;
 }
 

@@ -320,6 +320,44 @@ TEST_F(TekDecSpcdTest, RightsChangedClearsTheAnswerCache) {
   EXPECT_EQ(SpcdStatus().stkms_processed, 2u);
 }
 
+// A parental rating lowered by another process reaches tekdec's answer cache: spcd's
+// RightsChanged (empty list) clears it, and the repeat of a programme rated above the new
+// setting is refused.
+TEST_F(TekDecSpcdTest, ParentalRatingSetElsewhereClearsTheAnswerCache) {
+  Start();
+  SentTek tek = Tek(0x315);
+  spcd_test::StkmSpec spec;
+  spec.tek_id = tek.id;
+  spec.tek = tek.key;
+  spec.salt = salt_;
+  spec.lifetime = 30;
+  spec.parental_rating = 16;
+  const auto stkm = spcd_test::MakeStkm(keys_, spec);
+  Push(stkm);
+  ASSERT_NE(Next("openbcast-tek"), nullptr);
+  Push(stkm);
+  EXPECT_EQ(SpcdStatus().stkms_processed, 1u);
+
+  spc::client::Options options;
+  options.bus = spc::client::Bus::kAddress;
+  options.address = bus_->address();
+  std::string error;
+  auto other = spc::client::Client::Connect(options, &error);
+  ASSERT_NE(other, nullptr) << error;
+  ASSERT_TRUE(other->SetParentalRating(12).ok());
+  // tekdec's client drops its answers on its own thread some time after the call returned; the
+  // wait ends well within the answers' lifetime, so only the signal can have dropped them.
+  const gint64 deadline =
+      g_get_monotonic_time() + gint64{spc::client::kDefaultAnswerCacheMs} * 1000 / 2;
+  std::uint64_t processed = 1;
+  while (processed == 1 && g_get_monotonic_time() < deadline) {
+    Push(stkm);
+    processed = SpcdStatus().stkms_processed;
+  }
+  ASSERT_EQ(processed, 2u) << "no repeat reached spcd after the parental rating changed";
+  ExpectRejected("not-permitted", keys_.content_id());
+}
+
 // A cached answer is for its own request only: the same STKM for another base CID goes to spcd
 // (and is refused there: the content ID it names has no rights).
 TEST_F(TekDecSpcdTest, AnswerCacheIsNotSharedAcrossBaseCids) {
