@@ -57,26 +57,28 @@ class TekDecSpcdTest : public ::testing::Test {
     bus_.reset();
   }
 
-  void Import(const std::string& key_file) {
+  // A client of its own on the private bus, as another process would have.
+  std::unique_ptr<spc::client::Client> Connect() {
     spc::client::Options options;
     options.bus = spc::client::Bus::kAddress;
     options.address = bus_->address();
     std::string error;
     auto client = spc::client::Client::Connect(options, &error);
-    ASSERT_NE(client, nullptr) << error;
+    EXPECT_NE(client, nullptr) << error;
+    return client;
+  }
+
+  void Import(const std::string& key_file) {
+    auto client = Connect();
+    ASSERT_NE(client, nullptr);
     std::uint32_t imported = 0;
     spc::client::CallStatus st = client->ImportKeys(key_file, &imported);
     ASSERT_TRUE(st.ok()) << st.error_name << ": " << st.message;
   }
 
   spc::client::StatusInfo SpcdStatus() {
-    spc::client::Options options;
-    options.bus = spc::client::Bus::kAddress;
-    options.address = bus_->address();
-    std::string error;
-    auto client = spc::client::Client::Connect(options, &error);
+    auto client = Connect();
     spc::client::StatusInfo info;
-    EXPECT_NE(client, nullptr) << error;
     if (client) {
       EXPECT_TRUE(client->Status(&info).ok());
     }
@@ -338,12 +340,8 @@ TEST_F(TekDecSpcdTest, ParentalRatingSetElsewhereClearsTheAnswerCache) {
   Push(stkm);
   EXPECT_EQ(SpcdStatus().stkms_processed, 1u);
 
-  spc::client::Options options;
-  options.bus = spc::client::Bus::kAddress;
-  options.address = bus_->address();
-  std::string error;
-  auto other = spc::client::Client::Connect(options, &error);
-  ASSERT_NE(other, nullptr) << error;
+  auto other = Connect();
+  ASSERT_NE(other, nullptr);
   ASSERT_TRUE(other->SetParentalRating(12).ok());
   // tekdec's client drops its answers on its own thread some time after the call returned; the
   // wait ends well within the answers' lifetime, so only the signal can have dropped them.
