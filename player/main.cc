@@ -15,6 +15,7 @@
 #include "player/parental.h"
 #include "player/player.h"
 #include "player/zap_log.h"
+#include "spc/libspc/crypto.h"
 
 #ifndef BCAST_PLUGIN_BUILD_DIR
 #define BCAST_PLUGIN_BUILD_DIR ""
@@ -76,6 +77,7 @@ int Configure(const std::string& path, bool set_pin, gint set_age) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spc::KeepOpensslStateUntilExit();  // before the plugin's streaming threads use OpenSSL
   // g_autofree: the early returns free the option strings too.
   g_autofree gchar* key_file = nullptr;
   g_autofree gchar* bus_address = nullptr;

@@ -6,8 +6,10 @@
 
 #include "samples/headend/headend.h"
 #include "samples/headend/options.h"
+#include "spc/libspc/crypto.h"
 
 int main(int argc, char** argv) {
+  spc::KeepOpensslStateUntilExit();  // the encrypting streaming threads outlive gst_deinit
   gst_init(&argc, &argv);
   headend::Options options;
   std::string error;

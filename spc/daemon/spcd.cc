@@ -28,6 +28,7 @@
 #include "spc/daemon/smartcard_backend.h"
 #include "spc/daemon/spc-dbus-generated.h"
 #include "spc/daemon/stkm_processor.h"
+#include "spc/libspc/crypto.h"
 #include "spc/libspc/hex.h"
 #include "spc/store/key_import.h"
 #include "spc/store/key_store.h"
@@ -477,6 +478,7 @@ gboolean OnSignal(gpointer user_data) {
 int Run(int argc, char** argv) {
   // Key material lives in this process: no core dumps, no ptrace by other users.
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  spc::KeepOpensslStateUntilExit();
 
   gboolean session = FALSE;
   gboolean replace = FALSE;

@@ -115,6 +115,10 @@ AesBlock Aes128EcbDecryptBlock(std::span<const std::uint8_t, 16> key,
   return AesEcbBlock(false, key, block);
 }
 
+void KeepOpensslStateUntilExit() {
+  if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr) != 1) Fatal("OPENSSL_init_crypto");
+}
+
 bool ConstantTimeEqual(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;

@@ -38,6 +38,16 @@ AesBlock Aes128EcbDecryptBlock(std::span<const std::uint8_t, 16> key,
 // not secret.
 bool ConstantTimeEqual(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
 
+// Leaves OpenSSL's state in place until the process is gone instead of freeing it in OpenSSL's
+// atexit handler. Threads that used OpenSSL can outlive main: GLib's pool threads (GStreamer
+// streaming threads) park there and exit at any time, also after the handler; by then the
+// handler has deleted the thread-exit key, so such a thread's error state is never freed (a
+// leak LeakSanitizer reports), and a thread still in OpenSSL would use freed locks (OpenSSL issue
+// 6214). Only the first OpenSSL initialisation in a process decides, so programs call this first
+// in main and the bcastprotect plugin when it is loaded; in a host that already initialised
+// OpenSSL it changes nothing.
+void KeepOpensslStateUntilExit();
+
 // Cryptographically secure random bytes (RAND_bytes).
 void RandomBytes(std::span<std::uint8_t> out);
 
