@@ -33,6 +33,7 @@
 
 #include "gst-plugins/bcastprotect/keyring.h"
 #include "gst-plugins/bcastprotect/srtp/srtp_receiver.h"
+#include "spc/libspc/crypto.h"
 
 GST_DEBUG_CATEGORY_STATIC(bcast_srtp_dec_debug);
 #define GST_CAT_DEFAULT bcast_srtp_dec_debug
@@ -1151,6 +1152,7 @@ static void gst_bcast_srtp_dec_finalize(GObject* object) {
 }
 
 static void gst_bcast_srtp_dec_class_init(GstBcastSrtpDecClass* klass) {
+  spc::KeepOpensslStateUntilExit();  // the streaming threads may outlive the host's main
   GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
   gobject_class->set_property = gst_bcast_srtp_dec_set_property;

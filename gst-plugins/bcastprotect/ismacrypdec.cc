@@ -59,6 +59,7 @@
 #include "gst-plugins/bcastprotect/ismacryp/ismacryp.h"
 #include "gst-plugins/bcastprotect/keyring.h"
 #include "gst-plugins/bcastprotect/srtp/srtp_types.h"
+#include "spc/libspc/crypto.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_ismacryp_dec_debug);
 #define GST_CAT_DEFAULT gst_ismacryp_dec_debug
@@ -1415,6 +1416,7 @@ static void gst_ismacryp_dec_finalize(GObject* object) {
 }
 
 static void gst_ismacryp_dec_class_init(GstIsmacrypDecClass* klass) {
+  spc::KeepOpensslStateUntilExit();  // the streaming threads may outlive the host's main
   GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
   GstRTPBaseDepayloadClass* depay_class = GST_RTP_BASE_DEPAYLOAD_CLASS(klass);

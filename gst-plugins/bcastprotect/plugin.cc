@@ -6,15 +6,12 @@
 #include "gst-plugins/bcastprotect/ismacrypdec.h"
 #include "gst-plugins/bcastprotect/stkmparse.h"
 #include "gst-plugins/bcastprotect/tekdec.h"
-#include "spc/libspc/crypto.h"
 
 #ifndef PACKAGE
 #define PACKAGE "openbcast"
 #endif
 
 static gboolean plugin_init(GstPlugin* plugin) {
-  // The elements use OpenSSL in streaming threads, which may outlive the host's main.
-  spc::KeepOpensslStateUntilExit();
   gboolean ok = FALSE;
   ok |= GST_ELEMENT_REGISTER(stkmparse, plugin);
   ok |= GST_ELEMENT_REGISTER(tekdec, plugin);

@@ -71,6 +71,7 @@
 #include "gst-plugins/bcastprotect/smartcard_tek_source.h"
 #include "gst-plugins/bcastprotect/tek_fetch.h"
 #include "spc/client/spc_client.h"
+#include "spc/libspc/crypto.h"
 #include "spc/libspc/key_file.h"
 #include "spc/libspc/keys.h"
 #include "spc/libspc/stkm.h"
@@ -1498,6 +1499,7 @@ static void install_counter(GObjectClass* gobject_class, guint prop_id, const ch
 }
 
 static void gst_tek_dec_class_init(GstTekDecClass* klass) {
+  spc::KeepOpensslStateUntilExit();  // the streaming threads may outlive the host's main
   GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
   GstBaseSinkClass* sink_class = GST_BASE_SINK_CLASS(klass);

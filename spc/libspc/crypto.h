@@ -44,8 +44,8 @@ bool ConstantTimeEqual(std::span<const std::uint8_t> a, std::span<const std::uin
 // handler has deleted the thread-exit key, so such a thread's error state is never freed (a
 // leak LeakSanitizer reports), and a thread still in OpenSSL would use freed locks (OpenSSL issue
 // 6214). Only the first OpenSSL initialisation in a process decides, so programs call this first
-// in main and the bcastprotect plugin when it is loaded; in a host that already initialised
-// OpenSSL it changes nothing.
+// in main and bcastprotect's decryptor elements when their class is made (whichever way they
+// were registered); in a host that already initialised OpenSSL it changes nothing.
 void KeepOpensslStateUntilExit();
 
 // Cryptographically secure random bytes (RAND_bytes).

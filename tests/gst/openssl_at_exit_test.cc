@@ -1,10 +1,12 @@
 // A GStreamer host's threads that ran bcastprotect's OpenSSL code can outlive main: GLib's pool
 // threads park after a pipeline stops and exit at any time, also while the process is exiting.
-// This program loads the plugin as any host does, lets a thread use OpenSSL and returns from main
-// with that thread alive. An exit handler registered before the plugin was loaded runs after any
-// handler OpenSSL registers; it checks that OpenSSL is still initialised, then lets the thread
-// use it once more and exit. Exit status 1 if OpenSSL's state was torn down at exit (under
-// LeakSanitizer the thread's error state would also be reported lost: the CI failure of stop 16).
+// This program loads the plugin and makes the element named on its command line as any host
+// does, lets a thread use OpenSSL and returns from main with that thread alive. An exit handler
+// registered before the plugin was loaded runs after any handler OpenSSL registers; it checks
+// that OpenSSL is still initialised, then lets the thread use it once more and exit. Exit status
+// 1 if OpenSSL's state was torn down at exit (under LeakSanitizer the thread's error state would
+// also be reported lost: the CI failure of stop 16, in bcastsrc-http).
+// usage: openssl_at_exit_test ELEMENT   (BCASTPROTECT_PLUGIN: the plugin file)
 #include <gst/gst.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -50,8 +52,8 @@ int main(int argc, char** argv) {
   std::atexit(AfterOpensslExitHandlers);
   gst_init(&argc, &argv);
   const char* path = std::getenv("BCASTPROTECT_PLUGIN");
-  if (path == nullptr) {
-    std::fprintf(stderr, "BCASTPROTECT_PLUGIN is not set\n");
+  if (path == nullptr || argc != 2) {
+    std::fprintf(stderr, "usage: BCASTPROTECT_PLUGIN=FILE openssl_at_exit_test ELEMENT\n");
     return 2;
   }
   GError* error = nullptr;
@@ -62,6 +64,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   gst_object_unref(plugin);
+  GstElement* element = gst_element_factory_make(argv[1], nullptr);
+  if (element == nullptr) {
+    std::fprintf(stderr, "no element %s in %s\n", argv[1], path);
+    return 2;
+  }
+  gst_object_unref(element);
 
   auto used_future = used.get_future();
   worker = std::thread([released = release.get_future()] {
