@@ -280,11 +280,15 @@ TEST_F(HeadendRun, TekRotationMkiAndSequenceWrap) {
                           << " MKI " << check.mki << " verdict " << static_cast<int>(check.verdict);
           }
         }
-        // Done after TEKs 65534, 65535, 1, 2 were each used for media, and both streams wrapped.
-        return mkis_seen.count(2) && index[0].wrapped && index[1].wrapped && ok_packets[1] > 50;
+        // Done after TEKs 65534, 65535, 1, 2 were each used for media and named current by an
+        // STKM, and both streams wrapped. Media under TEK 2 (learned as the next TEK) may arrive
+        // before the STKM that names it current: the sockets are read in no fixed order.
+        return mkis_seen.count(2) && log.current_order.size() >= 4 && index[0].wrapped &&
+               index[1].wrapped && ok_packets[1] > 50;
       });
-  EXPECT_TRUE(done) << "TEKs used: " << mkis_seen.size() << ", video wrapped " << index[0].wrapped
-                    << ", audio wrapped " << index[1].wrapped;
+  EXPECT_TRUE(done) << "TEKs used: " << mkis_seen.size()
+                    << ", named current: " << log.current_order.size() << ", video wrapped "
+                    << index[0].wrapped << ", audio wrapped " << index[1].wrapped;
   EXPECT_EQ(mkis_seen, (std::set<std::uint16_t>{65534, 65535, 1, 2}));
   EXPECT_FALSE(log.teks.count(0)) << "TEK ID 0 used";
   EXPECT_EQ(bad_packets[0] + bad_packets[1], 0);
