@@ -12,7 +12,7 @@ build=${1:-build}
   ninja -C "$build" player/bcast-player samples/headend/bcast-headend gst-plugins/bcastprotect/libgstbcastprotect.so >/dev/null
 out=$(mktemp -d /tmp/openbcast-faults-matrix-XXXXXX)
 jobs=()
-port=48500
+port=28500
 for fault in loss reorder dup corrupt; do
   for rate in 1 5 10 30; do
     for stream in key video audio; do

@@ -446,7 +446,7 @@ def main():
     for opt in ("--headend", "--player", "--spcd", "--spcctl", "--media", "--make-test-pki",
                 "--plugin-dir"):
         ap.add_argument(opt, default="")
-    ap.add_argument("--port-base", type=int, default=47300)
+    ap.add_argument("--port-base", type=int, default=27300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-repetitions", type=int, default=10)
     args = ap.parse_args()

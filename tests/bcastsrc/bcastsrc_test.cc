@@ -34,7 +34,7 @@ std::string Env(const char* name, const char* fallback = "") {
 }
 
 std::uint16_t Port(int offset) {
-  return static_cast<std::uint16_t>(std::stoi(Env("BCASTSRC_PORT_BASE", "47300")) + offset);
+  return static_cast<std::uint16_t>(std::stoi(Env("BCASTSRC_PORT_BASE", "26800")) + offset);
 }
 
 std::string ReadFile(const std::string& path) {
@@ -295,9 +295,9 @@ bool TekdecHasSpcdMode() {
 
 const char kSrtpSdp[] =
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=test service\r\nt=0 0\r\na=bcastversion:1.0\r\n"
-    "m=application 47399 UDP vnd.oma.bcast.stkm\r\nc=IN IP4 127.0.0.1\r\na=stkmstream:1\r\n"
+    "m=application 26899 UDP vnd.oma.bcast.stkm\r\nc=IN IP4 127.0.0.1\r\na=stkmstream:1\r\n"
     "a=bcast-basecid:urn:openbcast:svc:test:\r\na=bcast-keydomain:0a0b0c\r\n"
-    "m=video 47397 RTP/SAVP 96\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:96 H264/90000\r\n"
+    "m=video 26897 RTP/SAVP 96\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:96 H264/90000\r\n"
     "a=stkmstream:1\r\na=bcast-mki-length:2\r\na=SRTPAuthentication:hmac-sha1-80\r\n";
 
 class BcastSrcTest : public ::testing::Test {
@@ -724,7 +724,7 @@ TEST_F(BcastSrcTest, MalformedSessionDescription) {
   ASSERT_TRUE(e);
   EXPECT_TRUE(e->domain == GST_STREAM_ERROR && e->code == GST_STREAM_ERROR_CODEC_NOT_FOUND)
       << e->Describe();
-  EXPECT_NE(e->message.find("m=video 47397"), std::string::npos) << e->Describe();
+  EXPECT_NE(e->message.find("m=video 26897"), std::string::npos) << e->Describe();
   EXPECT_NE(e->message.find("VP8"), std::string::npos) << e->Describe();
 
   // SRTP media whose a=stkmstream names no key stream.

@@ -349,7 +349,7 @@ def main():
             subprocess.run([args.headend, "--write-key-file", os.path.join(wd, "keys.ini")],
                            check=True, capture_output=True)
             window = 3 if q else args.player_window
-            ports = {mode: 48200 + 10 * i for i, mode in enumerate(MODES)}
+            ports = {mode: 28200 + 10 * i for i, mode in enumerate(MODES)}
 
             def with_service(mode, fn):
                 # A head-end per run, started at RTP sequence 0: a long-running one wraps its

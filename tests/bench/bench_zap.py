@@ -94,7 +94,7 @@ def free_port_base(count=70):
         finally:
             for s in socks:
                 s.close()
-    return 48400
+    return 28400
 
 
 def ratio(a, b):

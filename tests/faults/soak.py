@@ -37,7 +37,7 @@ def main():
     ap.add_argument("--player", required=True)
     ap.add_argument("--media", required=True)
     ap.add_argument("--plugin-dir", default="")
-    ap.add_argument("--port-base", type=int, default=48900)
+    ap.add_argument("--port-base", type=int, default=28900)
     ap.add_argument("--seconds", type=int, default=1800)
     ap.add_argument("--tek-period", type=int, default=10)
     ap.add_argument("--loss", type=float, default=5.0)

@@ -484,7 +484,7 @@ def main():
     for name in ("headend", "player", "spcd", "uicc", "reference", "media", "make-media"):
         parser.add_argument("--" + name, required=True)
     parser.add_argument("--plugin-dir", default="")
-    parser.add_argument("--port-base", type=int, default=48700)
+    parser.add_argument("--port-base", type=int, default=28700)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     # The children run in the work directory.

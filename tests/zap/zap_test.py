@@ -91,7 +91,7 @@ def main():
         ap.add_argument(f"--{name}", required=True)
     ap.add_argument("--make-media", default="")
     ap.add_argument("--plugin-dir", default="")
-    ap.add_argument("--port-base", type=int, default=47600)
+    ap.add_argument("--port-base", type=int, default=27600)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     for name in ("headend", "player", "spcd", "spcctl", "media", "make_media"):
