@@ -72,6 +72,25 @@ TEST(SrtpReceiver, RocKeptAcrossKeyChangeAndWrap) {
   EXPECT_EQ(pr.sender.GetRoc(kSsrc), 1u);
 }
 
+// A packet sent late across a wrap goes under the ROC before it (RFC 3711 3.3.1), and GetRoc
+// names the ROC of that last packet, not the highest one (the fuzz target's oracle compares it
+// with the receiver's: it stopped on a late packet at 2.8 M executions).
+TEST(SrtpReceiver, SenderRocIsTheLastPacketsAfterALateOne) {
+  Pair pr({});
+  pr.Key(1);
+  for (std::uint16_t seq : {65534, 65535, 0, 1}) {
+    ASSERT_EQ(pr.Receive(pr.Protect(seq, 1), seq), Decision::kDecrypted) << seq;
+  }
+  EXPECT_EQ(pr.sender.GetRoc(kSsrc), 1u);
+  const std::uint16_t late = 65533;
+  auto packet = pr.Protect(late, 1);
+  EXPECT_EQ(pr.sender.GetRoc(kSsrc), 0u);
+  EXPECT_EQ(pr.Receive(packet, late), Decision::kDecrypted);
+  EXPECT_EQ(pr.receiver.Roc(kSsrc), 1u);
+  pr.Protect(2, 1);
+  EXPECT_EQ(pr.sender.GetRoc(kSsrc), 1u);
+}
+
 TEST(SrtpReceiver, WrapWithReorderAroundIt) {
   Pair pr({});
   pr.Key(7);

@@ -25,6 +25,7 @@ struct SrtpSender::Key {
 struct SrtpSender::Stream {
   bool have_index = false;
   std::uint64_t highest = 0;
+  std::uint64_t last = 0;      // index of the last packet protected: a late one is below `highest`
   std::uint32_t next_roc = 0;  // ROC of the first packet after SetRoc / of a new stream
   // (TEK ID, AES-CM-only) → libsrtp session
   std::map<std::pair<std::uint16_t, bool>, std::unique_ptr<LibsrtpSession>> sessions;
@@ -79,7 +80,7 @@ void SrtpSender::SetRoc(std::uint32_t ssrc, std::uint32_t roc) {
 std::optional<std::uint32_t> SrtpSender::GetRoc(std::uint32_t ssrc) const {
   auto it = streams_.find(ssrc);
   if (it == streams_.end() || !it->second.have_index) return std::nullopt;
-  return static_cast<std::uint32_t>(it->second.highest >> 16);
+  return static_cast<std::uint32_t>(it->second.last >> 16);
 }
 
 bool SrtpSender::Protect(std::vector<std::uint8_t>& pkt, std::uint16_t tek_id) {
@@ -138,6 +139,7 @@ bool SrtpSender::Protect(std::vector<std::uint8_t>& pkt, std::uint16_t tek_id) {
   }
   pkt.resize(out);
   if (!stream.have_index || index > stream.highest) stream.highest = index;
+  stream.last = index;
   stream.have_index = true;
   return true;
 }
